@@ -1,0 +1,116 @@
+"""The protocol every instrument implements, and the typed errors it raises.
+
+An instrument takes a batch of work items, each with an idempotency key, and
+returns one result per key. Submitting a key twice does the work once.
+Every call takes a timeout in seconds; a call that runs past it raises
+:class:`InstrumentTimeout` naming the instrument.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+class InstrumentError(Exception):
+    """Base class of every error an instrument raises."""
+
+    def __init__(self, instrument: str, message: str):
+        super().__init__(f"{instrument}: {message}")
+        self.instrument = instrument
+
+
+class TransientInstrumentError(InstrumentError):
+    """The call may succeed if repeated (disconnect, busy, timeout): retry with backoff."""
+
+
+class InstrumentTimeout(TransientInstrumentError):
+    """A call ran past its timeout."""
+
+
+class PermanentInstrumentError(InstrumentError):
+    """The item cannot succeed (bad recipe, failed synthesis): record it as failed."""
+
+
+class JobState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One recipe sent to an instrument.
+
+    Attributes:
+        key: idempotency key (the formulation id); the same key is done once.
+        recipe: design variables by name, in the units of the design space.
+        context: extra inputs, e.g. the characterization measured upstream.
+    """
+
+    key: str
+    recipe: dict[str, Any]
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Characterization:
+    """What the synthesis instrument measures on a made batch of particles."""
+
+    size_nm: float
+    pdi: float
+    zeta_mv: float
+    encapsulation_efficiency_pct: float
+    drug_loading_pct: float
+
+
+@dataclass(frozen=True)
+class ReleaseCurve:
+    """One replicate of a dissolution test: cumulative release in % at times in hours."""
+
+    replicate: int
+    times_hours: tuple[float, ...]
+    release_pct: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """The outcome of one work item.
+
+    Exactly one of ``characterization`` (synthesis), ``curves`` (dissolution)
+    is set when ``state`` is DONE; ``reason`` says why when it is FAILED.
+    """
+
+    key: str
+    state: JobState
+    characterization: Characterization | None = None
+    curves: tuple[ReleaseCurve, ...] = ()
+    reason: str = ""
+    raw_checksum: str = ""
+
+
+@runtime_checkable
+class Instrument(Protocol):
+    """What nanoloop needs from any instrument, simulated or real."""
+
+    name: str
+    kind: str  # "synthesis" or "dissolution"
+
+    def describe(self) -> dict[str, Any]:
+        """Static facts: name, kind, vendor, capabilities (e.g. sampling times in hours)."""
+
+    def submit(self, items: list[WorkItem], timeout_s: float = 30.0) -> None:
+        """Queue work; a key already known is ignored (idempotent)."""
+
+    def status(self, keys: list[str], timeout_s: float = 30.0) -> dict[str, JobState]:
+        """State of each key; a key never submitted is UNKNOWN."""
+
+    def collect(self, keys: list[str], timeout_s: float = 30.0) -> list[JobResult]:
+        """Results of finished keys (DONE or FAILED); unfinished keys are left out."""
+
+    def cancel(self, keys: list[str], timeout_s: float = 30.0) -> None:
+        """Stop work on the keys; finished ones are unaffected."""
