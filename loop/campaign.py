@@ -1,0 +1,397 @@
+"""A campaign: every step of a round as a plain method over the ledger.
+
+The state lives in the ledger, so each step first reads what is stored and
+does only what is missing: a step run twice, or after a crash, changes nothing
+that is already done. Prefect flows call these steps; so can a Python session.
+
+A formulation moves through the statuses
+``proposed -> approved | rejected -> dispatched -> synthesized -> dissolving -> measured``,
+or ends ``failed`` (with a reason) or ``abandoned``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+import loop
+from loop.acquisition import AcquisitionSettings, choose_batch
+from loop.config import CampaignConfig, parse_config
+from loop.errors import InputError
+from loop.evaluation import measured_mean_curves, measured_objective
+from loop.ledger import Ledger, latest_status
+from loop.space import formulation_id
+from loop.surrogate import ReleaseEnsemble, curve_rows
+
+TERMINAL = ("measured", "failed", "rejected", "abandoned", "edited")
+IN_FLIGHT = ("dispatched", "synthesized", "dissolving")
+
+CONFIG_BLOB = "campaign.json"
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp(datetime.now(timezone.utc))
+
+
+def _event_id(fid: str, status: str) -> str:
+    return hashlib.sha256(f"{fid}|{status}".encode()).hexdigest()[:20]
+
+
+@dataclass
+class TrainedModel:
+    """A surrogate and the version it is stored under."""
+
+    version: str
+    model: ReleaseEnsemble
+    n_formulations: int
+
+
+class Campaign:
+    """One campaign over one ledger.
+
+    Args:
+        config: the validated campaign config.
+        ledger: where the campaign's state lives.
+        instruments: ``{"synthesis": ..., "dissolution": ...}``; loaded from the
+            config when omitted (only the steps that need them load them).
+    """
+
+    def __init__(self, config: CampaignConfig, ledger: Ledger, instruments: dict | None = None):
+        self.config = config
+        self.ledger = ledger
+        self.space = config.design_space()
+        self._instruments = instruments
+        self._store_config()
+
+    # -- opening ----------------------------------------------------------------
+    @classmethod
+    def open(cls, store: str, instruments: dict | None = None) -> "Campaign":
+        """Reopen the campaign kept in ``store`` with the config stored there."""
+        ledger = Ledger(store, create=False)
+        blob = ledger.read_blob(CONFIG_BLOB)
+        if blob is None:
+            raise InputError(f"store {store!r} holds no campaign (no {CONFIG_BLOB})")
+        return cls(parse_config(json.loads(blob), source=f"{store}/{CONFIG_BLOB}"), ledger, instruments)
+
+    def _store_config(self) -> None:
+        text = json.dumps(self.config.model_dump(mode="json"), indent=1, sort_keys=True)
+        stored = self.ledger.read_blob(CONFIG_BLOB)
+        if stored is not None:
+            name = json.loads(stored).get("name")
+            if name != self.config.name:
+                raise InputError(f"store {self.ledger.location!r} belongs to campaign {name!r}, not {self.config.name!r}")
+            if stored.decode() == text:
+                return
+        self.ledger.write_blob(CONFIG_BLOB, text.encode())
+
+    @property
+    def instruments(self) -> dict:
+        if self._instruments is None:
+            from adapters.registry import load_instrument
+
+            self._instruments = {
+                role: load_instrument(spec.kind, {"seed": self.config.seed, **spec.options})
+                for role, spec in (("synthesis", self.config.instruments.synthesis), ("dissolution", self.config.instruments.dissolution))
+            }
+        return self._instruments
+
+    # -- reading state ------------------------------------------------------------
+    def formulations(self) -> pd.DataFrame:
+        """Stored formulations with their latest status (column ``status``)."""
+        frame = self.ledger.read("formulations")
+        states = self.states()
+        frame["status"] = frame["formulation_id"].map(states).fillna("proposed")
+        return frame
+
+    def states(self) -> pd.Series:
+        """Latest status per formulation id."""
+        return latest_status(self.ledger)
+
+    def parameters(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Design variables of stored formulations, one column per variable."""
+        return pd.DataFrame([json.loads(p) for p in frame["parameters_json"]], index=frame.index)[self.space.names]
+
+    def current_round(self) -> int:
+        """The round the next step belongs to: the last round until all its formulations are settled."""
+        frame = self.formulations()
+        if frame.empty:
+            return 0
+        last = int(frame["round"].max())
+        settled = frame.loc[frame["round"] == last, "status"].isin(TERMINAL).all()
+        return last + 1 if settled else last
+
+    def record(self, ids, status: str, round_: int, reason: str = "") -> int:
+        """Append a status event for each id (a status already recorded is not repeated)."""
+        now = _now()
+        rows = [
+            {"event_id": _event_id(fid, status), "formulation_id": fid, "campaign": self.config.name, "round": round_, "status": status, "reason": reason, "time": now}
+            for fid in ids
+        ]
+        return self.ledger.append("events", rows)
+
+    def _ids(self, round_: int, status: str) -> list[str]:
+        frame = self.formulations()
+        return frame.loc[(frame["round"] == round_) & (frame["status"] == status), "formulation_id"].tolist()
+
+    # -- training -----------------------------------------------------------------
+    def training_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Rows (features + time hours), release fraction, curve groups, number of formulations."""
+        curves = self.ledger.read("curves")
+        if curves.empty:
+            return np.empty((0, len(self.space.feature_names) + 1)), np.empty(0), np.empty(0), 0
+        forms = self.ledger.read("formulations").set_index("formulation_id")
+        measured = forms.loc[curves["formulation_id"].unique()]
+        encoded = pd.DataFrame(self.space.encode(self.parameters(measured)), index=measured.index)
+        features = encoded.loc[curves["formulation_id"]].to_numpy(np.float32)
+        X = np.column_stack([features, curves["time_hours"].to_numpy(np.float32)])
+        y = np.clip(curves["release_pct"].to_numpy(float) / 100.0, 0.0, 1.2)
+        return X, y, curves["formulation_id"].to_numpy(), len(measured)
+
+    def train(self, round_: int) -> TrainedModel | None:
+        """Train the surrogate on every measured curve and store it; None before any measurement.
+
+        The version is a hash of the training set and settings, so retraining on
+        the same data (after a crash) reuses the stored model.
+        """
+        X, y, groups, n_formulations = self.training_data()
+        if n_formulations == 0:
+            return None
+        settings = self.config.surrogate
+        digest = hashlib.sha256(X.tobytes() + y.tobytes() + settings.model_dump_json().encode() + str(self.config.seed + round_).encode())
+        version = f"M{round_:03d}-{digest.hexdigest()[:10]}"
+        blob_name = f"models/{version}.pt"
+        stored = self.ledger.read_blob(blob_name)
+        if stored is not None:
+            return TrainedModel(version, ReleaseEnsemble.load(io.BytesIO(stored))[0], n_formulations)
+        model = ReleaseEnsemble(
+            head=settings.head, n_members=settings.members, hidden=settings.hidden, epochs=settings.epochs,
+            learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=self.config.seed + round_,
+        )
+        model.fit(X, y, groups=groups)
+        buffer = io.BytesIO()
+        model.save(buffer, metadata={"feature_names": self.space.feature_names, "time_unit": "hours", "release_unit": "fraction", "campaign": self.config.name, "nanoloop_version": loop.__version__})
+        self.ledger.write_blob(blob_name, buffer.getvalue())
+        fitted = model.predict(X)
+        metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_}
+        self.ledger.append("models", [{
+            "model_version": version, "campaign": self.config.name, "round": round_, "n_formulations": n_formulations,
+            "n_points": len(y), "head": settings.head, "members": settings.members, "seed": self.config.seed + round_,
+            "train_seconds": model.fit_seconds_, "metrics_json": json.dumps(metrics), "trained_at": _now(),
+        }])
+        return TrainedModel(version, model, n_formulations)
+
+    def load_model(self, version: str) -> ReleaseEnsemble:
+        blob = self.ledger.read_blob(f"models/{version}.pt")
+        if blob is None:
+            raise InputError(f"model {version} is not in the store")
+        return ReleaseEnsemble.load(io.BytesIO(blob))[0]
+
+    def latest_model(self) -> TrainedModel | None:
+        models = self.ledger.read("models")
+        if models.empty:
+            return None
+        row = models.sort_values(["round", "trained_at"]).iloc[-1]
+        return TrainedModel(row["model_version"], self.load_model(row["model_version"]), int(row["n_formulations"]))
+
+    # -- proposing ----------------------------------------------------------------
+    def prediction_times_hours(self) -> np.ndarray:
+        """Times at which proposals store their predicted curve: the target's and the instrument's."""
+        sampling = self.instruments["dissolution"].describe().get("sampling_times_hours", [])
+        return np.unique(np.concatenate([np.asarray(self.config.target.times_hours, float), np.asarray(sampling, float)]))
+
+    def propose(self, round_: int) -> list[str]:
+        """Store the round's batch (idempotent: an existing batch is returned as it is).
+
+        Round 0 is a scrambled Sobol design within the constraints; later rounds
+        train the surrogate and choose by the acquisition function.
+        """
+        frame = self.formulations()
+        existing = frame.loc[frame["round"] == round_, "formulation_id"].tolist()
+        if existing:
+            return existing
+        config = self.config
+        taken = set(frame["formulation_id"])  # measured, in flight, rejected: never proposed again
+        trained = self.train(round_) if round_ > 0 else None
+        base = {
+            "campaign": config.name, "round": round_, "seed": config.seed, "nanoloop_version": loop.__version__, "created_at": _now(),
+            "predicted_times_hours": None, "predicted_release_pct": None, "predicted_std_pct": None,
+            "predicted_objective": np.nan, "objective_std": np.nan, "acquisition_value": np.nan, "model_version": "",
+        }
+        if trained is None:
+            candidates = self.space.sample(config.batch_size + len(taken), seed=config.seed + round_)
+            candidates = self._untaken(candidates, taken).iloc[: config.batch_size]
+            rows = [{**base, "origin": "initial-design", "acquisition": "sobol", "acquisition_params_json": json.dumps({"scramble": True})}] * len(candidates)
+        else:
+            pool = self._untaken(self.space.sample(config.acquisition.pool_size, seed=config.seed * 1000 + round_), taken)
+            encoded = self.space.encode(pool)
+            settings = AcquisitionSettings(config.acquisition.strategy, config.acquisition.tradeoff, config.acquisition.beta, config.acquisition.diversity_length, config.seed + round_)
+            batch = choose_batch(trained.model, config.target, encoded, config.batch_size, self.incumbent_f2(), settings)
+            candidates = pool.iloc[batch.indices].reset_index(drop=True)
+            times = self.prediction_times_hours()
+            mean, std = trained.model.predict(curve_rows(encoded[batch.indices], times), return_std=True)
+            mean, std = mean.reshape(len(candidates), -1), std.reshape(len(candidates), -1)
+            rows = [
+                {**base, "origin": "acquisition", "acquisition": config.acquisition.strategy, "acquisition_params_json": json.dumps(batch.params),
+                 "model_version": trained.version, "predicted_times_hours": times.tolist(), "predicted_release_pct": (100 * mean[i]).tolist(),
+                 "predicted_std_pct": (100 * std[i]).tolist(), "predicted_objective": float(batch.objective_mean[i]),
+                 "objective_std": float(batch.objective_std[i]), "acquisition_value": float(batch.acquisition_value[i])}
+                for i in range(len(candidates))
+            ]
+        return self._store_proposals(candidates, rows, round_)
+
+    def _untaken(self, candidates: pd.DataFrame, taken: set) -> pd.DataFrame:
+        ids = [formulation_id(self.config.name, self.space.validate(r)) for r in candidates.to_dict("records")]
+        return candidates[[i not in taken for i in ids]].reset_index(drop=True)
+
+    def _store_proposals(self, candidates: pd.DataFrame, rows: list[dict], round_: int) -> list[str]:
+        records = []
+        for formulation, row in zip(candidates.to_dict("records"), rows):
+            formulation = self.space.validate(formulation)
+            records.append({**row, "formulation_id": formulation_id(self.config.name, formulation), "parameters_json": json.dumps(formulation, sort_keys=True)})
+        self.ledger.append("formulations", records)
+        ids = [r["formulation_id"] for r in records]
+        self.record(ids, "proposed", round_)
+        return ids
+
+    def incumbent_f2(self) -> float:
+        """Best f2 to the target among measured formulations (0 when none)."""
+        scores = measured_objective(self.ledger, self.config.target)
+        return float(scores.max()) if len(scores) else 0.0
+
+    # -- approval -----------------------------------------------------------------
+    def awaiting_approval(self, round_: int) -> list[str]:
+        return self._ids(round_, "proposed")
+
+    def approve(self, round_: int, rejected: dict[str, str] | None = None, edits: dict[str, dict] | None = None) -> list[str]:
+        """Approve the round's proposed batch, except rejected ids (id -> reason); edits replace a proposal.
+
+        An edit is validated against the design space; the original is kept and
+        marked ``edited``, and the edited recipe is stored as a new formulation.
+        Returns the approved ids.
+        """
+        rejected, edits = dict(rejected or {}), dict(edits or {})
+        waiting = set(self.awaiting_approval(round_))
+        unknown = (set(rejected) | set(edits)) - waiting
+        if unknown:
+            raise InputError(f"round {round_}: {sorted(unknown)} are not awaiting approval")
+        frame = self.formulations().set_index("formulation_id")
+        new_ids = []
+        for fid, changes in edits.items():
+            original = json.loads(frame.loc[fid, "parameters_json"])
+            edited = self.space.validate({**original, **changes})
+            row = frame.loc[fid].to_dict()
+            row.update(origin=f"edit-of:{fid}", model_version=row["model_version"], created_at=_now())
+            new_ids += self._store_proposals(pd.DataFrame([edited]), [row], round_)
+        for fid, reason in rejected.items():
+            self.record([fid], "rejected", round_, reason or "rejected")
+        self.record(list(edits), "edited", round_, "replaced by an edit")
+        approved = sorted((waiting - set(rejected) - set(edits)) | set(new_ids))
+        self.record(approved, "approved", round_)
+        return approved
+
+    # -- the lab --------------------------------------------------------------------
+    def _work_items(self, ids: list[str], with_characterization: bool = False):
+        from adapters.protocol import WorkItem
+
+        frame = self.ledger.read("formulations").set_index("formulation_id")
+        chars = self.ledger.read("characterization").set_index("formulation_id") if with_characterization else None
+        items = []
+        for fid in ids:
+            context = {}
+            if chars is not None and fid in chars.index:
+                context["characterization"] = chars.loc[fid, ["size_nm", "pdi", "zeta_mv", "encapsulation_efficiency_pct", "drug_loading_pct"]].to_dict()
+            items.append(WorkItem(key=fid, recipe=json.loads(frame.loc[fid, "parameters_json"]), context=context))
+        return items
+
+    def dispatch_synthesis(self, round_: int) -> list[str]:
+        """Send approved formulations to synthesis (the idempotency key is the formulation id)."""
+        ids = self._ids(round_, "approved")
+        if ids:
+            self.instruments["synthesis"].submit(self._work_items(ids))
+            self.record(ids, "dispatched", round_)
+        return ids
+
+    def collect_synthesis(self, round_: int, wait_s: float = 60.0) -> dict[str, list[str]]:
+        """Poll synthesis for dispatched formulations; store characterization, or the failure reason."""
+        ids = self._ids(round_, "dispatched")
+        results = _wait_and_collect(self.instruments["synthesis"], ids, wait_s)
+        done = [r for r in results if r.state.value == "done"]
+        failed = [r for r in results if r.state.value != "done"]
+        self.ledger.append("characterization", [
+            {"formulation_id": r.key, **r.characterization.__dict__, "instrument": self.instruments["synthesis"].name, "raw_checksum": r.raw_checksum}
+            for r in done
+        ])
+        self.record([r.key for r in done], "synthesized", round_)
+        for r in failed:
+            self.record([r.key], "failed", round_, f"synthesis: {r.reason or r.state.value}")
+        return {"synthesized": [r.key for r in done], "failed": [r.key for r in failed]}
+
+    def dispatch_dissolution(self, round_: int) -> list[str]:
+        """Start a dissolution test for each synthesized formulation."""
+        ids = self._ids(round_, "synthesized")
+        if ids:
+            self.instruments["dissolution"].submit(self._work_items(ids, with_characterization=True))
+            self.record(ids, "dissolving", round_)
+        return ids
+
+    def collect_dissolution(self, round_: int, wait_s: float = 60.0) -> dict[str, list[str]]:
+        """Ingest finished release curves (and their kinetic summary); failed tests are recorded."""
+        ids = self._ids(round_, "dissolving")
+        instrument = self.instruments["dissolution"]
+        results = _wait_and_collect(instrument, ids, wait_s)
+        measured, failed = [], []
+        for r in results:
+            rows = [
+                {"formulation_id": r.key, "replicate": c.replicate, "time_hours": t, "release_pct": v, "instrument": instrument.name, "raw_checksum": r.raw_checksum}
+                for c in r.curves for t, v in zip(c.times_hours, c.release_pct)
+                if np.isfinite(t) and np.isfinite(v)
+            ]
+            if r.state.value != "done" or not rows:
+                failed.append(r.key)
+                self.record([r.key], "failed", round_, f"dissolution: {r.reason or 'no valid readings'}")
+                continue
+            self.ledger.append("curves", rows)
+            self._store_kinetics(r.key)
+            measured.append(r.key)
+        self.record(measured, "measured", round_)
+        return {"measured": measured, "failed": failed}
+
+    def _store_kinetics(self, fid: str) -> None:
+        from loop.kinetics import summarize_curve
+
+        mean = measured_mean_curves(self.ledger).get(fid)
+        if mean is None:
+            return
+        summary = summarize_curve(mean.index.to_numpy(float), mean.to_numpy(float))
+        self.ledger.append("kinetics", [{
+            "formulation_id": fid, "best_model": summary.get("best_model") or "", "params_json": json.dumps(summary.get("best_params") or {}),
+            **{k: _num(summary.get(k)) for k in ("r2", "t50_hours", "t80_hours", "burst_24h_pct", "mdt_hours")},
+        }])
+
+
+def _num(value) -> float:
+    return float(value) if value is not None else np.nan
+
+
+def _wait_and_collect(instrument, ids: list[str], wait_s: float, poll_s: float = 0.05):
+    """Collect what finishes within ``wait_s``; the rest stays in flight for the next poll."""
+    if not ids:
+        return []
+    deadline = time.monotonic() + wait_s
+    results, pending = {}, set(ids)
+    while pending:
+        for result in instrument.collect(sorted(pending)):
+            if result.key in pending:
+                results[result.key] = result
+                pending.discard(result.key)
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(poll_s)
+    return [results[k] for k in ids if k in results]

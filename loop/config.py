@@ -1,0 +1,165 @@
+"""Campaign configuration: a TOML file, validated on load with errors that name the bad key."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from loop.errors import InputError
+from loop.space import Categorical, Continuous, DesignSpace, LinearConstraint
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VariableConfig(_Strict):
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if self.categories is not None:
+            if self.min is not None or self.max is not None:
+                raise ValueError("give either categories or min/max, not both")
+        elif self.min is None or self.max is None:
+            raise ValueError("a continuous variable needs min and max")
+        elif self.min >= self.max:
+            raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
+        return self
+
+
+class ConstraintConfig(_Strict):
+    coefficients: dict[str, float]
+    max: float
+
+
+class TargetProfile(_Strict):
+    """The release profile to reach: cumulative % released at times in hours."""
+
+    times_hours: list[float] = Field(min_length=3)
+    release_pct: list[float] = Field(min_length=3)
+
+    @model_validator(mode="after")
+    def _check(self):
+        t, r = np.asarray(self.times_hours), np.asarray(self.release_pct)
+        if len(t) != len(r):
+            raise ValueError(f"times_hours has {len(t)} values but release_pct has {len(r)}")
+        if not np.all(np.isfinite(t)) or not np.all(np.isfinite(r)):
+            raise ValueError("values must be finite numbers")
+        if np.any(t <= 0) or np.any(np.diff(t) <= 0):
+            raise ValueError(f"times_hours must be positive and strictly increasing, got {self.times_hours}")
+        if np.any(r < 0) or np.any(r > 100):
+            raise ValueError(f"release_pct must lie in [0, 100], got {self.release_pct}")
+        if np.any(np.diff(r) < 0):
+            raise ValueError(f"release_pct must not decrease in time (cumulative release), got {self.release_pct}")
+        return self
+
+
+class InstrumentConfig(_Strict):
+    kind: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class InstrumentsConfig(_Strict):
+    synthesis: InstrumentConfig = InstrumentConfig(kind="simulated-synthesis")
+    dissolution: InstrumentConfig = InstrumentConfig(kind="simulated-dissolution")
+
+
+class SurrogateConfig(_Strict):
+    head: Literal["hybrid", "freeform"] = "hybrid"
+    members: int = Field(5, ge=2, le=64)
+    epochs: int = Field(400, ge=10, le=20000)
+    hidden: int = Field(64, ge=4, le=1024)
+    learning_rate: float = Field(3e-3, gt=0, le=1)
+    weight_decay: float = Field(1e-4, ge=0, le=1)
+
+
+class AcquisitionConfig(_Strict):
+    strategy: Literal["ei", "ucb", "pi", "max_std", "thompson", "random"] = "ei"
+    pool_size: int = Field(4096, ge=16, le=1_000_000)
+    tradeoff: float = Field(0.0, ge=0)
+    beta: float = Field(2.0, ge=0)
+    diversity_length: float = Field(0.15, ge=0, le=10)
+
+
+class CampaignConfig(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = 0
+    rounds: int = Field(3, ge=1, le=1000)
+    batch_size: int = Field(8, ge=1, le=384)
+    target: TargetProfile
+    space: dict[str, VariableConfig] = Field(min_length=1)
+    constraints: list[ConstraintConfig] = Field(default_factory=list)
+    instruments: InstrumentsConfig = InstrumentsConfig()
+    surrogate: SurrogateConfig = SurrogateConfig()
+    acquisition: AcquisitionConfig = AcquisitionConfig()
+
+    @field_validator("space")
+    @classmethod
+    def _names(cls, space):
+        for name in space:
+            if not name.isidentifier():
+                raise ValueError(f"variable name {name!r} must be an identifier")
+        return space
+
+    def design_space(self) -> DesignSpace:
+        """The validated :class:`DesignSpace` this config describes."""
+        variables = [
+            Categorical(name, tuple(v.categories)) if v.categories is not None else Continuous(name, v.min, v.max)
+            for name, v in self.space.items()
+        ]
+        constraints = [LinearConstraint(dict(c.coefficients), c.max) for c in self.constraints]
+        return DesignSpace(tuple(variables), tuple(constraints))
+
+
+def _one_line(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) or first["type"] == "missing" else f" (got {value!r})"
+    more = f" [+{len(err.errors()) - 1} more]" if len(err.errors()) > 1 else ""
+    return f"{source}: {where}: {message}{shown}{more}"
+
+
+def parse_config(data: dict, source: str = "config") -> CampaignConfig:
+    """Validate a config mapping; raises :class:`InputError` with one line naming the bad key."""
+    try:
+        config = CampaignConfig.model_validate(data)
+        config.design_space()
+    except ValidationError as err:
+        raise InputError(_one_line(err, source)) from None
+    except InputError as err:
+        raise InputError(f"{source}: {err}") from None
+    return config
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a TOML campaign config."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{path}: not valid TOML: {err}") from None
+    return parse_config(data, source=str(path))
+
+
+def example_config_text() -> str:
+    """The commented example config that ships with nanoloop (the demo campaign)."""
+    return resources.files("loop").joinpath("examples/demo.toml").read_text()
+
+
+def default_config() -> CampaignConfig:
+    """The embedded demo campaign."""
+    return parse_config(tomllib.loads(example_config_text()), source="demo.toml")

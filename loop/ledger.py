@@ -1,0 +1,289 @@
+"""The campaign ledger: the one source of truth, as append-only Parquet tables.
+
+Layout: ``STORE/<table>/part-<time_ns>-<random>.parquet``. Each part is written
+whole under a hidden temporary name in the same folder and moved into place
+(then the folder is fsynced), so a reader sees a part entirely or not at all, and
+a crash half-way leaves the ledger as it was. Parts are never rewritten. Every
+row has a content-derived key; appending a row whose key is already stored is a
+no-op, so ingesting the same result twice changes nothing.
+
+Each table reads with ``pandas.read_parquet(STORE / table)``. The store is a
+folder path or a pyarrow filesystem URI (``file:///...``, ``s3://bucket/x``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from loop.errors import InputError
+
+SCHEMA_VERSION = "1"
+
+_LIST_F64 = pa.list_(pa.float64())
+
+SCHEMAS: dict[str, pa.Schema] = {
+    # One row per proposed (or edited) formulation, with its prediction and provenance.
+    "formulations": pa.schema(
+        [
+            ("formulation_id", pa.string()),
+            ("campaign", pa.string()),
+            ("round", pa.int32()),
+            ("parameters_json", pa.string()),
+            ("origin", pa.string()),  # initial-design, acquisition, edit-of:<id>
+            ("predicted_times_hours", _LIST_F64),
+            ("predicted_release_pct", _LIST_F64),
+            ("predicted_std_pct", _LIST_F64),
+            ("predicted_objective", pa.float64()),
+            ("objective_std", pa.float64()),
+            ("acquisition_value", pa.float64()),
+            ("acquisition", pa.string()),
+            ("acquisition_params_json", pa.string()),
+            ("model_version", pa.string()),
+            ("seed", pa.int64()),
+            ("nanoloop_version", pa.string()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
+    # Status changes; the latest event of a formulation is its state.
+    "events": pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("formulation_id", pa.string()),
+            ("campaign", pa.string()),
+            ("round", pa.int32()),
+            ("status", pa.string()),
+            ("reason", pa.string()),
+            ("time", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
+    "characterization": pa.schema(
+        [
+            ("formulation_id", pa.string()),
+            ("size_nm", pa.float64()),
+            ("pdi", pa.float64()),
+            ("zeta_mv", pa.float64()),
+            ("encapsulation_efficiency_pct", pa.float64()),
+            ("drug_loading_pct", pa.float64()),
+            ("instrument", pa.string()),
+            ("raw_checksum", pa.string()),
+        ]
+    ),
+    # Measured release, long format: one row per (formulation, replicate, time).
+    "curves": pa.schema(
+        [
+            ("formulation_id", pa.string()),
+            ("replicate", pa.int32()),
+            ("time_hours", pa.float64()),
+            ("release_pct", pa.float64()),
+            ("instrument", pa.string()),
+            ("raw_checksum", pa.string()),
+        ]
+    ),
+    # Kinetic summary of each measured (mean) curve.
+    "kinetics": pa.schema(
+        [
+            ("formulation_id", pa.string()),
+            ("best_model", pa.string()),
+            ("params_json", pa.string()),
+            ("r2", pa.float64()),
+            ("t50_hours", pa.float64()),
+            ("t80_hours", pa.float64()),
+            ("burst_24h_pct", pa.float64()),
+            ("mdt_hours", pa.float64()),
+        ]
+    ),
+    # One row per trained surrogate.
+    "models": pa.schema(
+        [
+            ("model_version", pa.string()),
+            ("campaign", pa.string()),
+            ("round", pa.int32()),
+            ("n_formulations", pa.int32()),
+            ("n_points", pa.int32()),
+            ("head", pa.string()),
+            ("members", pa.int32()),
+            ("seed", pa.int64()),
+            ("train_seconds", pa.float64()),
+            ("metrics_json", pa.string()),
+            ("trained_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
+    # Per-round feature importance of the surrogate.
+    "explanations": pa.schema(
+        [
+            ("model_version", pa.string()),
+            ("round", pa.int32()),
+            ("feature", pa.string()),
+            ("importance", pa.float64()),
+            ("method", pa.string()),
+        ]
+    ),
+}
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "formulations": ("formulation_id",),
+    "events": ("event_id",),
+    "characterization": ("formulation_id",),
+    "curves": ("formulation_id", "replicate", "time_hours"),
+    "kinetics": ("formulation_id",),
+    "models": ("model_version",),
+    "explanations": ("model_version", "feature", "method"),
+}
+
+
+def _resolve(location: str | os.PathLike) -> tuple[pafs.FileSystem, str, bool]:
+    text = os.fspath(location)
+    if "://" in text:
+        try:
+            fs, path = pafs.FileSystem.from_uri(text)
+        except (pa.ArrowInvalid, ValueError, OSError) as err:
+            raise InputError(f"store {text!r}: {err}") from None
+        return fs, path.rstrip("/"), isinstance(fs, pafs.LocalFileSystem)
+    return pafs.LocalFileSystem(), str(Path(text).absolute()), True
+
+
+@dataclass
+class Ledger:
+    """A campaign store on a local folder or a pyarrow filesystem.
+
+    Args:
+        location: folder path or filesystem URI; created when missing.
+        create: create the folder if it does not exist (False: it must exist).
+    """
+
+    location: str
+
+    def __init__(self, location: str | os.PathLike, create: bool = True):
+        self.location = os.fspath(location)
+        self.fs, self.root, self.local = _resolve(location)
+        info = self.fs.get_file_info(self.root)
+        if info.type == pafs.FileType.File:
+            raise InputError(f"store {self.location!r} is a file, not a folder")
+        if info.type == pafs.FileType.NotFound:
+            if not create:
+                raise InputError(f"store {self.location!r} does not exist")
+            self.fs.create_dir(self.root, recursive=True)
+
+    def _dir(self, table: str) -> str:
+        if table not in SCHEMAS:
+            raise KeyError(f"unknown ledger table {table!r}")
+        return f"{self.root}/{table}"
+
+    def _part_paths(self, table: str) -> list[str]:
+        selector = pafs.FileSelector(self._dir(table), allow_not_found=True)
+        return sorted(
+            info.path
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.File
+            and info.base_name.endswith(".parquet")
+            and not info.base_name.startswith((".", "_"))
+        )
+
+    def read(self, table: str) -> pd.DataFrame:
+        """Every row of a table (empty frame with the right columns when none)."""
+        paths = self._part_paths(table)
+        schema = SCHEMAS[table]
+        if not paths:
+            return schema.empty_table().to_pandas()
+        tables = [pq.read_table(p, filesystem=self.fs, schema=schema) for p in paths]
+        return pa.concat_tables(tables).to_pandas()
+
+    def append(self, table: str, rows: pd.DataFrame | list[dict]) -> int:
+        """Append rows whose keys are not stored yet; returns how many were written.
+
+        The rows are checked against the table's schema before anything is
+        written; a missing column or a wrong type raises and writes nothing.
+        """
+        frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows
+        if frame.empty:
+            return 0
+        schema = SCHEMAS[table]
+        missing = [n for n in schema.names if n not in frame.columns]
+        if missing:
+            raise ValueError(f"ledger table {table!r}: rows lack column(s) {missing}")
+        keys = list(KEYS[table])
+        frame = frame.drop_duplicates(subset=keys)
+        stored = self.read(table)[keys]
+        if not stored.empty:
+            known = pd.MultiIndex.from_frame(stored)
+            frame = frame[~pd.MultiIndex.from_frame(frame[keys]).isin(known)]
+        if frame.empty:
+            return 0
+        try:
+            arrow = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as err:
+            raise ValueError(f"ledger table {table!r}: {err}") from None
+        arrow = arrow.replace_schema_metadata({"nanoloop.schema_version": SCHEMA_VERSION})
+        self._write_part(table, arrow)
+        return len(frame)
+
+    def _write_part(self, table: str, arrow: pa.Table) -> None:
+        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        self._atomic_write(f"{self._dir(table)}/{name}", lambda handle: pq.write_table(arrow, handle))
+
+    def write_blob(self, name: str, data: bytes) -> None:
+        """Store a file (config, model weights) under ``STORE/blobs/name``, atomically."""
+        self._atomic_write(f"{self.root}/blobs/{name}", lambda handle: handle.write(data))
+
+    def _atomic_write(self, path: str, write) -> None:
+        """Write through ``write(handle)`` to a hidden temporary file, then move it to ``path``."""
+        folder = path.rsplit("/", 1)[0]
+        self.fs.create_dir(folder, recursive=True)
+        temporary = f"{folder}/.{uuid.uuid4().hex}.tmp"
+        try:
+            if self.local:
+                with open(temporary, "wb") as handle:
+                    write(handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, path)
+                _fsync_dir(folder)
+            else:
+                with self.fs.open_output_stream(temporary) as handle:
+                    write(handle)
+                self.fs.move(temporary, path)
+        finally:
+            if self.fs.get_file_info(temporary).type != pafs.FileType.NotFound:
+                self.fs.delete_file(temporary)
+
+    def read_blob(self, name: str) -> bytes | None:
+        """The stored file's bytes, or None when there is none."""
+        path = f"{self.root}/blobs/{name}"
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path) as handle:
+            return handle.read()
+
+    def exists(self) -> bool:
+        """True when the store holds at least one formulation."""
+        return bool(self._part_paths("formulations"))
+
+
+STATUS_ORDER = ("proposed", "approved", "rejected", "edited", "dispatched", "synthesized", "dissolving", "measured", "failed", "abandoned")
+
+
+def latest_status(ledger: Ledger) -> pd.Series:
+    """The latest status of each formulation (index: formulation id)."""
+    events = ledger.read("events")
+    if events.empty:
+        return pd.Series(dtype=object)
+    events["order"] = events["status"].map({s: i for i, s in enumerate(STATUS_ORDER)})
+    latest = events.sort_values(["time", "order"]).groupby("formulation_id").tail(1)
+    return latest.set_index("formulation_id")["status"]
+
+
+def _fsync_dir(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,209 @@
+"""The design space: formulation variables with bounds and categories, and linear constraints.
+
+A formulation is a plain ``dict`` (variable name -> value). A batch of them is a
+``pandas.DataFrame`` with one column per variable. The surrogate and the
+acquisition see the *unit encoding*: continuous variables scaled to [0, 1] by
+their bounds, categorical ones one-hot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import qmc
+
+from loop.errors import InputError
+
+
+@dataclass(frozen=True)
+class Continuous:
+    """A real-valued variable; the unit lives in its name (``particle_size_nm``)."""
+
+    name: str
+    low: float
+    high: float
+
+    def __post_init__(self):
+        if not np.isfinite(self.low) or not np.isfinite(self.high):
+            raise InputError(f"space.{self.name}: bounds must be finite numbers")
+        if self.low >= self.high:
+            raise InputError(f"space.{self.name}: min ({self.low}) must be below max ({self.high})")
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """A variable taking one of a few named values (e.g. the polymer)."""
+
+    name: str
+    categories: tuple[str, ...]
+
+    def __post_init__(self):
+        if len(self.categories) < 1 or len(set(self.categories)) != len(self.categories):
+            raise InputError(f"space.{self.name}: categories must be distinct and not empty")
+
+
+@dataclass(frozen=True)
+class LinearConstraint:
+    """sum(coefficient * variable) <= max_total, e.g. excipient fractions summing to at most 0.4."""
+
+    coefficients: dict[str, float]
+    max_total: float
+
+    def describe(self) -> str:
+        terms = " + ".join(f"{c:g}*{n}" if c != 1 else n for n, c in self.coefficients.items())
+        return f"{terms} <= {self.max_total:g}"
+
+
+Variable = Continuous | Categorical
+
+
+@dataclass(frozen=True)
+class DesignSpace:
+    """Variables and constraints; validates, samples and encodes formulations."""
+
+    variables: tuple[Variable, ...]
+    constraints: tuple[LinearConstraint, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        names = [v.name for v in self.variables]
+        if len(set(names)) != len(names):
+            raise InputError("space: variable names must be unique")
+        if not names:
+            raise InputError("space: at least one variable is needed")
+        for c in self.constraints:
+            for name in c.coefficients:
+                var = self.by_name.get(name)
+                if var is None:
+                    raise InputError(f"constraint {c.describe()}: unknown variable {name!r}")
+                if not isinstance(var, Continuous):
+                    raise InputError(f"constraint {c.describe()}: {name!r} is not continuous")
+
+    @property
+    def by_name(self) -> dict[str, Variable]:
+        return {v.name: v for v in self.variables}
+
+    @property
+    def names(self) -> list[str]:
+        return [v.name for v in self.variables]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the unit-encoding columns (one-hot columns read ``polymer=PLA``)."""
+        out = []
+        for v in self.variables:
+            if isinstance(v, Categorical):
+                out += [f"{v.name}={c}" for c in v.categories]
+            else:
+                out.append(v.name)
+        return out
+
+    # -- checking ---------------------------------------------------------------
+    def validate(self, formulation: dict) -> dict:
+        """Return the formulation with floats for continuous values, or raise naming the problem."""
+        unknown = set(formulation) - set(self.names)
+        if unknown:
+            raise InputError(f"formulation: unknown variable(s) {sorted(unknown)}")
+        out = {}
+        for v in self.variables:
+            if v.name not in formulation:
+                raise InputError(f"formulation: missing variable {v.name!r}")
+            value = formulation[v.name]
+            if isinstance(v, Categorical):
+                if value not in v.categories:
+                    raise InputError(f"formulation: {v.name}={value!r} is not one of {list(v.categories)}")
+                out[v.name] = str(value)
+            else:
+                try:
+                    value = float(value)
+                except (TypeError, ValueError):
+                    raise InputError(f"formulation: {v.name}={value!r} is not a number") from None
+                if not (v.low <= value <= v.high):
+                    raise InputError(f"formulation: {v.name}={value:g} is outside [{v.low:g}, {v.high:g}]")
+                out[v.name] = value
+        for c in self.constraints:
+            total = sum(coef * out[n] for n, coef in c.coefficients.items())
+            if total > c.max_total + 1e-9:
+                raise InputError(f"formulation: constraint {c.describe()} violated ({total:g})")
+        return out
+
+    def feasible(self, frame: pd.DataFrame) -> np.ndarray:
+        """Boolean mask, shape (n,): rows that satisfy every constraint."""
+        ok = np.ones(len(frame), dtype=bool)
+        for c in self.constraints:
+            total = sum(coef * frame[n].to_numpy(float) for n, coef in c.coefficients.items())
+            ok &= total <= c.max_total + 1e-9
+        return ok
+
+    # -- sampling ---------------------------------------------------------------
+    def from_unit_cube(self, u: np.ndarray) -> pd.DataFrame:
+        """Map points of [0, 1]^n_variables (one column per variable) to formulations."""
+        columns = {}
+        for j, v in enumerate(self.variables):
+            if isinstance(v, Categorical):
+                idx = np.minimum((u[:, j] * len(v.categories)).astype(int), len(v.categories) - 1)
+                columns[v.name] = np.asarray(v.categories, dtype=object)[idx]
+            else:
+                columns[v.name] = v.low + u[:, j] * (v.high - v.low)
+        return pd.DataFrame(columns)
+
+    def sample(self, n: int, seed: int, scramble: bool = True) -> pd.DataFrame:
+        """A space-filling (scrambled Sobol) sample of ``n`` feasible formulations.
+
+        Infeasible Sobol points are dropped and the sequence continued, so the
+        result keeps its low discrepancy within the feasible region.
+        """
+        sobol = qmc.Sobol(d=len(self.variables), scramble=scramble, seed=seed)
+        kept: list[pd.DataFrame] = []
+        have = 0
+        for _ in range(64):
+            m = int(2 ** np.ceil(np.log2(max(2 * (n - have), 2))))
+            frame = self.from_unit_cube(sobol.random(m))
+            frame = frame[self.feasible(frame)]
+            kept.append(frame)
+            have += len(frame)
+            if have >= n:
+                break
+        else:
+            raise InputError("space: constraints leave (almost) no feasible formulation")
+        return pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
+
+    # -- encoding ---------------------------------------------------------------
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """Unit encoding, shape (n, len(feature_names)), float32."""
+        blocks = []
+        for v in self.variables:
+            if isinstance(v, Categorical):
+                values = frame[v.name].to_numpy()
+                blocks.append(np.stack([values == c for c in v.categories], axis=1).astype(np.float32))
+            else:
+                x = (frame[v.name].to_numpy(float) - v.low) / (v.high - v.low)
+                blocks.append(x[:, None].astype(np.float32))
+        return np.concatenate(blocks, axis=1)
+
+    def decode(self, encoded: np.ndarray) -> pd.DataFrame:
+        """Inverse of :meth:`encode` (one-hot blocks decoded by argmax, continuous clipped)."""
+        columns, j = {}, 0
+        for v in self.variables:
+            if isinstance(v, Categorical):
+                block = encoded[:, j : j + len(v.categories)]
+                columns[v.name] = np.asarray(v.categories, dtype=object)[block.argmax(axis=1)]
+                j += len(v.categories)
+            else:
+                columns[v.name] = v.low + np.clip(encoded[:, j], 0, 1) * (v.high - v.low)
+                j += 1
+        return pd.DataFrame(columns)
+
+
+def formulation_id(campaign: str, formulation: dict) -> str:
+    """Content hash of a formulation within a campaign: the same recipe gets the same id.
+
+    Continuous values are rounded to 6 significant digits so a value that went
+    through a file round trip keeps its id.
+    """
+    canonical = {k: (float(f"{v:.6g}") if isinstance(v, (float, np.floating)) else v) for k, v in formulation.items()}
+    text = json.dumps([campaign, canonical], sort_keys=True, default=str)
+    return "F" + hashlib.sha256(text.encode()).hexdigest()[:15]
