@@ -1,16 +1,155 @@
-"""The `nanoloop` command line (placeholder while the core is written)."""
+"""The ``nanoloop`` command line.
+
+Every command reports bad input as one line on stderr and exits with code 2,
+having written nothing.
+"""
+
+from __future__ import annotations
+
 import argparse
+import json
+import os
 import sys
+from pathlib import Path
 
 from loop.errors import InputError
 
+DEFAULT_DEMO_STORE = "nanoloop-demo"
+
+
+def _quiet_prefect() -> None:
+    """Offline, quiet Prefect defaults; a user's own settings win."""
+    for key, value in {
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    }.items():
+        os.environ.setdefault(key, value)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _check_store_path(store: str) -> None:
+    if "://" not in store and Path(store).is_file():
+        raise InputError(f"store {store!r} is a file, not a folder")
+
+
+def cmd_init(args) -> int:
+    from loop.config import example_config_text
+
+    folder = Path(args.dir)
+    if folder.is_file():
+        raise InputError(f"{folder} is a file, not a folder")
+    target = folder / "campaign.toml"
+    if target.exists():
+        raise InputError(f"{target} already exists; not overwriting it")
+    folder.mkdir(parents=True, exist_ok=True)
+    target.write_text(example_config_text())
+    print(f"wrote {target}: edit it, then run `nanoloop run {target}`")
+    return 0
+
+
+def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool = True) -> int:
+    from loop.campaign import Campaign
+    from loop.ledger import Ledger
+
+    _check_store_path(store)
+    campaign = Campaign(config, Ledger(store))  # validates and stores the config before Prefect starts
+    rounds = rounds or config.rounds
+    from flows.progress import say
+
+    if campaign.current_round() >= rounds:
+        say(f"campaign {config.name} in {store} already has {rounds} finished rounds; pass --rounds to go on")
+    else:
+        say(f"campaign {config.name}: running to {rounds} rounds of {config.batch_size}; ledger in {store}")
+        from flows.rounds import campaign_flow
+
+        campaign_flow(store, rounds, auto_approve=auto_approve)
+    return _print_status(store, as_json=False)
+
+
+def cmd_demo(args) -> int:
+    from loop.config import default_config
+
+    config = default_config()
+    if args.batch:
+        config = config.model_copy(update={"batch_size": args.batch})
+    return _run_campaign(config, args.store, args.rounds)
+
+
+def cmd_run(args) -> int:
+    from loop.config import load_config
+
+    config = load_config(args.config)
+    return _run_campaign(config, args.store or f"{config.name}-ledger", args.rounds)
+
+
+def _print_status(store: str, as_json: bool) -> int:
+    from loop.campaign import Campaign
+    from loop.evaluation import campaign_status
+
+    _check_store_path(store)
+    campaign = Campaign.open(store)
+    status = campaign_status(campaign.ledger, campaign.config.target, campaign.config.name)
+    if as_json:
+        print(json.dumps(status, indent=1))
+        return 0
+    from flows.progress import console, rounds_table
+
+    console.print(rounds_table(status))
+    best = status["best"]
+    if best:
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["parameters"].items())
+        console.print(f"best: {best['formulation_id']} (round {best['round']}) f2 = {best['f2']:.1f}: {params}")
+    if status["awaiting_approval"]:
+        console.print(f"awaiting approval: {len(status['awaiting_approval'])} formulations: {' '.join(status['awaiting_approval'])}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    return _print_status(args.store, args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nanoloop", description="Closed-loop design of drug-releasing nanoparticles.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="write a commented example campaign config to DIR/campaign.toml")
+    p.add_argument("dir")
+    p.set_defaults(handler=cmd_init)
+
+    p = sub.add_parser("demo", help="run a simulated campaign on the embedded default config")
+    p.add_argument("--store", default=DEFAULT_DEMO_STORE, help=f"ledger folder or URI (default: ./{DEFAULT_DEMO_STORE})")
+    p.add_argument("--rounds", type=_positive, default=None, help="rounds in all (default: 3)")
+    p.add_argument("--batch", type=_positive, default=None, help="formulations per round (default: 8)")
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("run", help="run a campaign from a TOML config")
+    p.add_argument("config")
+    p.add_argument("--rounds", type=_positive, default=None)
+    p.add_argument("--store", default=None, help="ledger folder or URI (default: ./<name>-ledger)")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("status", help="rounds, counts, best formulation and the model's prospective error")
+    p.add_argument("store")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_status)
+
+    from flows import cli_kinetics
+
+    cli_kinetics.register(sub)
+    return parser
+
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="nanoloop")
-    sub = parser.add_subparsers(dest="command", required=True)
-    from flows import cli_kinetics
-    cli_kinetics.register(sub)
-    args = parser.parse_args(argv)
+    _quiet_prefect()
+    args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except InputError as err:

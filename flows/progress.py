@@ -1,0 +1,33 @@
+"""Progress lines and tables for the terminal (rich)."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(highlight=False)
+_started = time.monotonic()
+
+
+def say(*parts: str) -> None:
+    """One progress line, stamped with seconds since the command started."""
+    console.print(f"[dim]{time.monotonic() - _started:6.1f}s[/dim] " + "".join(parts))
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def rounds_table(status: dict) -> Table:
+    """The per-round table of ``nanoloop status``."""
+    table = Table(title=f"campaign {status['campaign']}")
+    for name in ("round", "proposed", "measured", "failed", "in flight", "awaiting", "best f2 (round)", "best f2 so far", "prospective MAE %", "90% coverage"):
+        table.add_column(name, justify="right")
+    for r in status["rounds"]:
+        table.add_row(
+            str(r["round"]), str(r["proposed"]), str(r["measured"]), str(r["failed"]), str(r["in_flight"]), str(r["awaiting_approval"]),
+            _fmt(r["best_f2_round"], ".1f"), _fmt(r["best_f2"], ".1f"), _fmt(r["prospective_mae"], ".1f"), _fmt(r["coverage_90"], ".0%"),
+        )
+    return table

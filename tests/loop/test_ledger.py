@@ -1,0 +1,91 @@
+import os
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from loop.errors import InputError
+from loop.ledger import Ledger, latest_status
+
+
+def _curve_rows(fid, n=3):
+    return [{"formulation_id": fid, "replicate": 0, "time_hours": float(t), "release_pct": 10.0 * t, "instrument": "sim", "raw_checksum": ""} for t in range(1, n + 1)]
+
+
+def test_round_trip_and_pandas_readable(tmp_path):
+    ledger = Ledger(tmp_path / "store")
+    assert ledger.append("curves", _curve_rows("F1")) == 3
+    back = ledger.read("curves")
+    assert back["release_pct"].tolist() == [10.0, 20.0, 30.0]
+    direct = pd.read_parquet(tmp_path / "store" / "curves")
+    assert len(direct) == 3
+    schema = pq.read_schema(next((tmp_path / "store" / "curves").glob("part-*.parquet")))
+    assert schema.metadata[b"nanoloop.schema_version"] == b"1"
+
+
+def test_same_rows_twice_change_nothing(tmp_path):
+    ledger = Ledger(tmp_path)
+    ledger.append("curves", _curve_rows("F1"))
+    parts = sorted(os.listdir(tmp_path / "curves"))
+    assert ledger.append("curves", _curve_rows("F1")) == 0
+    assert sorted(os.listdir(tmp_path / "curves")) == parts
+    assert ledger.append("curves", _curve_rows("F1", 4)) == 1
+    assert len(ledger.read("curves")) == 4
+
+
+def test_failing_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    ledger = Ledger(tmp_path)
+    ledger.append("curves", _curve_rows("F1"))
+    before = ledger.read("curves")
+
+    def explode(table, handle, *a, **k):
+        handle.write(b"PAR1 half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr("loop.ledger.pq.write_table", explode)
+    with pytest.raises(OSError, match="disk full"):
+        ledger.append("curves", _curve_rows("F2"))
+    monkeypatch.undo()
+    assert sorted(p for p in os.listdir(tmp_path / "curves")) == sorted(p for p in os.listdir(tmp_path / "curves") if p.startswith("part-"))
+    pd.testing.assert_frame_equal(ledger.read("curves"), before)
+
+
+def test_bad_rows_write_nothing(tmp_path):
+    ledger = Ledger(tmp_path)
+    with pytest.raises(ValueError, match="lack column"):
+        ledger.append("curves", [{"formulation_id": "F1"}])
+    with pytest.raises(ValueError, match="curves"):
+        ledger.append("curves", [{**_curve_rows("F1")[0], "release_pct": "lots"}])
+    assert not (tmp_path / "curves").exists() or not list((tmp_path / "curves").iterdir())
+
+
+def test_store_that_is_a_file(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("x")
+    with pytest.raises(InputError, match="is a file"):
+        Ledger(path)
+    with pytest.raises(InputError, match="does not exist"):
+        Ledger(tmp_path / "nope", create=False)
+
+
+def test_uri_store_and_blobs(tmp_path):
+    ledger = Ledger(f"file://{tmp_path}/remote")
+    ledger.append("curves", _curve_rows("F1"))
+    ledger.write_blob("models/m.pt", b"weights")
+    again = Ledger(f"file://{tmp_path}/remote")
+    assert len(again.read("curves")) == 3
+    assert again.read_blob("models/m.pt") == b"weights"
+    assert again.read_blob("models/other.pt") is None
+
+
+def test_latest_status(tmp_path):
+    ledger = Ledger(tmp_path)
+    t = pd.Timestamp("2026-01-01", tz="UTC")
+    rows = [
+        {"event_id": "1", "formulation_id": "F1", "campaign": "c", "round": 0, "status": "proposed", "reason": "", "time": t},
+        {"event_id": "2", "formulation_id": "F1", "campaign": "c", "round": 0, "status": "approved", "reason": "", "time": t},
+        {"event_id": "3", "formulation_id": "F2", "campaign": "c", "round": 0, "status": "proposed", "reason": "", "time": t},
+        {"event_id": "4", "formulation_id": "F2", "campaign": "c", "round": 0, "status": "rejected", "reason": "too big", "time": t + pd.Timedelta("1s")},
+    ]
+    ledger.append("events", rows)
+    assert latest_status(ledger).to_dict() == {"F1": "approved", "F2": "rejected"}
