@@ -1,5 +1,47 @@
-"""Release kinetics: mechanistic release laws, curve fitting, and similarity factors."""
+"""Release kinetics: mechanistic release laws, curve fitting, and similarity factors.
 
-from loop.kinetics.similarity import f2
+Time is in hours and release in percent throughout (`times_hours`, `release_pct`).
+"""
 
-__all__ = ["f2"]
+from loop.kinetics.curves import CurveFile, ReleaseCurve, read_curves, validate_curve
+from loop.kinetics.fitting import CurveFit, LawFit, fit_law, fit_laws, fit_statistics
+from loop.kinetics.laws import LAWS, LAWS_BY_NAME, Parameter, ReleaseLaw, get_law, release_mechanism
+from loop.kinetics.measures import (
+    burst_release,
+    dissolution_efficiency,
+    mean_dissolution_time,
+    release_at,
+    time_to_release,
+)
+from loop.kinetics.similarity import BootstrapF2, Comparison, bootstrap_f2, compare_curves, f1, f2
+from loop.kinetics.summary import summarize_curve
+
+__all__ = [
+    "LAWS",
+    "LAWS_BY_NAME",
+    "BootstrapF2",
+    "Comparison",
+    "CurveFile",
+    "CurveFit",
+    "LawFit",
+    "Parameter",
+    "ReleaseCurve",
+    "ReleaseLaw",
+    "bootstrap_f2",
+    "burst_release",
+    "compare_curves",
+    "dissolution_efficiency",
+    "f1",
+    "f2",
+    "fit_law",
+    "fit_laws",
+    "fit_statistics",
+    "get_law",
+    "mean_dissolution_time",
+    "read_curves",
+    "release_at",
+    "release_mechanism",
+    "summarize_curve",
+    "time_to_release",
+    "validate_curve",
+]
