@@ -4,6 +4,14 @@ An instrument takes a batch of work items, each with an idempotency key, and
 returns one result per key. Submitting a key twice does the work once.
 Every call takes a timeout in seconds; a call that runs past it raises
 :class:`InstrumentTimeout` naming the instrument.
+
+What callers must tolerate (real instruments do all of these): a call that
+times out may or may not have taken effect (submit again: it is idempotent);
+``collect`` may deliver the same result more than once; a DONE result may
+carry readings that are NaN, above 100 % or otherwise implausible, and must be
+checked before it is trusted (see :mod:`adapters.checks`).
+
+Results convert to plain JSON-able dicts with ``to_dict`` / ``from_dict``.
 """
 
 from __future__ import annotations
@@ -16,9 +24,15 @@ from typing import Any, Protocol, runtime_checkable
 class InstrumentError(Exception):
     """Base class of every error an instrument raises."""
 
-    def __init__(self, instrument: str, message: str):
+    def __init__(self, instrument: str, message: str, *, item_key: str = ""):
+        """Args:
+            instrument: name of the instrument that raised (appears first in the message).
+            message: what went wrong, in words.
+            item_key: the work item's idempotency key when the error concerns one item.
+        """
         super().__init__(f"{instrument}: {message}")
         self.instrument = instrument
+        self.item_key = item_key
 
 
 class TransientInstrumentError(InstrumentError):
@@ -67,6 +81,14 @@ class Characterization:
     encapsulation_efficiency_pct: float
     drug_loading_pct: float
 
+    def to_dict(self) -> dict[str, float]:
+        return {k: float(getattr(self, k)) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Characterization:
+        """Build from a dict with (at least) every field; extra keys are ignored."""
+        return cls(**{k: float(data[k]) for k in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class ReleaseCurve:
@@ -75,6 +97,21 @@ class ReleaseCurve:
     replicate: int
     times_hours: tuple[float, ...]
     release_pct: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "replicate": int(self.replicate),
+            "times_hours": [float(t) for t in self.times_hours],
+            "release_pct": [float(r) for r in self.release_pct],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReleaseCurve:
+        return cls(
+            replicate=int(data["replicate"]),
+            times_hours=tuple(float(t) for t in data["times_hours"]),
+            release_pct=tuple(float(r) for r in data["release_pct"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -91,6 +128,29 @@ class JobResult:
     curves: tuple[ReleaseCurve, ...] = ()
     reason: str = ""
     raw_checksum: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (NaN readings stay NaN: write with ``allow_nan=True``)."""
+        return {
+            "key": self.key,
+            "state": self.state.value,
+            "characterization": None if self.characterization is None else self.characterization.to_dict(),
+            "curves": [c.to_dict() for c in self.curves],
+            "reason": self.reason,
+            "raw_checksum": self.raw_checksum,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobResult:
+        char = data.get("characterization")
+        return cls(
+            key=str(data["key"]),
+            state=JobState(data["state"]),
+            characterization=None if char is None else Characterization.from_dict(char),
+            curves=tuple(ReleaseCurve.from_dict(c) for c in data.get("curves", ())),
+            reason=str(data.get("reason", "")),
+            raw_checksum=str(data.get("raw_checksum", "")),
+        )
 
 
 @runtime_checkable
