@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-#: Crank's sphere: switch from the short-time expansion to the series at D·t/r² = 0.1.
-_SPHERE_SHORT_TIME_LIMIT = 0.1
+#: Crank's sphere: switch from the short-time expansion to the series at D·t/r² = 0.05.
+_SPHERE_SHORT_TIME_LIMIT = 0.05
 _SPHERE_TERMS = np.arange(1, 31, dtype=float)
 
 
@@ -262,8 +262,8 @@ def logistic_plateau(times_hours, Fmax, alpha, beta):
 def fickian_sphere(times_hours, kD):
     """Fickian diffusion from a sphere (Crank): F = 100·(1 − 6/π²·Σ exp(−n²π²·kD·t)/n²).
 
-    For kD·t < 0.1 the equivalent short-time form 100·(6·√(kD·t/π) − 3·kD·t)
-    is used (error < 1e-9); 30 series terms are used otherwise.
+    For kD·t < 0.05 the equivalent short-time form 100·(6·√(kD·t/π) − 3·kD·t)
+    is used (error < 1e-7 %); 30 series terms otherwise.
 
     Args:
         times_hours: time t in h.
