@@ -22,8 +22,8 @@ def _fmt(value, spec: str) -> str:
 
 def rounds_table(status: dict) -> Table:
     """The per-round table of ``nanoloop status``."""
-    table = Table(title=f"campaign {status['campaign']}")
-    for name in ("round", "proposed", "measured", "failed", "in flight", "awaiting", "best f2 (round)", "best f2 so far", "prospective MAE %", "90% coverage"):
+    table = Table(title=f"campaign {status['campaign']}", caption="f2 to the target: best of the round and best so far; MAE %: prospective error of the round's predictions")
+    for name in ("round", "proposed", "measured", "failed", "in flight", "awaiting", "f2 round", "f2 best", "MAE %", "cover 90"):
         table.add_column(name, justify="right")
     for r in status["rounds"]:
         table.add_row(

@@ -14,9 +14,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -175,9 +177,10 @@ class Campaign:
             learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=self.config.seed + round_,
         )
         model.fit(X, y, groups=groups)
-        buffer = io.BytesIO()
-        model.save(buffer, metadata={"feature_names": self.space.feature_names, "time_unit": "hours", "release_unit": "fraction", "campaign": self.config.name, "nanoloop_version": loop.__version__})
-        self.ledger.write_blob(blob_name, buffer.getvalue())
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.pt"
+            model.save(path, metadata={"feature_names": self.space.feature_names, "time_unit": "hours", "release_unit": "fraction", "campaign": self.config.name, "nanoloop_version": loop.__version__})
+            self.ledger.write_blob(blob_name, path.read_bytes())
         fitted = model.predict(X)
         metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_}
         self.ledger.append("models", [{

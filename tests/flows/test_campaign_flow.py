@@ -1,0 +1,88 @@
+"""End to end: a small 2-round campaign through Prefect against the session's server."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from flows.cli import main
+from loop.campaign import Campaign
+from loop.config import default_config
+from loop.ledger import Ledger
+
+
+def small_config(name="e2e"):
+    config = default_config()
+    return config.model_copy(update={
+        "name": name, "batch_size": 4, "rounds": 2,
+        "surrogate": config.surrogate.model_copy(update={"members": 3, "epochs": 80, "hidden": 32}),
+        "acquisition": config.acquisition.model_copy(update={"pool_size": 256}),
+    })
+
+
+@pytest.fixture(scope="module")
+def finished_store(tmp_path_factory, prefect_server):
+    from flows.rounds import campaign_flow
+
+    store = str(tmp_path_factory.mktemp("e2e") / "ledger")
+    Campaign(small_config(), Ledger(store))
+    campaign_flow(store, rounds=2)
+    return store
+
+
+def test_two_rounds_proposed_measured_and_stored(finished_store):
+    campaign = Campaign.open(finished_store)
+    forms = campaign.formulations()
+    assert sorted(forms["round"].value_counts().to_dict().items()) == [(0, 4), (1, 4)]
+    assert set(forms["status"]) <= {"measured", "failed"}
+    assert (forms["status"] == "measured").sum() >= 4
+    curves = pd.read_parquet(f"{finished_store}/curves")
+    assert set(curves["formulation_id"]) == set(forms.loc[forms["status"] == "measured", "formulation_id"])
+    per_curve = curves.groupby("formulation_id").agg(replicates=("replicate", "nunique"), times=("time_hours", "nunique"))
+    assert (per_curve["replicates"] == 3).all() and (per_curve["times"] == 12).all()
+    assert curves["release_pct"].median() > 0
+    failed = campaign.ledger.read("events").query("status == 'failed'")
+    assert (failed["reason"].str.len() > 0).all()
+
+
+def test_model_proposals_carry_prediction_and_provenance(finished_store):
+    campaign = Campaign.open(finished_store)
+    forms = campaign.formulations()
+    initial, acquired = forms[forms["round"] == 0], forms[forms["round"] == 1]
+    assert (initial["origin"] == "initial-design").all() and (initial["model_version"] == "").all()
+    row = acquired.iloc[0]
+    assert row["model_version"].startswith("M001-") and row["acquisition"] == "ei"
+    assert json.loads(row["acquisition_params_json"])["strategy"] == "ei"
+    assert len(row["predicted_release_pct"]) == len(row["predicted_times_hours"]) == len(row["predicted_std_pct"]) > 5
+    assert all(b >= a - 1e-9 for a, b in zip(row["predicted_release_pct"], row["predicted_release_pct"][1:]))
+    assert row["seed"] == campaign.config.seed and row["nanoloop_version"]
+    model = campaign.load_model(row["model_version"])
+    assert model.n_members == 3
+    models = campaign.ledger.read("models")
+    assert models["n_formulations"].iloc[0] == (initial["status"] == "measured").sum()
+
+
+def test_status_json_reports_prospective_error(finished_store, capsys):
+    assert main(["status", finished_store, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["campaign"] == "e2e"
+    rounds = {r["round"]: r for r in status["rounds"]}
+    assert set(rounds) == {0, 1}
+    for r in rounds.values():
+        assert {"round", "proposed", "measured", "failed", "best_f2", "prospective_mae"} <= set(r)
+        assert r["proposed"] == 4 and r["measured"] + r["failed"] == 4
+    assert rounds[0]["prospective_mae"] is None  # round 0 had no model
+    assert 0 < rounds[1]["prospective_mae"] < 50
+    assert rounds[1]["best_f2"] >= rounds[0]["best_f2"]
+    best = status["best"]
+    assert best["f2"] == max(r["best_f2"] for r in status["rounds"])
+    assert set(best["parameters"]) == set(default_config().space)
+
+
+def test_rerun_changes_nothing(finished_store):
+    from flows.rounds import campaign_flow
+
+    before = {t: len(Ledger(finished_store).read(t)) for t in ("formulations", "events", "curves")}
+    campaign_flow(finished_store, rounds=2)
+    after = {t: len(Ledger(finished_store).read(t)) for t in ("formulations", "events", "curves")}
+    assert before == after
