@@ -35,7 +35,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from adapters.filedrop_layout import (
     DISSOLUTION_COLUMNS,
@@ -128,7 +128,7 @@ class FileDropInstrument:
         for item in items:
             if not isinstance(item, WorkItem) or not isinstance(item.key, str) or not item.key:
                 raise PermanentInstrumentError(self.name, f"expected a WorkItem with a non-empty key, got {item!r}")
-            if not isinstance(item.recipe, dict) or not item.recipe:
+            if not isinstance(item.recipe, Mapping) or not item.recipe:
                 raise PermanentInstrumentError(self.name, f"item {item.key!r}: empty recipe", item_key=item.key)
             if "," in item.key or "\n" in item.key:
                 raise PermanentInstrumentError(
@@ -204,10 +204,18 @@ class FileDropInstrument:
         now = time.monotonic()
         waiting: dict[str, Path] = {}
         ready: list[Path] = []
-        for path in sorted(inbox.iterdir()):
-            if not path.is_file() or path.name.startswith(".") or path.name.lower().endswith(WRITING_SUFFIXES):
+        candidates = [
+            p
+            for p in sorted(inbox.iterdir())
+            if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(WRITING_SUFFIXES)
+        ]
+        for gone in set(self._seen) - {p.name for p in candidates}:
+            del self._seen[gone]
+        for path in candidates:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
                 continue
-            st = path.stat()
             signature = (st.st_size, st.st_mtime_ns)
             seen = self._seen.get(path.name)
             if seen is not None and seen[:2] == signature and now - seen[2] >= self.settle_s:

@@ -16,6 +16,8 @@ Release model (cumulative fraction of the loaded drug, 0..1, times in hours)::
   weight (higher: slower), the drug's logP (hydrophobic drug partitions into
   the polymer: slower), PEG (hydrated domains: faster), loading (drug-rich
   channels: faster) and swelling of the pH-responsive excipient in acid.
+  D grows as chain scission lowers the MW (``diffusion_clock``), which
+  steepens release as the matrix degrades.
 * ``F_ero``: polymer erosion, a Hopfenberg sphere ``1 - (1 - k_e s)^3`` on a
   lagged clock ``s(t)``: bulk hydrolysis first cuts chains (first order in
   MW, rate ``k_h``) and mass is only lost once MW falls to ``MW_SOLUBLE_KDA``,
@@ -34,7 +36,7 @@ diffusivity offsets were shifted as one block until a uniform sample of the
 design space gave roughly: 6 % fast (>= 90 % by 48 h), 14 % slow (< 40 % at
 672 h), 9 % near zero-order, 10 % sigmoidal with a lag, the rest first-order-like.
 The profile 20/40/65/80/95 % at 24/72/168/336/672 h is reachable to about
-3 % points RMSE (f2 ~ 74) only in a corner (large particles, low loading,
+3.5 % points RMSE (f2 ~ 72) only in a corner (large particles, low loading,
 PEG-rich, hydrophilic drug, high-MW PLGA 75:25 or PLA).
 """
 
@@ -55,7 +57,7 @@ BODY_TEMPERATURE_K = 310.15
 #: log10 of the drug diffusivity (cm^2/s) in each polymer at 37 C, MW 30 kDa, logP 2.
 LOG10_DIFFUSIVITY_CM2_S = {"PLGA 50:50": -17.1, "PLGA 75:25": -17.4, "PLA": -18.0, "PCL": -17.7}
 MW_EXPONENT = 0.6  # D ~ MW0^-0.6 across fresh batches (entanglement, free volume)
-DEGRADATION_EXPONENT = 1.0  # D(t) ~ MW(t)^-1.5 as chains are cut (water-filled pores open)
+DEGRADATION_EXPONENT = 1.0  # D(t) ~ MW(t)^-1 as chains are cut (water-filled pores open)
 LOGP_DECADES = 0.45  # decades of D lost per logP unit (partitioning into the polymer)
 PEG_DECADES = 1.5  # decades of D gained per unit PEG fraction (hydration)
 LOADING_DECADES = 0.02  # decades of D gained per % loading above 10 % (percolation)
