@@ -77,6 +77,8 @@ class FileDropInstrument:
         settle_s: seconds a result file must stay unchanged before it is read.
         vendor: free text for ``describe``.
         outbox, inbox: optional overrides of those two folders (e.g. a network share).
+        seed: accepted so one campaign options table fits every instrument; a
+            real instrument has no seed, so it is only reported by ``describe``.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class FileDropInstrument:
         vendor: str = "",
         outbox: str | os.PathLike | None = None,
         inbox: str | os.PathLike | None = None,
+        seed: int | None = None,
     ):
         if kind not in PARSERS:
             raise InputError(f"{name}: option 'kind' must be one of {sorted(PARSERS)}, got {kind!r}")
@@ -97,6 +100,7 @@ class FileDropInstrument:
         self.kind = kind
         self.settle_s = float(settle_s)
         self.vendor = vendor
+        self.seed = seed
         root = Path(root)
         self.folders = {f: root / f for f in FOLDERS}
         if outbox is not None:
@@ -117,6 +121,7 @@ class FileDropInstrument:
             "vendor": self.vendor or "file-drop (any instrument that reads worklists and exports CSV)",
             "folders": {k: str(v) for k, v in self.folders.items()},
             "settle_s": self.settle_s,
+            "seed": self.seed,
             "result_columns": list(DISSOLUTION_COLUMNS if self.kind == "dissolution" else SYNTHESIS_COLUMNS),
         }
 

@@ -133,10 +133,14 @@ class SimulatedDissolution(SimulatedInstrument):
                 self.name, f"item {item.key!r}: context['characterization'] must be a dict", item_key=item.key
             )
         limits = {"size_nm": (1.0, 10_000.0), "drug_loading_pct": (0.0, 100.0)}
+        values = {}
         for field, (low, high) in limits.items():
             value = given.get(field)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
-            if not ok or (field == "size_nm" and value <= 0):
+            try:
+                values[field] = float(value) if not isinstance(value, (bool, str)) else math.nan
+            except (TypeError, ValueError):
+                values[field] = math.nan
+            if not low <= values[field] <= high:
                 raise PermanentInstrumentError(
                     self.name,
                     f"item {item.key!r}: context['characterization'][{field!r}] = {value!r} "
@@ -144,7 +148,7 @@ class SimulatedDissolution(SimulatedInstrument):
                     item_key=item.key,
                 )
         mean = physics.expected_characterization(recipe)
-        return replace(mean, size_nm=float(given["size_nm"]), drug_loading_pct=float(given["drug_loading_pct"]))
+        return replace(mean, size_nm=values["size_nm"], drug_loading_pct=values["drug_loading_pct"])
 
     def _run(self, item: WorkItem, recipe: Recipe, start_h: float) -> JobResult:
         char = self._characterization(item, recipe)

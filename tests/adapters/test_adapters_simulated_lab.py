@@ -233,3 +233,13 @@ def test_result_round_trips_through_json():
     assert JobResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
     synth = run(SimulatedSynthesis(seed=1), [WorkItem("F-2", RECIPE)])["F-2"]
     assert JobResult.from_dict(json.loads(json.dumps(synth.to_dict()))) == synth
+
+
+def test_characterization_context_accepts_numpy_numbers():
+    import numpy as np
+
+    inst = SimulatedDissolution(**QUIET)
+    plain = WorkItem("a", RECIPE, {"characterization": {"size_nm": 210.0, "drug_loading_pct": 8.0}})
+    numpy = WorkItem("b", RECIPE, {"characterization": {"size_nm": np.float32(210.0), "drug_loading_pct": np.int64(8)}})
+    got = run(inst, [plain, numpy])
+    assert got["a"].curves == got["b"].curves
