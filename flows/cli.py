@@ -55,11 +55,16 @@ def cmd_init(args) -> int:
     return 0
 
 
-def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool = True) -> int:
+def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, approval_timeout_s: int = 3600) -> int:
     from loop.campaign import Campaign
     from loop.ledger import Ledger
 
     _check_store_path(store)
+    if not auto_approve and not os.environ.get("PREFECT_API_URL"):
+        raise InputError(
+            "approval by a person needs a running Prefect server: start one with `nanoloop server`, "
+            "export the PREFECT_API_URL it prints, and run again; or pass --auto-approve"
+        )
     campaign = Campaign(config, Ledger(store))  # validates and stores the config before Prefect starts
     rounds = rounds or config.rounds
     from flows.progress import say
@@ -70,7 +75,7 @@ def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool = T
         say(f"campaign {config.name}: running to {rounds} rounds of {config.batch_size}; ledger in {store}")
         from flows.rounds import campaign_flow
 
-        campaign_flow(store, rounds, auto_approve=auto_approve)
+        campaign_flow(store, rounds, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s)
     return _print_status(store, as_json=False)
 
 
@@ -80,14 +85,14 @@ def cmd_demo(args) -> int:
     config = default_config()
     if args.batch:
         config = config.model_copy(update={"batch_size": args.batch})
-    return _run_campaign(config, args.store, args.rounds)
+    return _run_campaign(config, args.store, args.rounds, auto_approve=True)
 
 
 def cmd_run(args) -> int:
     from loop.config import load_config
 
     config = load_config(args.config)
-    return _run_campaign(config, args.store or f"{config.name}-ledger", args.rounds)
+    return _run_campaign(config, args.store or f"{config.name}-ledger", args.rounds, args.auto_approve, args.approval_timeout)
 
 
 def _print_status(store: str, as_json: bool) -> int:
@@ -116,6 +121,65 @@ def cmd_status(args) -> int:
     return _print_status(args.store, args.json)
 
 
+def cmd_approve(args) -> int:
+    from flows.approval import approve_from_terminal
+    from loop.campaign import Campaign
+
+    _check_store_path(args.store)
+    edits = {}
+    for text in args.edit or []:
+        fid, _, assignment = text.partition(":")
+        variable, _, value = assignment.partition("=")
+        if not fid or not variable or not value:
+            raise InputError(f"--edit {text!r}: expected ID:VARIABLE=VALUE")
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+        edits.setdefault(fid, {})[variable] = value
+    print(approve_from_terminal(Campaign.open(args.store), args.reject or [], args.reason, edits))
+    return 0
+
+
+def cmd_server(args) -> int:
+    import subprocess
+
+    home = Path(args.home).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    print(f"Prefect server on 127.0.0.1:{args.port}, data in {home}. In other shells:\n  export PREFECT_API_URL=http://127.0.0.1:{args.port}/api", flush=True)
+    prefect = Path(sys.executable).with_name("prefect")
+    try:
+        return subprocess.call([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(args.port)], env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_serve(args) -> int:
+    from loop.campaign import Campaign
+    from loop.config import load_config
+    from loop.ledger import Ledger
+
+    config = load_config(args.config)
+    store = args.store or f"{config.name}-ledger"
+    _check_store_path(store)
+    Campaign(config, Ledger(store))
+    from flows.rounds import round_flow
+
+    round_flow.serve(
+        name=f"{config.name}-rounds",
+        cron=args.cron,
+        parameters={"store": str(Path(store).absolute()) if "://" not in store else store, "auto_approve": args.auto_approve, "approval_timeout_s": args.approval_timeout},
+        description=f"Advance campaign {config.name} by one round",
+    )
+    return 0
+
+
+def _approval_options(parser) -> None:
+    parser.add_argument("--auto-approve", action="store_true", help="skip the pause for a person's approval")
+    parser.add_argument("--approval-timeout", type=_positive, default=3600, help="seconds to wait for approval (default 3600)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nanoloop", description="Closed-loop design of drug-releasing nanoparticles.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -134,7 +198,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("--rounds", type=_positive, default=None)
     p.add_argument("--store", default=None, help="ledger folder or URI (default: ./<name>-ledger)")
+    _approval_options(p)
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("approve", help="approve the batch awaiting approval (resumes the paused flow run)")
+    p.add_argument("store")
+    p.add_argument("--reject", nargs="+", metavar="ID", help="formulation ids not to make")
+    p.add_argument("--reason", default="", help="why they are rejected")
+    p.add_argument("--edit", action="append", metavar="ID:VARIABLE=VALUE", help="change a value of a proposal before it is made")
+    p.set_defaults(handler=cmd_approve)
+
+    p = sub.add_parser("server", help="start a local Prefect server on 127.0.0.1 (analytics off)")
+    p.add_argument("--port", type=_positive, default=4200)
+    p.add_argument("--home", default="~/.nanoloop/prefect", help="where the server keeps its data")
+    p.set_defaults(handler=cmd_server)
+
+    p = sub.add_parser("serve", help="advance a campaign by one round on a cron schedule (no work pool needed)")
+    p.add_argument("config")
+    p.add_argument("--cron", required=True, help='e.g. "0 8 * * *" for 08:00 every day')
+    p.add_argument("--store", default=None)
+    _approval_options(p)
+    p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("status", help="rounds, counts, best formulation and the model's prospective error")
     p.add_argument("store")

@@ -1,18 +1,28 @@
 """Prefect flows: one round of the closed loop, and a campaign of rounds.
 
 Tasks are thin wrappers over :class:`loop.campaign.Campaign` steps; the ledger
-holds the state, so a flow that dies can simply be run again.
+holds the state, so a flow that dies can simply be run again: each run reads
+the ledger and does only what is missing. A campaign's lock makes a second run
+that starts meanwhile stop at once instead of racing the first.
 """
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
 
 from adapters.protocol import TransientInstrumentError
-from loop.campaign import Campaign
-from loop.evaluation import campaign_status
+from flows.approval import BatchApproval, apply_approval, batch_markdown, record_pause
+from flows.artifacts import publish_round_artifacts
 from flows.progress import say
+from loop.campaign import Campaign
+from loop.errors import InputError
+from loop.evaluation import campaign_status
+from loop.ledger import LedgerBusy
+
 
 def _retry_transient(task_, task_run, state) -> bool:
     """Retry a lab task only for transient instrument errors (disconnects, timeouts)."""
@@ -37,11 +47,11 @@ def propose(campaign: Campaign, round_: int) -> list[str]:
 
 
 @task(name="approve", cache_policy=NO_CACHE)
-def approve(campaign: Campaign, round_: int) -> list[str]:
-    waiting = campaign.awaiting_approval(round_)
-    approved = campaign.approve(round_) if waiting else []
-    if approved:
-        say(f"round {round_}: auto-approved {len(approved)}")
+def approve(campaign: Campaign, round_: int, answer: dict | None = None) -> list[str]:
+    approved = apply_approval(campaign, round_, answer or {})
+    how = "approved" if answer is not None else "auto-approved"
+    rejected = len((answer or {}).get("reject", []))
+    say(f"round {round_}: {how} {len(approved)}" + (f", rejected {rejected}" if rejected else ""))
     return approved
 
 
@@ -67,33 +77,76 @@ def dissolution(campaign: Campaign, round_: int) -> dict:
 def evaluate(campaign: Campaign, round_: int) -> dict:
     status = campaign_status(campaign.ledger, campaign.config.target, campaign.config.name)
     summary = next((r for r in status["rounds"] if r["round"] == round_), {})
-    mae = summary.get("prospective_mae")
-    best = summary.get("best_f2")
+    mae, best = summary.get("prospective_mae"), summary.get("best_f2")
     say(
         f"round {round_}: best f2 so far {best:.1f}" if best is not None else f"round {round_}: nothing measured yet",
         f"; prospective MAE {mae:.1f} %" if mae is not None else "",
     )
+    publish_round_artifacts(campaign, status, round_)
     return summary
 
 
+def wait_for_approval(campaign: Campaign, round_: int, timeout_s: int) -> dict | None:
+    """Pause the flow run with the approval form until a person answers; None if the pause timed out.
+
+    An answer that does not apply (an unknown id, an edit outside the design
+    space) is shown on the form again with the reason.
+    """
+    problem = ""
+    for attempt in range(20):
+        record_pause(campaign, round_, str(get_run_context().flow_run.id))
+        form = BatchApproval.with_initial_data(description=batch_markdown(campaign, round_, problem))
+        say(f"round {round_}: waiting for approval (nanoloop approve {campaign.ledger.location}, or the Prefect UI)")
+        try:
+            answer = pause_flow_run(wait_for_input=form, timeout=timeout_s, poll_interval=2, key=f"approval-{round_}-{attempt}")
+        except FlowPauseTimeout:
+            return None
+        answer = {"reject": list(answer.reject), "reason": answer.reason, "edits": dict(answer.edits)}
+        if not campaign.awaiting_approval(round_):
+            return answer  # already approved in the ledger meanwhile
+        try:
+            approve(campaign, round_, answer)
+            return answer
+        except InputError as err:
+            problem = str(err)
+            get_run_logger().warning("approval not applied: %s", problem)
+    raise InputError(f"round {round_}: too many invalid approval answers")
+
+
 @flow(name="nanoloop-round", log_prints=False)
-def round_flow(store: str, auto_approve: bool = True) -> dict:
-    """Advance the campaign in ``store`` through one round: propose, approve, make, measure, evaluate."""
+def round_flow(store: str, auto_approve: bool = False, approval_timeout_s: int = 3600) -> dict:
+    """Advance the campaign in ``store`` by one round: propose, approve, make, measure, evaluate.
+
+    Without ``auto_approve`` the run pauses for a person's approval; if the
+    pause times out the batch stays awaiting approval in the ledger.
+    """
     campaign = Campaign.open(store)
-    round_ = campaign.current_round()
-    propose(campaign, round_)
-    if auto_approve:
-        approve(campaign, round_)
-    synthesize(campaign, round_)
-    dissolution(campaign, round_)
-    return evaluate(campaign, round_)
+    try:
+        with campaign.ledger.lock():
+            round_ = campaign.current_round()
+            propose(campaign, round_)
+            if campaign.awaiting_approval(round_):
+                if auto_approve:
+                    approve(campaign, round_)
+                elif wait_for_approval(campaign, round_, approval_timeout_s) is None:
+                    say(f"round {round_}: approval timed out; the batch stays awaiting approval")
+                    return {"round": round_, "awaiting_approval": len(campaign.awaiting_approval(round_))}
+            synthesize(campaign, round_)
+            dissolution(campaign, round_)
+            return evaluate(campaign, round_)
+    except LedgerBusy as busy:
+        say(f"{busy}; this run stops without doing anything")
+        return {"busy": True}
 
 
 @flow(name="nanoloop-campaign", log_prints=False)
-def campaign_flow(store: str, rounds: int, auto_approve: bool = True) -> list[dict]:
-    """Run rounds until the campaign in ``store`` has ``rounds`` finished rounds."""
+def campaign_flow(store: str, rounds: int, auto_approve: bool = False, approval_timeout_s: int = 3600) -> list[dict]:
+    """Run rounds until the campaign in ``store`` has ``rounds`` finished rounds (or a batch waits for approval)."""
     campaign = Campaign.open(store)
     summaries = []
     while campaign.current_round() < rounds:
-        summaries.append(round_flow(store, auto_approve=auto_approve))
+        summary = round_flow(store, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s)
+        summaries.append(summary)
+        if summary.get("busy") or summary.get("awaiting_approval"):
+            break
     return summaries

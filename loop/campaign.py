@@ -24,9 +24,11 @@ import numpy as np
 import pandas as pd
 
 import loop
+from adapters.protocol import JobState
 from loop.acquisition import AcquisitionSettings, choose_batch
 from loop.config import CampaignConfig, parse_config
 from loop.errors import InputError
+from loop.faults import fault_point
 from loop.evaluation import measured_mean_curves, measured_objective
 from loop.ledger import Ledger, latest_status
 from loop.space import formulation_id
@@ -261,6 +263,7 @@ class Campaign:
         self.ledger.append("formulations", records)
         ids = [r["formulation_id"] for r in records]
         self.record(ids, "proposed", round_)
+        fault_point("after-proposal")
         return ids
 
     def incumbent_f2(self) -> float:
@@ -316,10 +319,25 @@ class Campaign:
     def dispatch_synthesis(self, round_: int) -> list[str]:
         """Send approved formulations to synthesis (the idempotency key is the formulation id)."""
         ids = self._ids(round_, "approved")
-        if ids:
-            self.instruments["synthesis"].submit(self._work_items(ids))
-            self.record(ids, "dispatched", round_)
+        self._submit_once(self.instruments["synthesis"], self._work_items(ids))
+        self.record(ids, "dispatched", round_)
         return ids
+
+    @staticmethod
+    def _submit_once(instrument, items) -> None:
+        """Submit only what the instrument does not know yet.
+
+        After a crash between a submit and its ledger record, the rerun finds
+        the items known to the instrument and polls them instead of sending
+        them again.
+        """
+        if not items:
+            return
+        known = instrument.status([item.key for item in items])
+        fresh = [item for item in items if known.get(item.key, JobState.UNKNOWN) == JobState.UNKNOWN]
+        if fresh:
+            instrument.submit(fresh)
+        fault_point("after-dispatch")
 
     def collect_synthesis(self, round_: int, wait_s: float = 60.0) -> dict[str, list[str]]:
         """Poll synthesis for dispatched formulations; store characterization, or the failure reason."""
@@ -339,9 +357,8 @@ class Campaign:
     def dispatch_dissolution(self, round_: int) -> list[str]:
         """Start a dissolution test for each synthesized formulation."""
         ids = self._ids(round_, "synthesized")
-        if ids:
-            self.instruments["dissolution"].submit(self._work_items(ids, with_characterization=True))
-            self.record(ids, "dissolving", round_)
+        self._submit_once(self.instruments["dissolution"], self._work_items(ids, with_characterization=True))
+        self.record(ids, "dissolving", round_)
         return ids
 
     def collect_dissolution(self, round_: int, wait_s: float = 60.0) -> dict[str, list[str]]:
@@ -361,6 +378,7 @@ class Campaign:
                 self.record([r.key], "failed", round_, f"dissolution: {r.reason or 'no valid readings'}")
                 continue
             self.ledger.append("curves", rows)
+            fault_point("during-ingest")
             self._store_kinetics(r.key)
             measured.append(r.key)
         self.record(measured, "measured", round_)

@@ -13,9 +13,12 @@ folder path or a pyarrow filesystem URI (``file:///...``, ``s3://bucket/x``).
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +28,13 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from loop.errors import InputError
+from loop.faults import fault_point
 
 SCHEMA_VERSION = "1"
+
+
+class LedgerBusy(RuntimeError):
+    """Another process holds the campaign's lock."""
 
 _LIST_F64 = pa.list_(pa.float64())
 
@@ -228,13 +236,13 @@ class Ledger:
 
     def _write_part(self, table: str, arrow: pa.Table) -> None:
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-        self._atomic_write(f"{self._dir(table)}/{name}", lambda handle: pq.write_table(arrow, handle))
+        self._atomic_write(f"{self._dir(table)}/{name}", lambda handle: pq.write_table(arrow, handle), fault=f"ledger-write:{table}")
 
     def write_blob(self, name: str, data: bytes) -> None:
         """Store a file (config, model weights) under ``STORE/blobs/name``, atomically."""
         self._atomic_write(f"{self.root}/blobs/{name}", lambda handle: handle.write(data))
 
-    def _atomic_write(self, path: str, write) -> None:
+    def _atomic_write(self, path: str, write, fault: str = "") -> None:
         """Write through ``write(handle)`` to a hidden temporary file, then move it to ``path``."""
         folder = path.rsplit("/", 1)[0]
         self.fs.create_dir(folder, recursive=True)
@@ -245,6 +253,7 @@ class Ledger:
                     write(handle)
                     handle.flush()
                     os.fsync(handle.fileno())
+                fault_point(fault)
                 os.replace(temporary, path)
                 _fsync_dir(folder)
             else:
@@ -262,6 +271,30 @@ class Ledger:
             return None
         with self.fs.open_input_stream(path) as handle:
             return handle.read()
+
+    @contextmanager
+    def lock(self):
+        """Hold the campaign's exclusive lock, or raise :class:`LedgerBusy` at once if another process has it.
+
+        A local store keeps its lock file in the store folder; a remote store's
+        lock lives under ``~/.nanoloop/locks`` and so guards runs on this host
+        only (run one scheduler per remote campaign).
+        """
+        if self.local:
+            path = Path(self.root) / ".lock"
+        else:
+            folder = Path.home() / ".nanoloop" / "locks"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / (hashlib.sha256(self.location.encode()).hexdigest()[:16] + ".lock")
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LedgerBusy(f"store {self.location!r} is being advanced by another run") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def exists(self) -> bool:
         """True when the store holds at least one formulation."""

@@ -26,7 +26,7 @@ def finished_store(tmp_path_factory, prefect_server):
 
     store = str(tmp_path_factory.mktemp("e2e") / "ledger")
     Campaign(small_config(), Ledger(store))
-    campaign_flow(store, rounds=2)
+    campaign_flow(store, rounds=2, auto_approve=True)
     return store
 
 
@@ -41,6 +41,9 @@ def test_two_rounds_proposed_measured_and_stored(finished_store):
     per_curve = curves.groupby("formulation_id").agg(replicates=("replicate", "nunique"), times=("time_hours", "nunique"))
     assert (per_curve["replicates"] == 3).all() and (per_curve["times"] == 12).all()
     assert curves["release_pct"].median() > 0
+    kinetics = campaign.ledger.read("kinetics")
+    assert set(kinetics["formulation_id"]) == set(curves["formulation_id"])
+    assert kinetics["best_model"].str.len().min() > 0
     failed = campaign.ledger.read("events").query("status == 'failed'")
     assert (failed["reason"].str.len() > 0).all()
 
@@ -83,6 +86,6 @@ def test_rerun_changes_nothing(finished_store):
     from flows.rounds import campaign_flow
 
     before = {t: len(Ledger(finished_store).read(t)) for t in ("formulations", "events", "curves")}
-    campaign_flow(finished_store, rounds=2)
+    campaign_flow(finished_store, rounds=2, auto_approve=True)
     after = {t: len(Ledger(finished_store).read(t)) for t in ("formulations", "events", "curves")}
     assert before == after
