@@ -1,0 +1,343 @@
+"""What the dashboard shows, read from a campaign's ledger: plain frames and dicts, no plotting.
+
+The dashboard only reads: it opens the ledger without creating it and never
+writes the stored config back (which is why it parses ``blobs/campaign.json``
+itself rather than going through ``Campaign.open``). Everything a view needs is
+read once into a :class:`Snapshot`; :func:`fingerprint` tells cheaply (file
+counts and modification times, no Parquet read) whether the ledger has changed
+since.
+
+Units: times in hours, release in % of the loaded drug, f2 dimensionless
+(0-100, 50 and above means similar to the target).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow.fs as pafs
+
+from loop.config import CampaignConfig, parse_config
+from loop.errors import InputError
+from loop.evaluation import Z90, campaign_status, measured_mean_curves, measured_objective, prospective_errors
+from loop.ledger import SCHEMAS, Ledger, latest_status
+
+CONFIG_BLOB = "campaign.json"  # where loop.campaign stores the config (loop.campaign.CONFIG_BLOB)
+
+ACCEPTED = ("approved", "dispatched", "synthesized", "dissolving", "measured", "failed")
+
+
+class StoreUnavailable(InputError):
+    """The store cannot be shown (missing, a file, no campaign, no formulations); the message says why."""
+
+
+def fingerprint(store: str | os.PathLike) -> tuple:
+    """A cheap summary of the store's files: (table, part count, latest mtime) per table, and the config.
+
+    Equal fingerprints mean nothing was appended (parts are never rewritten,
+    only added). Costs one directory listing per table.
+    """
+    text = os.fspath(store)
+    try:
+        fs, root = (pafs.FileSystem.from_uri(text) if "://" in text else (pafs.LocalFileSystem(), os.path.abspath(text)))
+        root = root.rstrip("/") or "/"
+        top = fs.get_file_info(root)
+    except (OSError, ValueError) as err:
+        return ("error", str(err))
+    if top.type != pafs.FileType.Directory:
+        return ("missing", top.type.name)
+    parts = []
+    for table in SCHEMAS:
+        infos = [
+            i for i in fs.get_file_info(pafs.FileSelector(f"{root}/{table}", allow_not_found=True))
+            if i.type == pafs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))
+        ]
+        parts.append((table, len(infos), max((i.mtime_ns or 0 for i in infos), default=0)))
+    config = fs.get_file_info(f"{root}/blobs/{CONFIG_BLOB}")
+    parts.append(("config", config.type.name, config.mtime_ns or 0))
+    return tuple(parts)
+
+
+@dataclass
+class Snapshot:
+    """Everything the views show, read from the ledger at one moment.
+
+    Attributes:
+        store: the store's location as given.
+        config: the campaign config stored with the ledger.
+        status: :func:`loop.evaluation.campaign_status` (what ``nanoloop status --json`` prints).
+        formulations: the formulations table plus ``status`` (latest event) and
+            ``measured_f2``; indexed by formulation id.
+        parameters: design variables, one column per variable, same index.
+        mean_curves: id -> mean measured curve (index hours, values %).
+        curves, characterization, kinetics, explanations, events, models: the ledger tables.
+        errors: :func:`loop.evaluation.prospective_errors`.
+    """
+
+    store: str
+    config: CampaignConfig
+    status: dict
+    formulations: pd.DataFrame
+    parameters: pd.DataFrame
+    mean_curves: dict[str, pd.Series]
+    curves: pd.DataFrame
+    characterization: pd.DataFrame
+    kinetics: pd.DataFrame
+    explanations: pd.DataFrame
+    events: pd.DataFrame
+    models: pd.DataFrame
+    errors: pd.DataFrame
+    fingerprint: tuple = field(default=())
+
+    @property
+    def target(self):
+        return self.config.target
+
+    @property
+    def rounds(self) -> list[int]:
+        return [r["round"] for r in self.status["rounds"]]
+
+
+def load_snapshot(store: str | os.PathLike) -> Snapshot:
+    """Read the whole campaign from ``store``.
+
+    Raises:
+        StoreUnavailable: the store is missing, is a file, holds no campaign, or no formulation yet.
+    """
+    text = os.fspath(store)
+    stamp = fingerprint(text)
+    try:
+        ledger = Ledger(text, create=False)
+    except InputError as err:
+        raise StoreUnavailable(str(err)) from None
+    blob = ledger.read_blob(CONFIG_BLOB)
+    if blob is None:
+        raise StoreUnavailable(f"store {text!r} holds no campaign yet (no blobs/{CONFIG_BLOB})")
+    try:
+        config = parse_config(json.loads(blob), source=f"{text}/blobs/{CONFIG_BLOB}")
+    except (InputError, ValueError) as err:
+        raise StoreUnavailable(f"store {text!r}: its campaign config cannot be read: {err}") from None
+    forms = ledger.read("formulations")
+    if forms.empty:
+        raise StoreUnavailable(f"campaign {config.name!r} in {text!r} has no formulations yet")
+    status = campaign_status(ledger, config.target, config.name)
+    states = latest_status(ledger)
+    forms["status"] = forms["formulation_id"].map(states).fillna("proposed")
+    forms["measured_f2"] = forms["formulation_id"].map(measured_objective(ledger, config.target))
+    forms = forms.set_index("formulation_id", drop=False)
+    names = config.design_space().names
+    parameters = pd.DataFrame([json.loads(p) for p in forms["parameters_json"]], index=forms.index)
+    parameters = parameters[[n for n in names if n in parameters.columns]]
+    return Snapshot(
+        store=text, config=config, status=status, formulations=forms, parameters=parameters,
+        mean_curves=measured_mean_curves(ledger), curves=ledger.read("curves"),
+        characterization=ledger.read("characterization").set_index("formulation_id", drop=False),
+        kinetics=ledger.read("kinetics").set_index("formulation_id", drop=False),
+        explanations=ledger.read("explanations"), events=ledger.read("events"), models=ledger.read("models"),
+        errors=prospective_errors(ledger), fingerprint=stamp,
+    )
+
+
+# -- campaign overview ---------------------------------------------------------------
+def key_numbers(snap: Snapshot) -> dict:
+    """The headline: rounds, experiments (measured formulations), failures, best f2 and where, awaiting approval."""
+    rounds = snap.status["rounds"]
+    best = snap.status["best"]
+    return {
+        "campaign": snap.status["campaign"],
+        "rounds": len(rounds),
+        "rounds_measured": sum(1 for r in rounds if r["measured"] > 0),
+        "experiments": sum(r["measured"] for r in rounds),
+        "failed": sum(r["failed"] for r in rounds),
+        "in_flight": sum(r["in_flight"] for r in rounds),
+        "best_f2": best["f2"] if best else None,
+        "best_id": best["formulation_id"] if best else None,
+        "best_round": best["round"] if best else None,
+        "awaiting_approval": len(snap.status["awaiting_approval"]),
+    }
+
+
+def rounds_table(snap: Snapshot) -> pd.DataFrame:
+    """One row per round, the columns of ``campaign_status``'s rounds (f2 and errors rounded for reading)."""
+    frame = pd.DataFrame(snap.status["rounds"])
+    columns = ["round", "proposed", "approved", "rejected", "measured", "failed", "in_flight", "awaiting_approval",
+               "best_f2_round", "best_f2", "prospective_mae", "coverage_90", "model_version"]
+    return frame[[c for c in columns if c in frame.columns]]
+
+
+def best_by_experiment(snap: Snapshot) -> pd.DataFrame:
+    """Measured formulations in the order they were measured, with the best f2 so far.
+
+    Columns: experiment (1, 2, ...), formulation_id, round, f2, best_f2.
+    Order: time of the ``measured`` event, then round, then id.
+    """
+    forms = snap.formulations
+    measured = forms[forms["measured_f2"].notna()]
+    if measured.empty:
+        return pd.DataFrame(columns=["experiment", "formulation_id", "round", "f2", "best_f2"])
+    events = snap.events[snap.events["status"] == "measured"].groupby("formulation_id")["time"].min()
+    frame = pd.DataFrame({
+        "formulation_id": measured["formulation_id"].to_numpy(),
+        "round": measured["round"].astype(int).to_numpy(),
+        "f2": measured["measured_f2"].astype(float).to_numpy(),
+        "time": measured["formulation_id"].map(events).to_numpy(),
+    })
+    frame = frame.sort_values(["time", "round", "formulation_id"], na_position="last").reset_index(drop=True)
+    frame["experiment"] = np.arange(1, len(frame) + 1)
+    frame["best_f2"] = frame["f2"].cummax()
+    return frame[["experiment", "formulation_id", "round", "f2", "best_f2"]]
+
+
+def model_quality(snap: Snapshot) -> pd.DataFrame:
+    """Is the model improving? Per round with measured predictions: prospective MAE and 90 % coverage.
+
+    Prospective: each prediction was stored when the batch was proposed, before
+    it was measured. Columns: round, prospective_mae (% released), coverage_90
+    (fraction of measured points inside the predicted 90 % interval), points
+    (measured time points compared), formulations.
+    """
+    err = snap.errors
+    rows = []
+    for r in snap.status["rounds"]:
+        if r["prospective_mae"] is None:
+            continue
+        part = err[err["round"] == r["round"]]
+        rows.append({"round": r["round"], "prospective_mae": r["prospective_mae"], "coverage_90": r["coverage_90"],
+                     "points": len(part), "formulations": part["formulation_id"].nunique()})
+    return pd.DataFrame(rows, columns=["round", "prospective_mae", "coverage_90", "points", "formulations"])
+
+
+# -- curves ------------------------------------------------------------------------------
+def predicted_curve(snap: Snapshot, fid: str) -> dict | None:
+    """The curve predicted at proposal, with its 90 % band (mean ± 1.645 std, clipped to 0-100 %).
+
+    None for formulations proposed without a model (the initial design).
+    Keys: times_hours, mean_pct, low_pct, high_pct, std_pct (arrays of equal length).
+    """
+    row = snap.formulations.loc[fid]
+    times = row["predicted_times_hours"]
+    if times is None or len(times) == 0:
+        return None
+    mean = np.asarray(row["predicted_release_pct"], float)
+    std = np.asarray(row["predicted_std_pct"], float)
+    return {
+        "times_hours": np.asarray(times, float), "mean_pct": mean, "std_pct": std,
+        "low_pct": np.clip(mean - Z90 * std, 0.0, 100.0), "high_pct": np.clip(mean + Z90 * std, 0.0, 100.0),
+    }
+
+
+def measured_curve(snap: Snapshot, fid: str) -> dict | None:
+    """The mean measured curve over replicates, or None when not measured. Keys: times_hours, release_pct."""
+    curve = snap.mean_curves.get(fid)
+    if curve is None:
+        return None
+    return {"times_hours": curve.index.to_numpy(float), "release_pct": curve.to_numpy(float)}
+
+
+def replicate_curves(snap: Snapshot, fid: str) -> list[dict]:
+    """Each replicate of a measured curve: replicate, times_hours, release_pct."""
+    part = snap.curves[snap.curves["formulation_id"] == fid]
+    return [
+        {"replicate": int(rep), "times_hours": g["time_hours"].to_numpy(float), "release_pct": g["release_pct"].to_numpy(float)}
+        for rep, g in part.sort_values("time_hours").groupby("replicate")
+    ]
+
+
+def round_batch(snap: Snapshot, round_: int) -> list[dict]:
+    """The formulations of a round, each with its predicted band and measured mean curve.
+
+    Each item: formulation_id, status, origin, predicted (see :func:`predicted_curve`
+    or None), measured (see :func:`measured_curve` or None), measured_f2,
+    predicted_f2, predicted_f2_std.
+    """
+    forms = snap.formulations[snap.formulations["round"] == round_]
+    items = []
+    for fid, row in forms.iterrows():
+        items.append({
+            "formulation_id": fid, "status": row["status"], "origin": row["origin"],
+            "predicted": predicted_curve(snap, fid), "measured": measured_curve(snap, fid),
+            "measured_f2": _maybe(row["measured_f2"]), "predicted_f2": _maybe(row["predicted_objective"]),
+            "predicted_f2_std": _maybe(row["objective_std"]),
+        })
+    return items
+
+
+# -- one formulation -------------------------------------------------------------------------
+def formulation_detail(snap: Snapshot, fid: str) -> dict:
+    """All the ledger says of one formulation.
+
+    Keys: formulation_id, round, status, origin, model_version, parameters (dict),
+    measured_f2, predicted_f2, predicted, measured, replicates, characterization
+    (dict or None), kinetics (dict with ``params`` parsed, or None), events
+    (list of status, time, reason, oldest first).
+
+    Raises:
+        KeyError: no such formulation.
+    """
+    if fid not in snap.formulations.index:
+        raise KeyError(f"no formulation {fid!r} in {snap.store!r}")
+    row = snap.formulations.loc[fid]
+    chars = snap.characterization.loc[fid].drop(["formulation_id"]).to_dict() if fid in snap.characterization.index else None
+    kinetics = None
+    if fid in snap.kinetics.index:
+        k = snap.kinetics.loc[fid]
+        kinetics = {
+            "best_model": k["best_model"], "params": json.loads(k["params_json"] or "{}"),
+            **{c: _maybe(k[c]) for c in ("r2", "t50_hours", "t80_hours", "burst_24h_pct", "mdt_hours")},
+        }
+    events = snap.events[snap.events["formulation_id"] == fid].sort_values("time")
+    return {
+        "formulation_id": fid, "round": int(row["round"]), "status": row["status"], "origin": row["origin"],
+        "model_version": row["model_version"] or None, "parameters": snap.parameters.loc[fid].to_dict(),
+        "measured_f2": _maybe(row["measured_f2"]), "predicted_f2": _maybe(row["predicted_objective"]),
+        "predicted": predicted_curve(snap, fid), "measured": measured_curve(snap, fid),
+        "replicates": replicate_curves(snap, fid), "characterization": chars, "kinetics": kinetics,
+        "events": [{"status": e.status, "time": e.time, "reason": e.reason} for e in events.itertuples()],
+    }
+
+
+def formulation_choices(snap: Snapshot) -> list[dict]:
+    """Dropdown entries for every formulation, best measured first, then by round: label and value."""
+    forms = snap.formulations.assign(_f2=snap.formulations["measured_f2"].fillna(-np.inf))
+    forms = forms.sort_values(["_f2", "round"], ascending=[False, False])
+    out = []
+    for fid, row in forms.iterrows():
+        f2 = "" if pd.isna(row["measured_f2"]) else f", f2 {row['measured_f2']:.1f}"
+        out.append({"label": f"{fid} (round {int(row['round'])}, {row['status']}{f2})", "value": fid})
+    return out
+
+
+# -- explanations, approvals --------------------------------------------------------------------
+def feature_importance(snap: Snapshot, round_: int | None = None) -> pd.DataFrame:
+    """Feature importance rows (round, feature, importance, method, model_version), largest first.
+
+    ``round_`` None: every round. Empty when the campaign has stored no explanations.
+    """
+    frame = snap.explanations
+    if round_ is not None:
+        frame = frame[frame["round"] == round_]
+    return frame.sort_values(["round", "method", "importance"], ascending=[True, True, False]).reset_index(drop=True)
+
+
+def pending_approvals(snap: Snapshot) -> pd.DataFrame:
+    """Formulations awaiting approval (``campaign_status``'s list): id, round, predicted f2 ± std, acquisition value, variables."""
+    ids = snap.status["awaiting_approval"]
+    forms = snap.formulations.loc[ids]
+    frame = pd.DataFrame({
+        "formulation_id": ids, "round": forms["round"].astype(int).to_numpy(), "origin": forms["origin"].to_numpy(),
+        "predicted_f2": forms["predicted_objective"].to_numpy(float), "predicted_f2_std": forms["objective_std"].to_numpy(float),
+        "acquisition_value": forms["acquisition_value"].to_numpy(float),
+    })
+    return pd.concat([frame, snap.parameters.loc[ids].reset_index(drop=True)], axis=1)
+
+
+def _maybe(value) -> float | None:
+    """A float, or None for a missing value (NaN, None)."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if np.isnan(value) else value

@@ -1,0 +1,169 @@
+"""Plotly figures of the dashboard and the report, built from :mod:`dashboard.data`.
+
+Every function takes a :class:`~dashboard.data.Snapshot` (and what to show) and
+returns a ``plotly.graph_objects.Figure``; none reads the ledger itself.
+"""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from dashboard import data
+
+PALETTE = qualitative.Plotly
+F2_SIMILAR = 50.0  # f2 >= 50: similar to the target (FDA)
+TEMPLATE = "plotly_white"
+MEASURED_COLOR = "#d62728"
+TARGET_STYLE = {"color": "black", "width": 2, "dash": "dot"}
+
+
+def message_figure(text: str, height: int = 260) -> go.Figure:
+    """An empty figure that says why there is nothing to plot."""
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 14, "color": "#555"})
+    fig.update_layout(template=TEMPLATE, height=height, xaxis={"visible": False}, yaxis={"visible": False}, margin={"l": 20, "r": 20, "t": 30, "b": 20})
+    return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+
+
+def best_f2_figure(snap: data.Snapshot) -> go.Figure:
+    """f2 of each measured formulation (dots, coloured by round) and the best so far (step line), against experiments."""
+    frame = data.best_by_experiment(snap)
+    if frame.empty:
+        return message_figure("No formulation measured yet: the best f2 appears after the first dissolution results.")
+    fig = go.Figure()
+    for i, (round_, part) in enumerate(frame.groupby("round")):
+        fig.add_trace(go.Scatter(
+            x=part["experiment"], y=part["f2"], mode="markers", name=f"round {round_}",
+            marker={"size": 9, "color": PALETTE[i % len(PALETTE)]}, customdata=part["formulation_id"],
+            hovertemplate="%{customdata}<br>experiment %{x}<br>f2 %{y:.1f}<extra>round " + str(round_) + "</extra>",
+        ))
+    fig.add_trace(go.Scatter(x=frame["experiment"], y=frame["best_f2"], mode="lines", line={"shape": "hv", "color": "black", "width": 2},
+                             name="best so far", hovertemplate="best f2 %{y:.1f} after %{x} experiments<extra></extra>"))
+    fig.add_hline(y=F2_SIMILAR, line={"color": "green", "dash": "dash", "width": 1}, annotation_text="f2 = 50 (similar)", annotation_position="bottom right")
+    fig.update_layout(template=TEMPLATE, title="Best objective: f2 to the target against experiments", height=360,
+                      xaxis_title="experiments (measured formulations)", yaxis_title="f2 to target", yaxis_range=[0, 100],
+                      legend={"orientation": "h", "y": -0.25}, margin={"t": 50})
+    return fig
+
+
+def model_quality_figure(snap: data.Snapshot) -> go.Figure:
+    """Prospective error (MAE, % released) and 90 % interval coverage of each round's predictions."""
+    frame = data.model_quality(snap)
+    if frame.empty:
+        return message_figure("No prospective error yet: it needs a round proposed by the model and then measured (round 1 on).")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("prospective error (MAE)", "90 % interval coverage"), horizontal_spacing=0.12)
+    labels = [f"round {r}" for r in frame["round"]]
+    fig.add_trace(go.Bar(x=labels, y=frame["prospective_mae"], name="MAE", marker_color=PALETTE[0], customdata=frame[["points", "formulations"]],
+                         hovertemplate="%{x}: MAE %{y:.1f} %<br>%{customdata[0]} points, %{customdata[1]} formulations<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=labels, y=frame["coverage_90"] * 100, mode="lines+markers", name="coverage", marker={"size": 10, "color": PALETTE[1]},
+                             hovertemplate="%{x}: %{y:.0f} % of measured points inside the 90 % band<extra></extra>"), row=1, col=2)
+    fig.add_hline(y=90, line={"color": "green", "dash": "dash", "width": 1}, annotation_text="nominal 90 %", row=1, col=2)
+    fig.update_yaxes(title_text="% released", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="% of points", range=[0, 105], row=1, col=2)
+    fig.update_layout(template=TEMPLATE, title="Is the model improving? Predictions made before each batch was measured", height=360,
+                      showlegend=False, margin={"t": 80})
+    return fig
+
+
+def _curve_traces(fig: go.Figure, item: dict, color: str, row=None, col=None, show_legend: bool = True, name: str = "") -> None:
+    """Band and predicted mean (dashed, ``color``), then the measured mean curve (solid red, markers)."""
+    kw = {"row": row, "col": col} if row else {}
+    predicted, measured = item.get("predicted"), item.get("measured")
+    group = name or item.get("formulation_id", "")
+    if predicted is not None:
+        t = list(predicted["times_hours"])
+        fig.add_trace(go.Scatter(x=t + t[::-1], y=list(predicted["high_pct"]) + list(predicted["low_pct"])[::-1], fill="toself",
+                                 fillcolor=_rgba(color, 0.18), line={"width": 0}, hoverinfo="skip", legendgroup="band",
+                                 name="predicted 90 % band", showlegend=show_legend), **kw)
+        fig.add_trace(go.Scatter(x=t, y=predicted["mean_pct"], mode="lines", line={"color": color, "dash": "dash"}, legendgroup="pred",
+                                 name="predicted", showlegend=show_legend,
+                                 hovertemplate=f"{group} predicted<br>%{{x}} h: %{{y:.1f}} %<extra></extra>"), **kw)
+    if measured is not None:
+        fig.add_trace(go.Scatter(x=measured["times_hours"], y=measured["release_pct"], mode="lines+markers", line={"color": MEASURED_COLOR},
+                                 marker={"size": 5}, legendgroup="meas", name="measured (mean)", showlegend=show_legend,
+                                 hovertemplate=f"{group} measured<br>%{{x}} h: %{{y:.1f}} %<extra></extra>"), **kw)
+
+
+def _target_trace(fig: go.Figure, snap: data.Snapshot, row=None, col=None, show_legend: bool = True) -> None:
+    kw = {"row": row, "col": col} if row else {}
+    fig.add_trace(go.Scatter(x=snap.target.times_hours, y=snap.target.release_pct, mode="lines+markers", line=TARGET_STYLE,
+                             marker={"symbol": "diamond", "size": 7, "color": "black"}, name="target", legendgroup="target",
+                             showlegend=show_legend, hovertemplate="target<br>%{x} h: %{y:.0f} %<extra></extra>"), **kw)
+
+
+def round_batch_figure(snap: data.Snapshot, round_: int, columns: int = 4) -> go.Figure:
+    """One panel per formulation of the round: predicted curve with its 90 % band, measured mean curve, target."""
+    items = data.round_batch(snap, round_)
+    if not items:
+        return message_figure(f"Round {round_} has no formulations.")
+    cols = min(columns, len(items))
+    rows = math.ceil(len(items) / cols)
+    titles = []
+    for item in items:
+        f2 = f"f2 {item['measured_f2']:.1f}" if item["measured_f2"] is not None else item["status"]
+        pred = f" (pred. {item['predicted_f2']:.0f})" if item["predicted_f2"] is not None else ""
+        titles.append(f"{item['formulation_id']}<br>{f2}{pred}")
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True, vertical_spacing=0.5 / rows if rows > 1 else 0.1,
+                        horizontal_spacing=0.03)
+    for i, item in enumerate(items):
+        r, c = i // cols + 1, i % cols + 1
+        _curve_traces(fig, item, PALETTE[0], row=r, col=c, show_legend=i == 0)
+        _target_trace(fig, snap, row=r, col=c, show_legend=i == 0)
+    fig.update_yaxes(range=[0, 105])
+    fig.update_yaxes(title_text="% released", col=1)
+    fig.update_xaxes(title_text="hours", row=rows)
+    fig.update_annotations(font_size=11)
+    measured = sum(1 for i in items if i["measured"] is not None)
+    fig.update_layout(template=TEMPLATE, height=120 + 260 * rows, margin={"t": 100},
+                      title=f"Round {round_}: {len(items)} formulations, {measured} measured. Dashed: predicted at proposal with 90 % band (±1.645 sd)",
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.35 / rows})
+    return fig
+
+
+def formulation_figure(snap: data.Snapshot, fid: str) -> go.Figure:
+    """One formulation: replicates (thin), measured mean, predicted curve with its band, target."""
+    detail = data.formulation_detail(snap, fid)
+    fig = go.Figure()
+    for rep in detail["replicates"]:
+        fig.add_trace(go.Scatter(x=rep["times_hours"], y=rep["release_pct"], mode="lines+markers", line={"color": "#aaa", "width": 1},
+                                 marker={"size": 3}, name=f"replicate {rep['replicate']}", legendgroup="replicates",
+                                 hovertemplate=f"replicate {rep['replicate']}<br>%{{x}} h: %{{y:.1f}} %<extra></extra>"))
+    _curve_traces(fig, detail, PALETTE[0], name=fid)
+    _target_trace(fig, snap)
+    bits = [f"round {detail['round']}", detail["status"]]
+    if detail["measured_f2"] is not None:
+        bits.append(f"measured f2 {detail['measured_f2']:.1f}")
+    if detail["predicted_f2"] is not None:
+        bits.append(f"predicted f2 {detail['predicted_f2']:.1f}")
+    if detail["predicted"] is None and detail["measured"] is None:
+        fig.add_annotation(text="not measured, and proposed without a model: no curve yet", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
+    fig.update_layout(template=TEMPLATE, title=f"{fid}: {', '.join(bits)}", height=420, xaxis_title="hours", yaxis_title="% released",
+                      yaxis_range=[0, 105])
+    return fig
+
+
+def importance_figure(snap: data.Snapshot, round_: int | None = None) -> go.Figure:
+    """Horizontal bars of feature importance for one round (one colour per method), or a message when none is stored."""
+    frame = data.feature_importance(snap, round_)
+    if frame.empty:
+        where = f"for round {round_}" if round_ is not None else "for this campaign"
+        return message_figure(f"No feature importance stored {where} yet (the explanations table is empty).")
+    fig = go.Figure()
+    for i, (method, part) in enumerate(frame.groupby("method")):
+        part = part.sort_values("importance")
+        label = part["feature"] if round_ is not None else part["feature"] + " (round " + part["round"].astype(str) + ")"
+        fig.add_trace(go.Bar(x=part["importance"], y=label, orientation="h", name=method, marker_color=PALETTE[i % len(PALETTE)],
+                             hovertemplate="%{y}: %{x:.3g}<extra>" + method + "</extra>"))
+    title = f"Feature importance, round {round_}" if round_ is not None else "Feature importance, every round"
+    fig.update_layout(template=TEMPLATE, title=title, barmode="group", height=max(300, 60 + 28 * frame["feature"].nunique() * frame["method"].nunique()),
+                      xaxis_title="importance", margin={"l": 160})
+    return fig
