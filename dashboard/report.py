@@ -1,0 +1,129 @@
+"""A self-contained HTML report of a campaign: the dashboard's figures and tables in one file.
+
+plotly.js is written inline once (no CDN, no network needed to open it); every
+figure after the first reuses it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+import loop
+from dashboard import data, figures
+from loop.errors import InputError
+
+STYLE = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; max-width: 1280px; margin: 0 auto; padding: 0 16px 40px; }
+h1 { margin-bottom: 0; } .sub { color: #666; font-size: 13px; }
+.cards { display: flex; gap: 12px; margin: 16px 0; flex-wrap: wrap; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 10px 16px; min-width: 150px; background: #fafafa; }
+.card .label { font-size: 12px; color: #666; text-transform: uppercase; } .card .value { font-size: 28px; font-weight: 600; }
+.card .note { font-size: 12px; color: #666; }
+table.data { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
+table.data th, table.data td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } table.data th { background: #f0f0f0; }
+.scroll { overflow-x: auto; } .note { color: #555; }
+"""
+
+
+def _table(frame: pd.DataFrame, digits: int = 1) -> str:
+    if frame.empty:
+        return '<p class="note">none</p>'
+    text = frame.to_html(index=False, border=0, classes="data", na_rep="—", float_format=lambda v: f"{v:.{digits}f}", escape=True)
+    return f'<div class="scroll">{text}</div>'
+
+
+def _card(label: str, value: str, note: str = "") -> str:
+    return (f'<div class="card"><div class="label">{html.escape(label)}</div><div class="value">{html.escape(value)}</div>'
+            f'<div class="note">{html.escape(note)}</div></div>')
+
+
+def measured_table(snap: data.Snapshot) -> pd.DataFrame:
+    """Every measured formulation with its f2, characterization and kinetics fit, best first."""
+    forms = snap.formulations[snap.formulations["measured_f2"].notna()]
+    if forms.empty:
+        return pd.DataFrame()
+    frame = forms[["formulation_id", "round", "measured_f2"]].rename(columns={"measured_f2": "f2"})
+    chars = snap.characterization.drop(columns=["formulation_id", "instrument", "raw_checksum"], errors="ignore")
+    kin = snap.kinetics[["best_model", "r2", "t50_hours", "t80_hours", "burst_24h_pct"]]
+    frame = frame.join(chars, how="left").join(kin, how="left")
+    return frame.sort_values("f2", ascending=False).reset_index(drop=True)
+
+
+def build_report(snap: data.Snapshot) -> str:
+    """The report's HTML text."""
+    parts: list[str] = []
+    first = [True]
+
+    def figure(fig) -> None:
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=first[0], config={"displaylogo": False}))
+        first[0] = False
+
+    k = data.key_numbers(snap)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts.append(f"<h1>nanoloop campaign {html.escape(k['campaign'])}</h1>")
+    parts.append(f'<div class="sub">ledger: {html.escape(snap.store)} · report written {now} by nanoloop {html.escape(loop.__version__)}</div>')
+    best_note = f"{k['best_id']} (round {k['best_round']})" if k["best_id"] else "nothing measured yet"
+    parts.append('<div class="cards">' + "".join([
+        _card("rounds", str(k["rounds"]), f"{k['rounds_measured']} with results"),
+        _card("experiments", str(k["experiments"]), f"{k['failed']} failed" if k["failed"] else "measured formulations"),
+        _card("best f2 to target", f"{k['best_f2']:.1f}" if k["best_f2"] is not None else "—", best_note),
+        _card("awaiting approval", str(k["awaiting_approval"]), ""),
+    ]) + "</div>")
+
+    parts.append("<h2>Campaign overview</h2>")
+    figure(figures.best_f2_figure(snap))
+    figure(figures.model_quality_figure(snap))
+    parts.append("<h3>Rounds</h3>" + _table(data.rounds_table(snap)))
+
+    parts.append("<h2>Round batches</h2>")
+    parts.append('<p class="note">Dashed: the curve predicted when the batch was proposed, with its 90 % band (mean ± 1.645 sd); '
+                 "red: the measured mean over replicates; dotted black: the target.</p>")
+    for round_ in snap.rounds:
+        figure(figures.round_batch_figure(snap, round_))
+
+    parts.append("<h2>Measured formulations</h2>")
+    if k["best_id"]:
+        figure(figures.formulation_figure(snap, k["best_id"]))
+    parts.append(_table(measured_table(snap), digits=2))
+
+    parts.append("<h2>Feature importance</h2>")
+    if snap.explanations.empty:
+        parts.append('<p class="note">No feature importance has been computed for this campaign yet: the explanations table is empty.</p>')
+    else:
+        for round_ in sorted(snap.explanations["round"].unique()):
+            figure(figures.importance_figure(snap, int(round_)))
+
+    parts.append("<h2>Awaiting approval</h2>")
+    pending = data.pending_approvals(snap)
+    if pending.empty:
+        parts.append('<p class="note">No batch is awaiting approval.</p>')
+    else:
+        parts.append(f"<p>Round {int(pending['round'].iloc[0])}: {len(pending)} formulations await approval "
+                     f"(<code>nanoloop approve {html.escape(snap.store)}</code>).</p>" + _table(pending, digits=3))
+
+    body = "\n".join(parts)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>nanoloop report: {html.escape(k["campaign"])}</title>\n'
+            f"<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def write_report(store: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write the report of the campaign in ``store`` to ``out`` (written whole, then moved into place).
+
+    Raises:
+        InputError: the store cannot be shown (missing, empty, no campaign) or ``out`` is a folder.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise InputError(f"{out} is a folder; give the report's file name, e.g. {out / 'report.html'}")
+    snap = data.load_snapshot(store)
+    text = build_report(snap)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, out)
+    return out

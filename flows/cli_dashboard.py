@@ -1,0 +1,81 @@
+"""``nanoloop dashboard`` and ``nanoloop report``: the monitoring web app and the HTML report of a campaign."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from pathlib import Path
+
+from loop.errors import InputError
+
+DEFAULT_PORT = 8050
+HOST = "127.0.0.1"  # loopback only: the dashboard has approve buttons and no log-in
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0.2 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be from 0.2 to 3600 seconds, got {value:g}")
+    return value
+
+
+def _check_store(store: str) -> None:
+    if "://" not in store and Path(store).is_file():
+        raise InputError(f"store {store!r} is a file, not a folder")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise InputError(f"port {port} on {host} is in use; choose another with --port") from None
+
+
+def cmd_dashboard(args) -> int:
+    _check_store(args.store)
+    _check_port_free(HOST, args.port)
+    from dashboard.app import serve
+    from dashboard.data import StoreUnavailable, load_snapshot
+
+    try:
+        load_snapshot(args.store)
+        note = ""
+    except StoreUnavailable as err:
+        note = f" ({err}; the page shows it as soon as it appears)"
+    print(f"nanoloop dashboard: http://{HOST}:{args.port}/ for {args.store}{note}; Ctrl-C stops it", flush=True)
+    try:
+        serve(args.store, port=args.port, host=HOST, poll_seconds=args.poll)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_report(args) -> int:
+    _check_store(args.store)
+    from dashboard.report import write_report
+
+    out = write_report(args.store, args.out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained: open it in any browser)")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``dashboard`` and ``report`` commands to the ``nanoloop`` parser's subcommands."""
+    p = subparsers.add_parser("dashboard", help="serve the campaign's monitoring web app on 127.0.0.1")
+    p.add_argument("store", help="ledger folder or URI")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})")
+    p.add_argument("--poll", type=_seconds, default=3.0, help="seconds between checks of the ledger for new results (default 3)")
+    p.set_defaults(handler=cmd_dashboard)
+
+    p = subparsers.add_parser("report", help="write a self-contained HTML report of the campaign")
+    p.add_argument("store", help="ledger folder or URI")
+    p.add_argument("--out", default="report.html", help="the HTML file to write (default ./report.html)")
+    p.set_defaults(handler=cmd_report)
