@@ -75,7 +75,11 @@ def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, ap
         say(f"campaign {config.name}: running to {rounds} rounds of {config.batch_size}; ledger in {store}")
         from flows.rounds import campaign_flow
 
-        campaign_flow(store, rounds, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s)
+        summaries = campaign_flow(store, rounds, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s)
+        if summaries and summaries[-1].get("stopped"):
+            _print_status(store, as_json=False)
+            print(f"nanoloop: {summaries[-1]['stopped']}", file=sys.stderr)
+            return 1
     return _print_status(store, as_json=False)
 
 

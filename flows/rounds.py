@@ -145,6 +145,11 @@ def campaign_flow(store: str, rounds: int, auto_approve: bool = False, approval_
     campaign = Campaign.open(store)
     summaries = []
     while campaign.current_round() < rounds:
+        stop = campaign.failure_budget_exceeded()
+        if stop:
+            say(stop)
+            summaries.append({"stopped": stop})
+            break
         summary = round_flow(store, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s)
         summaries.append(summary)
         if summary.get("busy") or summary.get("awaiting_approval"):

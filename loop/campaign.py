@@ -16,7 +16,7 @@ import io
 import json
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 import loop
-from adapters.protocol import JobState
+from adapters.checks import result_problems
+from adapters.protocol import JobState, PermanentInstrumentError
 from loop.acquisition import AcquisitionSettings, choose_batch
 from loop.config import CampaignConfig, parse_config
 from loop.errors import InputError
@@ -96,12 +97,20 @@ class Campaign:
         self.ledger.write_blob(CONFIG_BLOB, text.encode())
 
     @property
+    def timeout_s(self) -> float:
+        """Seconds any one instrument call may take."""
+        return self.config.instruments.timeout_s
+
+    @property
     def instruments(self) -> dict:
         if self._instruments is None:
             from adapters.registry import load_instrument
 
+            def options(spec):  # the simulated lab follows the campaign's seed unless told otherwise
+                return {"seed": self.config.seed, **spec.options} if spec.kind.startswith("simulated-") else dict(spec.options)
+
             self._instruments = {
-                role: load_instrument(spec.kind, {"seed": self.config.seed, **spec.options})
+                role: load_instrument(spec.kind, options(spec), expected_kind=role)
                 for role, spec in (("synthesis", self.config.instruments.synthesis), ("dissolution", self.config.instruments.dissolution))
             }
         return self._instruments
@@ -130,6 +139,20 @@ class Campaign:
         last = int(frame["round"].max())
         settled = frame.loc[frame["round"] == last, "status"].isin(TERMINAL).all()
         return last + 1 if settled else last
+
+    def failure_budget_exceeded(self) -> str | None:
+        """Why the campaign must stop, when more than ``max_failed_pct`` of the made formulations failed."""
+        states = self.states()
+        settled = states[states.isin(["measured", "failed"])]
+        if len(settled) < self.config.batch_size:
+            return None
+        failed_pct = 100.0 * float((settled == "failed").mean())
+        if failed_pct <= self.config.max_failed_pct:
+            return None
+        return (
+            f"campaign {self.config.name} stopped: {failed_pct:.0f} % of {len(settled)} formulations failed "
+            f"(max_failed_pct = {self.config.max_failed_pct:g}); the reasons are in `nanoloop status` and the events table"
+        )
 
     def record(self, ids, status: str, round_: int, reason: str = "") -> int:
         """Append a status event for each id (a status already recorded is not repeated)."""
@@ -317,71 +340,97 @@ class Campaign:
         return items
 
     def dispatch_synthesis(self, round_: int) -> list[str]:
-        """Send approved formulations to synthesis (the idempotency key is the formulation id)."""
-        ids = self._ids(round_, "approved")
-        self._submit_once(self.instruments["synthesis"], self._work_items(ids))
-        self.record(ids, "dispatched", round_)
-        return ids
+        """Send approved formulations to synthesis (the idempotency key is the formulation id).
 
-    @staticmethod
-    def _submit_once(instrument, items) -> None:
-        """Submit only what the instrument does not know yet.
+        A recipe the instrument refuses for good is marked failed with its reason.
+        """
+        ids = self._ids(round_, "approved")
+        sent = self._submit_once(self.instruments["synthesis"], self._work_items(ids), round_)
+        self.record(sent, "dispatched", round_)
+        return sent
+
+    def _submit_once(self, instrument, items, round_: int) -> list[str]:
+        """Submit only what the instrument does not know yet; returns the keys it has taken.
 
         After a crash between a submit and its ledger record, the rerun finds
         the items known to the instrument and polls them instead of sending
-        them again.
+        them again. An item refused permanently is recorded as failed and the
+        rest of the batch is sent without it.
         """
         if not items:
-            return
-        known = instrument.status([item.key for item in items])
+            return []
+        known = instrument.status([item.key for item in items], timeout_s=self.timeout_s)
         fresh = [item for item in items if known.get(item.key, JobState.UNKNOWN) == JobState.UNKNOWN]
-        if fresh:
-            instrument.submit(fresh)
+        while fresh:
+            try:
+                instrument.submit(fresh, timeout_s=self.timeout_s)
+                break
+            except PermanentInstrumentError as err:
+                if err.item_key not in {item.key for item in fresh}:
+                    raise
+                self.record([err.item_key], "failed", round_, f"{instrument.kind}: {err}")
+                fresh = [item for item in fresh if item.key != err.item_key]
         fault_point("after-dispatch")
+        failed = set(self.states().pipe(lambda s: s[s == "failed"]).index)
+        return [item.key for item in items if item.key not in failed]
 
     def collect_synthesis(self, round_: int, wait_s: float = 60.0) -> dict[str, list[str]]:
-        """Poll synthesis for dispatched formulations; store characterization, or the failure reason."""
+        """Poll synthesis for dispatched formulations; store characterization, or the failure reason.
+
+        A result that fails the plausibility checks (NaN or absurd values) is
+        recorded as a failed synthesis with the problems found.
+        """
         ids = self._ids(round_, "dispatched")
-        results = _wait_and_collect(self.instruments["synthesis"], ids, wait_s)
-        done = [r for r in results if r.state.value == "done"]
-        failed = [r for r in results if r.state.value != "done"]
+        instrument = self.instruments["synthesis"]
+        done, failed = [], {}
+        for r in _wait_and_collect(instrument, ids, wait_s, self.timeout_s):
+            problems = result_problems(r)
+            if r.state != JobState.DONE or problems or r.characterization is None:
+                failed[r.key] = f"synthesis: {r.reason or '; '.join(problems) or r.state.value}"
+            else:
+                done.append(r)
         self.ledger.append("characterization", [
-            {"formulation_id": r.key, **r.characterization.__dict__, "instrument": self.instruments["synthesis"].name, "raw_checksum": r.raw_checksum}
-            for r in done
+            {"formulation_id": r.key, **r.characterization.__dict__, "instrument": instrument.name, "raw_checksum": r.raw_checksum} for r in done
         ])
         self.record([r.key for r in done], "synthesized", round_)
-        for r in failed:
-            self.record([r.key], "failed", round_, f"synthesis: {r.reason or r.state.value}")
-        return {"synthesized": [r.key for r in done], "failed": [r.key for r in failed]}
+        for fid, reason in failed.items():
+            self.record([fid], "failed", round_, reason)
+        return {"synthesized": [r.key for r in done], "failed": list(failed)}
 
     def dispatch_dissolution(self, round_: int) -> list[str]:
         """Start a dissolution test for each synthesized formulation."""
         ids = self._ids(round_, "synthesized")
-        self._submit_once(self.instruments["dissolution"], self._work_items(ids, with_characterization=True))
-        self.record(ids, "dissolving", round_)
-        return ids
+        sent = self._submit_once(self.instruments["dissolution"], self._work_items(ids, with_characterization=True), round_)
+        self.record(sent, "dissolving", round_)
+        return sent
 
     def collect_dissolution(self, round_: int, wait_s: float = 60.0) -> dict[str, list[str]]:
-        """Ingest finished release curves (and their kinetic summary); failed tests are recorded."""
+        """Ingest finished release curves (and their kinetic summary); failed tests are recorded.
+
+        Policy for bad readings: NaN readings are dropped; a replicate with an
+        implausible reading (above 110 % or below -5 %), or with broken times,
+        is dropped whole and the reason kept on the ``measured`` event; a test
+        with no usable replicate is failed.
+        """
         ids = self._ids(round_, "dissolving")
         instrument = self.instruments["dissolution"]
-        results = _wait_and_collect(instrument, ids, wait_s)
         measured, failed = [], []
-        for r in results:
+        for r in _wait_and_collect(instrument, ids, wait_s, self.timeout_s):
+            curves, notes = _usable_curves(r)
             rows = [
-                {"formulation_id": r.key, "replicate": c.replicate, "time_hours": t, "release_pct": v, "instrument": instrument.name, "raw_checksum": r.raw_checksum}
-                for c in r.curves for t, v in zip(c.times_hours, c.release_pct)
+                {"formulation_id": r.key, "replicate": c.replicate, "time_hours": float(t), "release_pct": float(v), "instrument": instrument.name, "raw_checksum": r.raw_checksum}
+                for c in curves for t, v in zip(c.times_hours, c.release_pct)
                 if np.isfinite(t) and np.isfinite(v)
             ]
-            if r.state.value != "done" or not rows:
+            if r.state != JobState.DONE or not rows:
                 failed.append(r.key)
-                self.record([r.key], "failed", round_, f"dissolution: {r.reason or 'no valid readings'}")
+                self.record([r.key], "failed", round_, f"dissolution: {r.reason or '; '.join(notes) or 'no valid readings'}")
                 continue
             self.ledger.append("curves", rows)
             fault_point("during-ingest")
             self._store_kinetics(r.key)
             measured.append(r.key)
-        self.record(measured, "measured", round_)
+            self.record([r.key], "measured", round_, "; ".join(notes))
         return {"measured": measured, "failed": failed}
 
     def _store_kinetics(self, fid: str) -> None:
@@ -401,14 +450,29 @@ def _num(value) -> float:
     return float(value) if value is not None else np.nan
 
 
-def _wait_and_collect(instrument, ids: list[str], wait_s: float, poll_s: float = 0.05):
-    """Collect what finishes within ``wait_s``; the rest stays in flight for the next poll."""
+def _usable_curves(result) -> tuple[list, list[str]]:
+    """The replicates that pass the plausibility checks, and what was wrong with the others."""
+    kept, notes = [], []
+    for curve in result.curves:
+        problems = [p for p in result_problems(replace(result, curves=(curve,), characterization=None)) if "NaN" not in p]
+        if problems:
+            notes.append(f"dropped {'; '.join(problems)}")
+        else:
+            kept.append(curve)
+    return kept, notes
+
+
+def _wait_and_collect(instrument, ids: list[str], wait_s: float, timeout_s: float, poll_s: float = 0.05):
+    """Collect what finishes within ``wait_s``; the rest stays in flight for the next poll.
+
+    A result delivered twice is taken once.
+    """
     if not ids:
         return []
     deadline = time.monotonic() + wait_s
     results, pending = {}, set(ids)
     while pending:
-        for result in instrument.collect(sorted(pending)):
+        for result in instrument.collect(sorted(pending), timeout_s=timeout_s):
             if result.key in pending:
                 results[result.key] = result
                 pending.discard(result.key)

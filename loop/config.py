@@ -70,6 +70,7 @@ class InstrumentConfig(_Strict):
 class InstrumentsConfig(_Strict):
     synthesis: InstrumentConfig = InstrumentConfig(kind="simulated-synthesis")
     dissolution: InstrumentConfig = InstrumentConfig(kind="simulated-dissolution")
+    timeout_s: float = Field(30.0, gt=0, le=3600)
 
 
 class SurrogateConfig(_Strict):
@@ -94,6 +95,7 @@ class CampaignConfig(_Strict):
     seed: int = 0
     rounds: int = Field(3, ge=1, le=1000)
     batch_size: int = Field(8, ge=1, le=384)
+    max_failed_pct: float = Field(50.0, ge=0, le=100)
     target: TargetProfile
     space: dict[str, VariableConfig] = Field(min_length=1)
     constraints: list[ConstraintConfig] = Field(default_factory=list)
