@@ -64,7 +64,8 @@ class LawFit:
 
     def predict(self, times_hours) -> np.ndarray:
         """Fitted release in % at `times_hours` (h)."""
-        return self.law(np.asarray(times_hours, dtype=float), *self.params.values())
+        with np.errstate(all="ignore"):
+            return self.law(np.asarray(times_hours, dtype=float), *self.params.values())
 
     def to_dict(self) -> dict:
         """JSON-serialisable summary: name, equation, parameters with units, statistics."""
@@ -233,7 +234,8 @@ def _fit(law: ReleaseLaw, t: np.ndarray, F: np.ndarray, n_starts: int) -> LawFit
         where = f" at or below {law.max_release_pct:g} % release" if law.max_release_pct else ""
         raise ValueError(f"{law.title} needs at least {p + 1} points{where}, the curve has {n}")
     params, jacobian = _fit_points(law, t_fit, F_fit, n_starts)
-    stats = fit_statistics(F_fit, law(t_fit, *params), p)
+    with np.errstate(all="ignore"):  # e.g. exp overflow to inf on the way to 0 % or 100 %
+        stats = fit_statistics(F_fit, law(t_fit, *params), p)
     errors = _standard_errors(jacobian, stats["sse"], n, p)
     return LawFit(
         law=law,

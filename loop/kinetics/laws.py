@@ -120,6 +120,12 @@ def _half_time(t, F, plateau_pct=100.0) -> float:
     return float(t[-1]) * max(0.5 * plateau_pct / top, 1.0)
 
 
+def _bounded_exp(log_value: float, parameter: Parameter) -> float:
+    """exp(log_value) kept within the parameter's bounds (and clear of overflow)."""
+    low = np.log(max(parameter.lower, 1e-300))
+    return float(np.exp(np.clip(log_value, low, np.log(parameter.upper))))
+
+
 def _plateau(F) -> float:
     return float(np.clip(1.02 * np.max(F), _FMAX.lower, _FMAX.upper))
 
@@ -159,7 +165,7 @@ def _guess_power(t, F, burst=0.0):
     if line is None:
         return 10.0, 0.5
     n = float(np.clip(line[0], 0.05, 1.5))
-    return float(np.exp(line[1])), n
+    return _bounded_exp(line[1], _KKP), n
 
 
 def _guess_power_burst(t, F):
@@ -194,7 +200,7 @@ def _guess_weibull(t, F, plateau=100.0):
     if line is None or line[0] <= 0:
         return _half_time(t, F, plateau) / np.log(2.0), 1.0
     beta = float(np.clip(line[0], 0.1, 5.0))
-    return float(np.exp(-line[1] / line[0])), beta
+    return _bounded_exp(-line[1] / line[0], _TAU), beta
 
 
 def _guess_weibull_lag(t, F):
@@ -219,7 +225,7 @@ def _guess_gompertz(t, F, plateau=100.0):
     if line is None or line[1] >= 0:
         # with β = 1, F = plateau/2 at t½ means α = ln 2·e^(log10 t½)
         return float(np.log(2.0) * np.exp(np.log10(_half_time(t, F, plateau)))), 1.0
-    return float(np.exp(line[0])), -line[1]
+    return _bounded_exp(line[0], _ALPHA_GOMPERTZ), -line[1]
 
 
 def _guess_logistic(t, F, plateau=100.0):
