@@ -26,6 +26,7 @@ from scipy.optimize import least_squares
 
 from loop.kinetics.curves import validate_curve
 from loop.kinetics.laws import LAWS, ReleaseLaw, get_law
+from loop.kinetics.measures import finite_or_none
 
 _SSE_FLOOR = 1e-12  # keeps ln(SSE) finite for an exact fit
 _BAD_RESIDUAL = 1e6  # stands in for a non-finite model value
@@ -78,7 +79,7 @@ class LawFit:
             "units": {p.name: p.unit for p in self.law.parameters},
             "n_points": self.n_points,
             "fitted_on_all_points": self.fitted_on_all_points,
-            **{key: _finite_or_none(getattr(self, key))
+            **{key: finite_or_none(getattr(self, key))
                for key in ("sse", "r2", "r2_adjusted", "rmse", "aic", "aicc", "bic", "msc")},
         }
 
@@ -103,10 +104,6 @@ class CurveFit:
     def get(self, name: str) -> LawFit | None:
         """The fit of the law called `name`, or None if it was skipped or not asked for."""
         return next((fit for fit in self.fits if fit.law.name == name), None)
-
-
-def _finite_or_none(value) -> float | None:
-    return float(value) if value is not None and np.isfinite(value) else None
 
 
 def fit_statistics(observed_pct, predicted_pct, n_params: int) -> dict[str, float | None]:
@@ -240,7 +237,7 @@ def _fit(law: ReleaseLaw, t: np.ndarray, F: np.ndarray, n_starts: int) -> LawFit
     return LawFit(
         law=law,
         params={name: float(value) for name, value in zip(law.param_names, params)},
-        std_errors={name: _finite_or_none(se) for name, se in zip(law.param_names, errors)},
+        std_errors={name: finite_or_none(se) for name, se in zip(law.param_names, errors)},
         n_points=n,
         fitted_on_all_points=n == F.size,
         **stats,

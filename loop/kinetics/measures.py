@@ -10,6 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def finite_or_none(value) -> float | None:
+    """`value` as a float, or None when it is None, NaN or infinite (JSON-ready)."""
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
 def _from_origin(times_hours, release_pct) -> tuple[np.ndarray, np.ndarray]:
     """The curve with the point (0 h, 0 %) prepended when it starts after t = 0."""
     t = np.asarray(times_hours, dtype=float)

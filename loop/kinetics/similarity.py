@@ -21,6 +21,7 @@ import numpy as np
 
 from loop.errors import InputError
 from loop.kinetics.curves import ReleaseCurve
+from loop.kinetics.measures import finite_or_none
 
 PLATEAU_PCT = 85.0  # only one point may follow both curves passing this
 MIN_POINTS = 3
@@ -189,11 +190,6 @@ class Comparison:
         }
 
 
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
 def compare_curves(reference: ReleaseCurve, test: ReleaseCurve, *, n_bootstrap: int = 0,
                    confidence: float = 0.90, seed: int | None = 0) -> Comparison:
     """Compare a test release curve with a reference by f1, f2 and the regulatory conditions.
@@ -240,8 +236,8 @@ def compare_curves(reference: ReleaseCurve, test: ReleaseCurve, *, n_bootstrap: 
         boot = bootstrap_f2(reference.replicates_pct[:, keep], test.replicates_pct[:, keep],
                             n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
     ref_used, test_used = reference.release_pct[keep], test.release_pct[keep]
-    f1_value = _finite(f1(ref_used, test_used)) if keep.any() else None
-    f2_value = _finite(f2(ref_used, test_used)) if keep.any() else None
+    f1_value = finite_or_none(f1(ref_used, test_used)) if keep.any() else None
+    f2_value = finite_or_none(f2(ref_used, test_used)) if keep.any() else None
     valid = not reasons and f1_value is not None and f2_value is not None
     similar = (f1_value <= F1_LIMIT and f2_value >= F2_LIMIT) if valid else None
     return Comparison(reference.curve_id, test.curve_id, t_ref[keep], f1_value, f2_value,

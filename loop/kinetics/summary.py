@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from loop.kinetics.curves import validate_curve
 from loop.kinetics.fitting import fit_laws
 from loop.kinetics.measures import (
     burst_release,
     dissolution_efficiency,
+    finite_or_none,
     mean_dissolution_time,
     time_to_release,
 )
-
-
-def _number(value) -> float | None:
-    return float(value) if value is not None and np.isfinite(value) else None
 
 
 def summarize_curve(times_hours, release_pct, *, curve_id: str = "curve") -> dict:
@@ -41,12 +36,12 @@ def summarize_curve(times_hours, release_pct, *, curve_id: str = "curve") -> dic
     best = fit_laws(t, F, curve_id=curve_id).best
     return {
         "best_model": best.law.name if best else None,
-        "best_params": {name: _number(value) for name, value in best.params.items()} if best else None,
-        "best_aicc": _number(best.aicc) if best else None,
-        "r2": _number(best.r2) if best else None,
-        "t50_hours": _number(time_to_release(t, F, 50.0)),
-        "t80_hours": _number(time_to_release(t, F, 80.0)),
-        "burst_24h_pct": _number(burst_release(t, F, 24.0)),
-        "mdt_hours": _number(mean_dissolution_time(t, F)),
-        "de_pct": _number(dissolution_efficiency(t, F)),
+        "best_params": {name: finite_or_none(value) for name, value in best.params.items()} if best else None,
+        "best_aicc": finite_or_none(best.aicc) if best else None,
+        "r2": finite_or_none(best.r2) if best else None,
+        "t50_hours": finite_or_none(time_to_release(t, F, 50.0)),
+        "t80_hours": finite_or_none(time_to_release(t, F, 80.0)),
+        "burst_24h_pct": finite_or_none(burst_release(t, F, 24.0)),
+        "mdt_hours": finite_or_none(mean_dissolution_time(t, F)),
+        "de_pct": finite_or_none(dissolution_efficiency(t, F)),
     }
