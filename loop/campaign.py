@@ -86,7 +86,7 @@ class Campaign:
         return cls(parse_config(json.loads(blob), source=f"{store}/{CONFIG_BLOB}"), ledger, instruments)
 
     def _store_config(self) -> None:
-        text = json.dumps(self.config.model_dump(mode="json"), indent=1, sort_keys=True)
+        text = json.dumps(self.config.model_dump(mode="json"), indent=1)  # key order is the variable order
         stored = self.ledger.read_blob(CONFIG_BLOB)
         if stored is not None:
             name = json.loads(stored).get("name")
@@ -257,11 +257,28 @@ class Campaign:
             candidates = self._untaken(candidates, taken).iloc[: config.batch_size]
             rows = [{**base, "origin": "initial-design", "acquisition": "sobol", "acquisition_params_json": json.dumps({"scramble": True})}] * len(candidates)
         else:
-            pool = self._untaken(self.space.sample(config.acquisition.pool_size, seed=config.seed * 1000 + round_), taken)
-            encoded = self.space.encode(pool)
-            settings = AcquisitionSettings(config.acquisition.strategy, config.acquisition.tradeoff, config.acquisition.beta, config.acquisition.diversity_length, config.seed + round_)
-            batch = choose_batch(trained.model, config.target, encoded, config.batch_size, self.incumbent_f2(), settings)
-            candidates = pool.iloc[batch.indices].reset_index(drop=True)
+            from loop.acquisition import search, taken_checker
+            from loop.objective import Objective, fit_property_model
+
+            acq, objective, property_model, notes = config.acquisition, Objective.from_config(config), None, {}
+            if objective.characterization_constraints:  # size, EE, ...: a model of characterization
+                names = [c.name for c in objective.characterization_constraints]
+                property_model = fit_property_model(self.space, frame, self.ledger.read("characterization"), self.parameters, names, seed=config.seed + round_)
+                if property_model is None:  # said in the proposal's provenance, not silent
+                    notes["constraints_not_modelled"] = [c.describe() for c in objective.characterization_constraints] + ["fewer than 3 characterized formulations"]
+                    objective = Objective(objective.target, objective.goals, objective.curve_constraints)
+            in_flight = frame[frame["status"].isin(IN_FLIGHT + ("approved",))]  # penalized like picks, for diversity
+            pending = self.space.encode(self.parameters(in_flight)) if len(in_flight) else None
+            settings = AcquisitionSettings(acq.strategy, acq.tradeoff, acq.beta, acq.diversity_length, config.seed + round_)
+            found = search(
+                trained.model, objective, self.space, config.batch_size, self.incumbent_f2(), settings, pool_size=acq.pool_size,
+                refine_starts=acq.refine_starts, refine_steps=acq.refine_steps, property_model=property_model, pending_encoded=pending,
+                is_taken=taken_checker(self.space, config.name, taken), pool_seed=config.seed * 1000 + round_,
+            )
+            batch = found.batch
+            batch.params.update(notes, pool_size=acq.pool_size, refine_starts=acq.refine_starts)
+            encoded = found.candidates.encoded
+            candidates = found.candidates.frame.iloc[batch.indices].reset_index(drop=True)
             times = self.prediction_times_hours()
             mean, std = trained.model.predict(curve_rows(encoded[batch.indices], times), return_std=True)
             mean, std = mean.reshape(len(candidates), -1), std.reshape(len(candidates), -1)
@@ -290,9 +307,18 @@ class Campaign:
         return ids
 
     def incumbent_f2(self) -> float:
-        """Best f2 to the target among measured formulations (0 when none)."""
-        scores = measured_objective(self.ledger, self.config.target)
-        return float(scores.max()) if len(scores) else 0.0
+        """Best objective among measured formulations that meet the constraints.
+
+        For the default objective this is the best f2 to the target (0 when none).
+        """
+        from loop.objective import Objective
+
+        objective = Objective.from_config(self.config)
+        if not objective.constraints and objective.name == "f2":
+            scores = measured_objective(self.ledger, self.config.target)
+            return float(scores.max()) if len(scores) else 0.0
+        chars = self.ledger.read("characterization") if objective.characterization_constraints else None
+        return objective.incumbent(objective.measured(measured_mean_curves(self.ledger), chars))
 
     # -- approval -----------------------------------------------------------------
     def awaiting_approval(self, round_: int) -> list[str]:

@@ -83,7 +83,7 @@ class SimulatedInstrument:
         else:
             raise InputError(f"{name}: option 'clock' must be 'instant', 'manual' or a VirtualClock, got {clock!r}")
         self.faults = Faults.from_options(faults, self.kind, name)
-        self._journal = Journal(self.state_dir)
+        self._journal = Journal(self.state_dir, instrument=self.name)
         self._calls = 0
         self.submissions_received = 0
         """Work items received by ``submit`` in this process, repeats included."""

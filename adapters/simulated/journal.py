@@ -1,7 +1,7 @@
 """The simulated instrument's job journal: one record per idempotency key.
 
 In memory by default. With a ``state_dir`` every record is also a JSON file
-``<state_dir>/jobs/<sha256(key)>.json`` written atomically, and reads go to
+``<state_dir>/jobs/<instrument>/<sha256(key)>.json`` written atomically, and reads go to
 disk, so a second process (or a restarted one) sees the same jobs and results.
 """
 
@@ -74,11 +74,15 @@ def key_digest(key: str) -> str:
 
 
 class Journal:
-    """Jobs by key, optionally persisted under ``state_dir``."""
+    """Jobs by key, optionally persisted under ``state_dir/jobs/<instrument>``.
 
-    def __init__(self, state_dir: str | os.PathLike | None = None):
+    Each instrument has its own folder, so instruments sharing a ``state_dir``
+    (and its clock) never see each other's jobs under the same key.
+    """
+
+    def __init__(self, state_dir: str | os.PathLike | None = None, instrument: str = ""):
         self._jobs: dict[str, Job] = {}
-        self.folder = Path(state_dir) / "jobs" if state_dir is not None else None
+        self.folder = Path(state_dir) / "jobs" / instrument if state_dir is not None else None
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
 
