@@ -332,7 +332,7 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         lines = [("✔ " if result.ok else "✘ ") + result.message]
         if not reachable:
             lines.append(note)
-        return html.Div([html.Div(line, id="approval-result" if i == 0 else None) for i, line in enumerate(lines)]), view.version()
+        return html.Div([html.Div(lines[0], id="approval-result"), *[html.Div(line) for line in lines[1:]]]), view.version()
 
     return app
 
