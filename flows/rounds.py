@@ -20,8 +20,9 @@ from flows.artifacts import publish_round_artifacts
 from flows.progress import say
 from loop.campaign import Campaign
 from loop.errors import InputError
+from loop.config import load_config
 from loop.evaluation import campaign_status
-from loop.ledger import LedgerBusy
+from loop.ledger import Ledger, LedgerBusy
 
 
 def _retry_transient(task_, task_run, state) -> bool:
@@ -114,13 +115,15 @@ def wait_for_approval(campaign: Campaign, round_: int, timeout_s: int) -> dict |
 
 
 @flow(name="nanoloop-round", log_prints=False)
-def round_flow(store: str, auto_approve: bool = False, approval_timeout_s: int = 3600) -> dict:
+def round_flow(store: str, auto_approve: bool = False, approval_timeout_s: int = 3600, config_path: str | None = None) -> dict:
     """Advance the campaign in ``store`` by one round: propose, approve, make, measure, evaluate.
 
     Without ``auto_approve`` the run pauses for a person's approval; if the
-    pause times out the batch stays awaiting approval in the ledger.
+    pause times out the batch stays awaiting approval in the ledger. With
+    ``config_path`` the campaign is created in ``store`` on the first run
+    (a scheduled deployment needs nothing else).
     """
-    campaign = Campaign.open(store)
+    campaign = Campaign(load_config(config_path), Ledger(store)) if config_path else Campaign.open(store)
     try:
         with campaign.ledger.lock():
             round_ = campaign.current_round()
