@@ -17,6 +17,8 @@ demo: $(STAMP)
 	$(VENV)/bin/nanoloop demo
 
 test: $(STAMP)
+	@# the dashboard's browser test drives Debian's chromium (never a browser that Playwright downloads)
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	$(PY) -m pytest -q
 
 clean:

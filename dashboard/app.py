@@ -127,7 +127,7 @@ def layout(store: str, poll_seconds: float) -> html.Div:
     approvals = html.Div([
         html.Div(id="approval-summary", style={"margin": "12px 0"}),
         html.Div(id="approval-table"),
-        html.Div([
+        html.Div(id="approval-controls", children=[html.Div([
             html.Div("Tick the formulations to reject:", style={"fontSize": "13px", "color": "#555"}),
             dcc.Checklist(id="reject-select", options=[], value=[], inline=True, inputStyle={"marginRight": "4px"}, labelStyle={"marginRight": "16px"}),
             dcc.Input(id="reject-reason", type="text", placeholder="reason for rejecting (optional)", style={"width": "420px", "margin": "8px 0"}),
@@ -137,7 +137,7 @@ def layout(store: str, poll_seconds: float) -> html.Div:
                         style={"background": "#2a7d2a", "color": "white", "border": "none", "padding": "8px 14px", "borderRadius": "4px", "cursor": "pointer"}),
             html.Button("Reject the whole batch", id="reject-all-button", n_clicks=0,
                         style={"background": "#b03030", "color": "white", "border": "none", "padding": "8px 14px", "borderRadius": "4px", "cursor": "pointer"}),
-        ], style={"display": "flex", "gap": "12px"}),
+        ], style={"display": "flex", "gap": "12px"})]),
         dcc.Loading(html.Div(id="approval-message", style={"margin": "12px 0", "fontWeight": "600", "whiteSpace": "pre-wrap"}), type="dot"),
         html.Div(id="prefect-note", style={"fontSize": "13px", "color": "#555", "margin": "8px 0"}),
     ])
@@ -296,23 +296,24 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
 
     @app.callback(Output("approval-summary", "children"), Output("approval-table", "children"), Output("reject-select", "options"),
                   Output("reject-select", "value"), Output("approve-button", "disabled"), Output("reject-all-button", "disabled"),
-                  Output("prefect-note", "children"), Output("tab-approvals", "label"),
+                  Output("prefect-note", "children"), Output("tab-approvals", "label"), Output("approval-controls", "style"),
                   Input("ledger-version", "data"), State("reject-select", "value"))
     def approvals(_version, ticked):
         snap, _ = view.get()
-        _, note = actions.prefect_server()
+        hidden = {"display": "none"}
         if snap is None:
-            return "", None, [], [], True, True, note, "Approvals"
+            return "", None, [], [], True, True, "", "Approvals", hidden
         pending = data.pending_approvals(snap)
         if pending.empty:
-            return (html.P("No batch is awaiting approval.", id="no-pending"), None, [], [], True, True, note, "Approvals")
+            return (html.P("No batch is awaiting approval.", id="no-pending"), None, [], [], True, True, "", "Approvals", hidden)
+        _, note = actions.prefect_server()
         round_ = int(pending["round"].iloc[0])
         summary = html.P(f"Round {round_}: {len(pending)} formulations await approval.", id="pending-summary")
         ids = pending["formulation_id"].tolist()
         options = [{"label": fid, "value": fid} for fid in ids]
         ticked = [t for t in (ticked or []) if t in ids]
         table = html_table(pending.rename(columns={"predicted_f2_std": "predicted_f2_sd"}), "pending-table", digits=3)
-        return summary, table, options, ticked, False, False, note, f"Approvals ({len(pending)})"
+        return summary, table, options, ticked, False, False, note, f"Approvals ({len(pending)})", {"display": "block"}
 
     @app.callback(Output("approval-message", "children"), Output("ledger-version", "data", allow_duplicate=True),
                   Input("approve-button", "n_clicks"), Input("reject-all-button", "n_clicks"),

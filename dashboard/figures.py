@@ -74,8 +74,18 @@ def model_quality_figure(snap: data.Snapshot) -> go.Figure:
     return fig
 
 
-def _curve_traces(fig: go.Figure, item: dict, color: str, row=None, col=None, show_legend: bool = True, name: str = "") -> None:
-    """Band and predicted mean (dashed, ``color``), then the measured mean curve (solid red, markers)."""
+def _first(legend: set, entry: str) -> bool:
+    """True the first time ``entry`` is asked for: a legend lists each kind of trace once."""
+    fresh = entry not in legend
+    legend.add(entry)
+    return fresh
+
+
+def _curve_traces(fig: go.Figure, item: dict, color: str, legend: set, row=None, col=None, name: str = "") -> None:
+    """Band and predicted mean (dashed, ``color``), then the measured mean curve (solid red, markers).
+
+    ``legend``: the kinds of trace already in the legend (updated).
+    """
     kw = {"row": row, "col": col} if row else {}
     predicted, measured = item.get("predicted"), item.get("measured")
     group = name or item.get("formulation_id", "")
@@ -83,21 +93,21 @@ def _curve_traces(fig: go.Figure, item: dict, color: str, row=None, col=None, sh
         t = list(predicted["times_hours"])
         fig.add_trace(go.Scatter(x=t + t[::-1], y=list(predicted["high_pct"]) + list(predicted["low_pct"])[::-1], fill="toself",
                                  fillcolor=_rgba(color, 0.18), line={"width": 0}, hoverinfo="skip", legendgroup="band",
-                                 name="predicted 90 % band", showlegend=show_legend), **kw)
+                                 name="predicted 90 % band", showlegend=_first(legend, "band")), **kw)
         fig.add_trace(go.Scatter(x=t, y=predicted["mean_pct"], mode="lines", line={"color": color, "dash": "dash"}, legendgroup="pred",
-                                 name="predicted", showlegend=show_legend,
+                                 name="predicted", showlegend=_first(legend, "predicted"),
                                  hovertemplate=f"{group} predicted<br>%{{x}} h: %{{y:.1f}} %<extra></extra>"), **kw)
     if measured is not None:
         fig.add_trace(go.Scatter(x=measured["times_hours"], y=measured["release_pct"], mode="lines+markers", line={"color": MEASURED_COLOR},
-                                 marker={"size": 5}, legendgroup="meas", name="measured (mean)", showlegend=show_legend,
+                                 marker={"size": 5}, legendgroup="meas", name="measured (mean)", showlegend=_first(legend, "measured"),
                                  hovertemplate=f"{group} measured<br>%{{x}} h: %{{y:.1f}} %<extra></extra>"), **kw)
 
 
-def _target_trace(fig: go.Figure, snap: data.Snapshot, row=None, col=None, show_legend: bool = True) -> None:
+def _target_trace(fig: go.Figure, snap: data.Snapshot, legend: set, row=None, col=None) -> None:
     kw = {"row": row, "col": col} if row else {}
     fig.add_trace(go.Scatter(x=snap.target.times_hours, y=snap.target.release_pct, mode="lines+markers", line=TARGET_STYLE,
                              marker={"symbol": "diamond", "size": 7, "color": "black"}, name="target", legendgroup="target",
-                             showlegend=show_legend, hovertemplate="target<br>%{x} h: %{y:.0f} %<extra></extra>"), **kw)
+                             showlegend=_first(legend, "target"), hovertemplate="target<br>%{x} h: %{y:.0f} %<extra></extra>"), **kw)
 
 
 def round_batch_figure(snap: data.Snapshot, round_: int, columns: int = 4) -> go.Figure:
@@ -114,10 +124,11 @@ def round_batch_figure(snap: data.Snapshot, round_: int, columns: int = 4) -> go
         titles.append(f"{item['formulation_id']}<br>{f2}{pred}")
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True, vertical_spacing=0.5 / rows if rows > 1 else 0.1,
                         horizontal_spacing=0.03)
+    legend: set = set()
     for i, item in enumerate(items):
         r, c = i // cols + 1, i % cols + 1
-        _curve_traces(fig, item, PALETTE[0], row=r, col=c, show_legend=i == 0)
-        _target_trace(fig, snap, row=r, col=c, show_legend=i == 0)
+        _curve_traces(fig, item, PALETTE[0], legend, row=r, col=c)
+        _target_trace(fig, snap, legend, row=r, col=c)
     fig.update_yaxes(range=[0, 105])
     fig.update_yaxes(title_text="% released", col=1)
     fig.update_xaxes(title_text="hours", row=rows)
@@ -137,8 +148,8 @@ def formulation_figure(snap: data.Snapshot, fid: str) -> go.Figure:
         fig.add_trace(go.Scatter(x=rep["times_hours"], y=rep["release_pct"], mode="lines+markers", line={"color": "#aaa", "width": 1},
                                  marker={"size": 3}, name=f"replicate {rep['replicate']}", legendgroup="replicates",
                                  hovertemplate=f"replicate {rep['replicate']}<br>%{{x}} h: %{{y:.1f}} %<extra></extra>"))
-    _curve_traces(fig, detail, PALETTE[0], name=fid)
-    _target_trace(fig, snap)
+    _curve_traces(fig, detail, PALETTE[0], set(), name=fid)
+    _target_trace(fig, snap, set())
     bits = [f"round {detail['round']}", detail["status"]]
     if detail["measured_f2"] is not None:
         bits.append(f"measured f2 {detail['measured_f2']:.1f}")
