@@ -28,6 +28,8 @@ CARD = {"border": "1px solid #ddd", "borderRadius": "6px", "padding": "10px 16px
 PAGE = {"fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "maxWidth": "1280px", "margin": "0 auto", "padding": "0 16px 40px"}
 TABLE = {"borderCollapse": "collapse", "fontSize": "13px", "margin": "8px 0"}
 CELL = {"border": "1px solid #ddd", "padding": "3px 8px", "textAlign": "right"}
+# Hidden but laid out: a plot drawn in here while hidden still gets the page's width when shown.
+HIDDEN = {"visibility": "hidden", "height": "0", "overflow": "hidden"}
 BANNER = {"padding": "16px", "border": "1px solid #e0b252", "background": "#fff8e6", "borderRadius": "6px", "margin": "16px 0", "fontSize": "16px"}
 
 
@@ -202,7 +204,7 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
                       html.Div(f"Start a campaign with `nanoloop demo --store {store}` or `nanoloop run CONFIG --store {store}`; "
                                f"this page checks the store every {poll_seconds:g} s and shows it when it appears.", style={"fontSize": "14px", "marginTop": "8px"})]
             empty = figures.message_figure("no campaign")
-            return (banner, {**BANNER, "display": "block"}, {"display": "none"}, "", stamp,
+            return (banner, {**BANNER, "display": "block"}, HIDDEN, "", stamp,
                     "—", "", "—", "", "—", "", "—", "", empty, empty, "")
         k = data.key_numbers(snap)
         rounds_note = f"{k['rounds_measured']} with results"
@@ -211,7 +213,9 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         await_note = "see the Approvals tab" if k["awaiting_approval"] else "nothing to approve"
         best = _fmt(k["best_f2"]) if k["best_f2"] is not None else "—"
         rounds = data.rounds_table(snap)
-        return (None, {**BANNER, "display": "none"}, {"display": "block"}, f"campaign {k['campaign']}", stamp,
+        rounds = rounds.assign(coverage_90=rounds["coverage_90"].astype(float) * 100).rename(
+            columns={"coverage_90": "coverage_90 (%)", "prospective_mae": "prospective_mae (%)", "best_f2_round": "best_f2 (round)"})
+        return (None, {**BANNER, "display": "none"}, {}, f"campaign {k['campaign']}", stamp,
                 str(k["rounds"]), rounds_note, str(k["experiments"]), exp_note, best, best_note,
                 str(k["awaiting_approval"]), await_note,
                 figures.best_f2_figure(snap), figures.model_quality_figure(snap), html_table(rounds, "rounds-table-body"))

@@ -78,7 +78,10 @@ def build_report(snap: data.Snapshot) -> str:
     parts.append("<h2>Campaign overview</h2>")
     figure(figures.best_f2_figure(snap))
     figure(figures.model_quality_figure(snap))
-    parts.append("<h3>Rounds</h3>" + _table(data.rounds_table(snap)))
+    rounds = data.rounds_table(snap)
+    rounds = rounds.assign(coverage_90=rounds["coverage_90"].astype(float) * 100).rename(
+        columns={"coverage_90": "coverage_90 (%)", "prospective_mae": "prospective_mae (%)", "best_f2_round": "best_f2 (round)"})
+    parts.append("<h3>Rounds</h3>" + _table(rounds))
 
     parts.append("<h2>Round batches</h2>")
     parts.append('<p class="note">Dashed: the curve predicted when the batch was proposed, with its 90 % band (mean ± 1.645 sd); '

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import shutil
 import socket
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -130,19 +134,21 @@ def test_pending_approvals_are_campaign_status_awaiting(snap, status):
 
 
 def test_feature_importance_empty_and_stored(snap, campaign_store, tmp_path):
-    assert data.feature_importance(snap).empty
-    fig = figures.importance_figure(snap, 1)
+    bare = dataclasses.replace(snap, explanations=snap.explanations.iloc[0:0])
+    assert data.feature_importance(bare).empty
+    fig = figures.importance_figure(bare, 1)
     assert "No feature importance" in fig.layout.annotations[0].text
     store = tmp_path / "ledger"
     shutil.copytree(campaign_store[0], store)
     Ledger(store).append("explanations", [
-        {"model_version": "M001-x", "round": 1, "feature": f, "importance": v, "method": "permutation"}
+        {"model_version": "M007-x", "round": 7, "feature": f, "importance": v, "method": "permutation"}
         for f, v in [("particle_size_nm", 0.2), ("polymer_mw_kda", 0.5), ("medium_ph", 0.1)]
     ])
-    frame = data.feature_importance(data.load_snapshot(store), 1)
+    stored = data.load_snapshot(store)
+    frame = data.feature_importance(stored, 7)
     assert frame["feature"].tolist() == ["polymer_mw_kda", "particle_size_nm", "medium_ph"]
-    assert data.feature_importance(data.load_snapshot(store), 2).empty
-    bars = figures.importance_figure(data.load_snapshot(store), 1)
+    assert data.feature_importance(stored, 8).empty
+    bars = figures.importance_figure(stored, 7)
     assert list(bars.data[0].x) == [0.1, 0.2, 0.5]
 
 
@@ -218,3 +224,14 @@ def test_prefect_server_note(monkeypatch, tmp_path):
     assert actions.prefect_api_url() == f"http://127.0.0.1:{port}/api"
     reachable, note = actions.prefect_server()
     assert not reachable and f"No Prefect server is reachable at http://127.0.0.1:{port}/api" in note
+
+
+def test_dashboard_imports_loop_but_never_prefect_or_flows():
+    folder = Path(__file__).resolve().parents[2] / "dashboard"
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.split(".")[0] in ("prefect", "flows") for n in names), f"{path.name} imports {names}"
+    code = "import sys, dashboard.app, dashboard.report; print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'flows', 'torch'}))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"  # not even torch: the dashboard reads the ledger, it never loads a model

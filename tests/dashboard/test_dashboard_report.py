@@ -47,7 +47,8 @@ def test_report_shows_the_campaigns_numbers(report, campaign_store):
     assert f"{status['best']['f2']:.1f}" in report and status["best"]["formulation_id"] in report
     for fid in status["awaiting_approval"]:
         assert fid in report
-    assert "explanations table is empty" in report
+    if Ledger(store, create=False).read("explanations").empty:
+        assert "explanations table is empty" in report
     assert "Round 2: 4 formulations await approval" in report
 
 
