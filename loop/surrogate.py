@@ -12,13 +12,24 @@ construction:
 - ``head="freeform"``: F(t) = Fmax * sum_k a_k * B_k(t) over a fixed basis of
   Weibull CDFs B_k spanning the observed time range, with softmax weights a_k.
 
-Each member also predicts a noise level, trained with a Gaussian likelihood, so
-``predict(X, return_std=True)`` gives the total spread (members + noise),
-rescaled by a factor fitted on held-out curves when ``calibrate=True``.
+With ``residual > 0`` the hybrid law is mixed with a free-form monotone curve
+of weight at most ``residual``: still monotone and bounded, the law stays the
+readable part and the residual absorbs shapes the law cannot make.
+
+Each member also predicts a noise level, trained with a heteroscedastic
+likelihood (beta-NLL, Gaussian or Laplace), so ``predict(X, return_std=True)``
+gives the total spread (members + noise), rescaled by a factor fitted on
+held-out curves when ``calibrate=True``. Members differ by their initial
+weights, their validation curves and (``bootstrap=True``) a bootstrap draw of
+training curves. Inputs are standardized inside ``fit`` on the training rows.
+Training is full-batch AdamW with early stopping per member on its held-out
+curves; it runs on CUDA when available (``device="auto"``) and is reproducible
+under ``random_state`` on CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -35,6 +46,30 @@ from loop.errors import InputError
 _HYBRID_PARAMS = ("fast_fraction", "tau_fast_hours", "shape_fast", "tau_slow_hours", "shape_slow", "plateau")
 _SHAPE_MIN, _SHAPE_MAX = 0.3, 4.0
 _FREEFORM_SHAPES = (0.7, 1.5, 3.0)
+_N_BASIS_TAUS = 10
+_LIKELIHOODS = ("beta-nll", "gaussian", "laplace")
+Z90 = 1.6448536  # half-width of a central 90 % normal interval, in standard deviations
+_SMALL_WORK = 20_000_000  # members x rows x hidden below which CPU training runs on one thread
+_FORMAT = 2  # layout of saved files: 2 = noise output last for every head
+
+
+@contextlib.contextmanager
+def _training_threads(device: torch.device, work: int):
+    """One CPU thread for small problems (restored afterwards).
+
+    Full-batch steps on a few thousand rows are tiny: a second thread buys
+    little, and on a busy machine the threads' synchronisation makes training
+    10-30x slower (measured on 2 shared cores).
+    """
+    if device.type != "cpu" or work > _SMALL_WORK or torch.get_num_threads() == 1:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class _EnsembleMLP(nn.Module):
@@ -79,13 +114,18 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         n_members: ensemble size.
         hidden: width of the hidden layers.
         n_layers: number of hidden layers.
-        dropout: dropout rate in the hidden layers.
+        dropout: dropout rate in the hidden layers (training only).
         epochs: maximum full-batch training epochs.
-        learning_rate: Adam learning rate.
+        learning_rate: AdamW learning rate.
         weight_decay: AdamW weight decay.
-        validation_fraction: share of curves (groups) each member holds out for early stopping.
+        validation_fraction: share of curves (groups) each member holds out for early stopping
+            and calibration; no validation with fewer than 8 groups.
         patience: epochs without validation improvement before a member stops.
         calibrate: fit a scale on held-out curves so the 90 % interval covers 90 %.
+        residual: hybrid head only: largest weight (0 to <1) of the free-form monotone
+            residual mixed into the law; 0 keeps the pure law.
+        likelihood: "beta-nll" (Gaussian, beta = 0.5), "gaussian" or "laplace" (median-seeking).
+        bootstrap: train each member on a bootstrap draw of the training curves.
         random_state: seed; results are reproducible on CPU.
         device: "auto" (CUDA when available), "cpu" or "cuda".
     """
@@ -103,6 +143,9 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         validation_fraction: float = 0.15,
         patience: int = 60,
         calibrate: bool = True,
+        residual: float = 0.0,
+        likelihood: str = "beta-nll",
+        bootstrap: bool = False,
         random_state: int = 0,
         device: str = "auto",
     ):
@@ -117,14 +160,40 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.calibrate = calibrate
+        self.residual = residual
+        self.likelihood = likelihood
+        self.bootstrap = bootstrap
         self.random_state = random_state
         self.device = device
 
+    def _check_params(self) -> None:
+        if self.head not in ("hybrid", "freeform"):
+            raise InputError(f"head must be 'hybrid' or 'freeform', got {self.head!r}")
+        if self.likelihood not in _LIKELIHOODS:
+            raise InputError(f"likelihood must be one of {_LIKELIHOODS}, got {self.likelihood!r}")
+        if not (0.0 <= self.residual < 1.0):
+            raise InputError(f"residual must lie in [0, 1), got {self.residual}")
+        if int(self.n_members) < 1 or int(self.epochs) < 1 or int(self.hidden) < 1 or int(self.n_layers) < 1:
+            raise InputError("n_members, epochs, hidden and n_layers must be at least 1")
+        if not (0.0 <= self.dropout < 1.0) or not (0.0 <= self.validation_fraction < 1.0):
+            raise InputError("dropout and validation_fraction must lie in [0, 1)")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+
     # -- the curve head ----------------------------------------------------------
     def _n_outputs(self) -> int:
+        n_basis = _N_BASIS_TAUS * len(_FREEFORM_SHAPES)
         if self.head == "hybrid":
-            return len(_HYBRID_PARAMS) + 1
-        return len(self.freeform_taus_hours_) * len(_FREEFORM_SHAPES) + 2
+            return len(_HYBRID_PARAMS) + (1 + n_basis if self.residual > 0 else 0) + 1
+        return 1 + n_basis + 1
+
+    def _basis(self, t: torch.Tensor) -> torch.Tensor:
+        """Weibull-CDF basis: t (1, n, T) hours -> (1, n, T, K)."""
+        taus = torch.as_tensor(self.freeform_taus_hours_, dtype=t.dtype, device=t.device)
+        shapes = torch.as_tensor(_FREEFORM_SHAPES, dtype=t.dtype, device=t.device)
+        tau = taus.repeat(len(_FREEFORM_SHAPES))
+        shape = shapes.repeat_interleave(len(taus))
+        return _weibull_cdf(t[..., None], tau, shape)
 
     def _curve(self, raw: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Release fraction. raw: (M, n, k) network outputs; t: (n,) or (n, T) hours -> (M, n) or (M, n, T)."""
@@ -135,15 +204,16 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             fast = _weibull_cdf(t, p["tau_fast_hours"][..., None], p["shape_fast"][..., None])
             slow = _weibull_cdf(t, p["tau_slow_hours"][..., None], p["shape_slow"][..., None])
             w = p["fast_fraction"][..., None]
-            curve = p["plateau"][..., None] * (w * fast + (1 - w) * slow)
+            shape = w * fast + (1 - w) * slow
+            if self.residual > 0:
+                n_law = len(_HYBRID_PARAMS)
+                weight = (self.residual * torch.sigmoid(raw[..., n_law] - 2.0))[..., None]
+                mix = (torch.softmax(raw[..., n_law + 1 : -1], dim=-1)[:, :, None, :] * self._basis(t)).sum(-1)
+                shape = (1 - weight) * shape + weight * mix
+            curve = p["plateau"][..., None] * shape
         else:
-            taus = torch.as_tensor(self.freeform_taus_hours_, dtype=t.dtype, device=t.device)
-            shapes = torch.as_tensor(_FREEFORM_SHAPES, dtype=t.dtype, device=t.device)
-            tau = taus.repeat(len(_FREEFORM_SHAPES))
-            shape = shapes.repeat_interleave(len(taus))
-            basis = _weibull_cdf(t[..., None], tau, shape)  # (1, n, T, K)
-            weights = torch.softmax(raw[..., 2:], dim=-1)[:, :, None, :]  # (M, n, 1, K)
-            curve = torch.sigmoid(raw[..., 1] + 3.0)[..., None] * (weights * basis).sum(-1)
+            weights = torch.softmax(raw[..., 1:-1], dim=-1)[:, :, None, :]  # (M, n, 1, K)
+            curve = torch.sigmoid(raw[..., 0] + 3.0)[..., None] * (weights * self._basis(t)).sum(-1)
         return curve[..., 0] if squeeze else curve
 
     def _hybrid_params(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -165,6 +235,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
     def _device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise InputError("device='cuda' but no CUDA device is available")
         return torch.device(self.device)
 
     def _split(self, X: np.ndarray, y: np.ndarray):
@@ -172,25 +244,14 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             raise InputError(f"X must have shape (n_rows, n_features + 1 time column), got {X.shape}")
         if len(X) != len(y):
             raise InputError(f"X has {len(X)} rows but y has {len(y)}")
+        if len(X) == 0:
+            raise InputError("X has no rows")
         if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
             raise InputError("X and y must be finite (no NaN or inf)")
         return X[:, :-1].astype(np.float32), X[:, -1].astype(np.float32)
 
-    def fit(self, X, y, groups=None):
-        """Train every member.
-
-        Args:
-            X: (n_rows, n_features + 1), time in hours last.
-            y: (n_rows,) cumulative fraction released.
-            groups: (n_rows,) curve ids for the validation split; defaults to unique feature rows.
-        """
-        if self.head not in ("hybrid", "freeform"):
-            raise InputError(f"head must be 'hybrid' or 'freeform', got {self.head!r}")
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        features, times = self._split(X, y)
-        started = time.perf_counter()
-        self.n_features_in_ = X.shape[1]
+    def _fit_scaling(self, features: np.ndarray, times: np.ndarray) -> None:
+        """Input standardization and the time scales of the heads, from the training rows only."""
         self.x_mean_ = features.mean(axis=0)
         scale = features.std(axis=0)
         self.x_scale_ = np.where(scale > 1e-8, scale, 1.0).astype(np.float32)
@@ -198,51 +259,121 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         self.time_center_hours_ = float(np.exp(np.mean(np.log(positive)))) if len(positive) else 24.0
         lo = float(positive.min()) if len(positive) else 1.0
         hi = float(positive.max()) if len(positive) else 100.0
-        self.freeform_taus_hours_ = np.geomspace(lo / 3, hi * 3, 10).astype(np.float32)
+        self.freeform_taus_hours_ = np.geomspace(lo / 3, hi * 3, _N_BASIS_TAUS).astype(np.float32)
 
+    def _member_weights(self, features: np.ndarray, groups, sample_weight=None) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Per-member row weights for training and validation, each (M, n), and whether there is validation.
+
+        Each member holds out its own random share of the groups (curves); with
+        ``bootstrap`` it trains on a draw with replacement of the rest.
+        """
         if groups is None:
             _, groups = np.unique(features, axis=0, return_inverse=True)
-        _, group_index = np.unique(np.asarray(groups), return_inverse=True)
+        groups = np.asarray(groups).reshape(-1)
+        if len(groups) != len(features):
+            raise InputError(f"groups has {len(groups)} entries but X has {len(features)} rows")
+        _, group_index = np.unique(groups, return_inverse=True)
         n_groups = int(group_index.max()) + 1
         rng = np.random.default_rng(self.random_state)
         use_validation = self.validation_fraction > 0 and n_groups >= 8
         val_groups = np.zeros((self.n_members, n_groups), dtype=bool)
-        if use_validation:
-            n_val = max(1, int(round(self.validation_fraction * n_groups)))
-            for m in range(self.n_members):
+        counts = np.ones((self.n_members, n_groups))
+        n_val = max(1, int(round(self.validation_fraction * n_groups)))
+        for m in range(self.n_members):
+            if use_validation:
                 val_groups[m, rng.choice(n_groups, n_val, replace=False)] = True
-        val_mask = val_groups[:, group_index]  # (M, n)
+            if self.bootstrap:
+                pool = np.flatnonzero(~val_groups[m])
+                counts[m] = np.bincount(rng.choice(pool, len(pool), replace=True), minlength=n_groups)
+        train_w = (counts * ~val_groups)[:, group_index]
+        val_w = val_groups[:, group_index].astype(np.float64)
+        if sample_weight is not None:
+            weight = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+            if len(weight) != len(features) or not np.all(np.isfinite(weight)) or np.any(weight < 0) or weight.sum() <= 0:
+                raise InputError("sample_weight must hold one finite, non-negative weight per row, not all zero")
+            train_w, val_w = train_w * weight, val_w * weight
+        return train_w, val_w, use_validation
 
+    def fit(self, X, y, groups=None, sample_weight=None):
+        """Train every member.
+
+        Args:
+            X: (n_rows, n_features + 1), time in hours last.
+            y: (n_rows,) cumulative fraction released.
+            groups: (n_rows,) curve ids for the validation split; defaults to unique feature rows.
+            sample_weight: (n_rows,) optional weights of the rows in the training and validation losses.
+
+        Returns:
+            self.
+        """
+        self._check_params()
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        features, times = self._split(X, y)
+        started = time.perf_counter()
+        self.n_features_in_ = X.shape[1]
+        self._fit_scaling(features, times)
+        train_w, val_w, use_validation = self._member_weights(features, groups, sample_weight)
         device = self._device()
-        generator = torch.Generator().manual_seed(int(self.random_state))
-        net = _EnsembleMLP(self.n_members, features.shape[1], self.hidden, self.n_layers, self._n_outputs(), self.dropout, generator)
-        net.to(device)
-        xs = torch.as_tensor((features - self.x_mean_) / self.x_scale_, device=device)
-        ts = torch.as_tensor(times, device=device)
-        ys = torch.as_tensor(y, dtype=torch.float32, device=device)
-        train_w = torch.as_tensor(~val_mask, dtype=torch.float32, device=device)
-        val_w = torch.as_tensor(val_mask, dtype=torch.float32, device=device)
-        optimizer = torch.optim.AdamW(net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        with torch.random.fork_rng(devices=[]):  # dropout draws from the global generator: leave the caller's alone
+            torch.manual_seed(int(self.random_state))
+            generator = torch.Generator().manual_seed(int(self.random_state))
+            net = _EnsembleMLP(self.n_members, features.shape[1], self.hidden, self.n_layers, self._n_outputs(), self.dropout, generator).to(device)
+            data = self._tensors(features, times, y, device)
+            self.n_epochs_ = self._train(net, data, train_w, val_w, use_validation, self.epochs, self.learning_rate, self.weight_decay)
+        self.net_ = net.eval()
+        self.std_scale_ = 1.0
+        if self.calibrate and use_validation:
+            self.std_scale_ = self._fit_std_scale(data, val_w > 0)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
 
-        best_loss = torch.full((self.n_members,), float("inf"), device=device)
+    def _tensors(self, features, times, y, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        xs = torch.as_tensor((features - self.x_mean_) / self.x_scale_, dtype=torch.float32, device=device)
+        return xs, torch.as_tensor(np.array(times), dtype=torch.float32, device=device), torch.as_tensor(np.array(y), dtype=torch.float32, device=device)
+
+    def _train(self, net, data, train_w, val_w, use_validation: bool, epochs: int, learning_rate: float, weight_decay: float, anchor=None, anchor_strength: float = 0.0) -> int:
+        """Full-batch AdamW with per-member early stopping; restores each member's best weights.
+
+        ``anchor`` (a list of tensors shaped like the parameters) adds
+        ``anchor_strength * ||w - anchor||^2`` to each member's loss: fine-tuning
+        that stays near pretrained weights (L2-SP).
+
+        Returns the number of epochs run.
+        """
+        xs, ts, ys = data
+        device = xs.device
+        train_w = torch.as_tensor(train_w, dtype=torch.float32, device=device)
+        val_w = torch.as_tensor(val_w, dtype=torch.float32, device=device)
+        with _training_threads(device, train_w.shape[0] * train_w.shape[1] * self.hidden):
+            return self._train_loop(net, data, train_w, val_w, use_validation, epochs, learning_rate, weight_decay, anchor, anchor_strength)
+
+    def _train_loop(self, net, data, train_w, val_w, use_validation, epochs, learning_rate, weight_decay, anchor, anchor_strength) -> int:
+        xs, ts, ys = data
+        device = xs.device
+        optimizer = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+        n_members = train_w.shape[0]
+        best_loss = torch.full((n_members,), float("inf"), device=device)
         best_state = [p.detach().clone() for p in net.parameters()]
-        since_best = torch.zeros(self.n_members, dtype=torch.int64, device=device)
-        torch.manual_seed(int(self.random_state))
-        self.n_epochs_ = 0
-        for epoch in range(self.epochs):
+        since_best = torch.zeros(n_members, dtype=torch.int64, device=device)
+        train_norm = train_w.sum(1).clamp(min=1e-9)
+        val_norm = val_w.sum(1).clamp(min=1e-9)
+        ran = 0
+        for epoch in range(int(epochs)):
             net.train()
             optimizer.zero_grad()
-            raw = net(xs)
-            per_point = self._nll(raw, ts, ys)  # (M, n)
-            loss = ((per_point * train_w).sum(1) / train_w.sum(1).clamp(min=1)).sum()
+            per_point = self._loss(net(xs), ts, ys)  # (M, n)
+            loss = ((per_point * train_w).sum(1) / train_norm).sum()
+            if anchor is not None and anchor_strength > 0:
+                loss = loss + anchor_strength * sum(((p - a) ** 2).sum() for p, a in zip(net.parameters(), anchor))
             loss.backward()
             optimizer.step()
-            self.n_epochs_ = epoch + 1
+            ran = epoch + 1
             if not use_validation:
                 continue
             net.eval()
             with torch.no_grad():
-                val = (self._nll(net(xs), ts, ys) * val_w).sum(1) / val_w.sum(1).clamp(min=1)
+                val = (self._loss(net(xs), ts, ys) * val_w).sum(1) / val_norm
                 improved = val < best_loss - 1e-5
                 best_loss = torch.where(improved, val, best_loss)
                 since_best = torch.where(improved, torch.zeros_like(since_best), since_best + 1)
@@ -254,36 +385,62 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             with torch.no_grad():
                 for saved, p in zip(best_state, net.parameters()):
                     p.copy_(saved)
-        self.net_ = net.eval()
-        self.std_scale_ = 1.0
-        if self.calibrate and use_validation:
-            self.std_scale_ = self._fit_std_scale(xs, ts, y, val_mask)
-        self.fit_seconds_ = time.perf_counter() - started
-        return self
+        net.eval()
+        return ran
 
-    def _nll(self, raw: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-point beta-NLL (beta = 0.5), shape (M, n)."""
+    def _loss(self, raw: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-point negative log-likelihood of the chosen kind, shape (M, n)."""
         mean = self._curve(raw, t)
         std = self._noise_std(raw)
+        if self.likelihood == "laplace":
+            b = std / math.sqrt(2.0)
+            return torch.abs(y - mean) / b + torch.log(b)
         nll = 0.5 * ((y - mean) / std) ** 2 + torch.log(std)
-        return nll * std.detach()
+        return nll * std.detach() if self.likelihood == "beta-nll" else nll
 
-    def _fit_std_scale(self, xs, ts, y, val_mask) -> float:
+    def _fit_std_scale(self, data, val_mask: np.ndarray) -> float:
         """Scale making 90 % of each member's held-out points fall inside its 90 % interval."""
+        xs, ts, ys = data
         with torch.no_grad():
             raw = self.net_(xs)
             mean = self._curve(raw, ts).cpu().numpy()
             noise = self._noise_std(raw).cpu().numpy()
+        y = ys.cpu().numpy()
         spread = mean.std(axis=0)
         z = []
-        for m in range(self.n_members):
+        for m in range(mean.shape[0]):
             held = val_mask[m]
             total = np.sqrt(spread[held] ** 2 + noise[m, held] ** 2)
             z.append(np.abs(y[held] - mean[m, held]) / np.maximum(total, 1e-6))
         z = np.concatenate(z)
         if len(z) < 20:
             return 1.0
-        return float(np.clip(np.quantile(z, 0.90) / 1.6449, 0.25, 10.0))
+        return float(np.clip(np.quantile(z, 0.90) / Z90, 0.25, 10.0))
+
+    def recalibrate(self, X, y, coverage: float = 0.90):
+        """Refit the std scale on held-out rows so the central ``coverage`` interval covers that share.
+
+        Args:
+            X: (n_rows, n_features + 1) held-out rows, time in hours last (never training rows).
+            y: (n_rows,) measured release fraction.
+
+        Returns:
+            self, with ``std_scale_`` replaced.
+        """
+        from statistics import NormalDist
+
+        check_is_fitted(self, "net_")
+        if not (0.0 < coverage < 1.0):
+            raise InputError(f"coverage must lie in (0, 1), got {coverage}")
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        mean, std = self.predict(X, return_std=True)
+        if len(y) != len(mean):
+            raise InputError(f"X has {len(mean)} rows but y has {len(y)}")
+        if len(y) < 10:
+            raise InputError(f"recalibration needs at least 10 held-out points, got {len(y)}")
+        z = np.abs(y - mean) / np.maximum(std / self.std_scale_, 1e-9)
+        self.std_scale_ = float(np.clip(np.quantile(z, coverage) / NormalDist().inv_cdf(0.5 + coverage / 2), 0.05, 20.0))
+        return self
 
     # -- prediction ---------------------------------------------------------------
     def _raw(self, features: np.ndarray) -> torch.Tensor:
@@ -291,20 +448,28 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or features.shape[1] != self.n_features_in_ - 1:
             raise InputError(f"expected {self.n_features_in_ - 1} feature columns, got shape {features.shape}")
+        if not np.all(np.isfinite(features)):
+            raise InputError("features must be finite (no NaN or inf)")
         xs = torch.as_tensor((features - self.x_mean_) / self.x_scale_, device=next(self.net_.parameters()).device)
         return self.net_(xs)
 
+    def _rows(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2:
+            raise InputError(f"X must have shape (n_rows, n_features + 1 time column), got {X.shape}")
+        return X
+
     def predict_members(self, X) -> np.ndarray:
         """Each member's release fraction, shape (n_members, n_rows)."""
-        X = np.asarray(X, dtype=np.float32)
+        X = self._rows(X)
         with torch.no_grad():
             raw = self._raw(X[:, :-1])
             t = torch.as_tensor(X[:, -1], device=raw.device)
             return self._curve(raw, t).cpu().numpy().astype(np.float64)
 
     def predict(self, X, return_std: bool = False):
-        """Mean release fraction, shape (n_rows,); with ``return_std`` also the predictive std."""
-        X = np.asarray(X, dtype=np.float32)
+        """Mean release fraction, shape (n_rows,); with ``return_std`` also the predictive std (members + noise, calibrated)."""
+        X = self._rows(X)
         with torch.no_grad():
             raw = self._raw(X[:, :-1])
             t = torch.as_tensor(X[:, -1], device=raw.device)
@@ -318,29 +483,48 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
 
     def predict_curves(self, features, times_hours) -> np.ndarray:
         """Member curves for formulations: features (n, d), times (T,) -> fraction (n_members, n, T)."""
-        times = np.asarray(times_hours, dtype=np.float32)
+        times = np.asarray(times_hours, dtype=np.float32).reshape(-1)
         with torch.no_grad():
             raw = self._raw(features)
             t = torch.as_tensor(times, device=raw.device).expand(raw.shape[1], -1)
             return self._curve(raw, t).cpu().numpy().astype(np.float64)
+
+    def curve_tensor(self, features: torch.Tensor, times_hours: torch.Tensor) -> torch.Tensor:
+        """Differentiable member curves (for attributions): features (n, d) unscaled, times (T,) hours -> (M, n, T).
+
+        Runs in evaluation mode on the model's device; gradients flow to ``features``.
+        """
+        check_is_fitted(self, "net_")
+        device = next(self.net_.parameters()).device
+        mean = torch.as_tensor(self.x_mean_, device=device)
+        scale = torch.as_tensor(self.x_scale_, device=device)
+        raw = self.net_((features.to(device) - mean) / scale)
+        t = times_hours.to(device=device, dtype=raw.dtype).reshape(1, -1).expand(raw.shape[1], -1)
+        return self._curve(raw, t)
 
     def curve_parameters(self, features) -> dict[str, np.ndarray]:
         """Hybrid head only: each member's release-law parameters, arrays of shape (n_members, n)."""
         if self.head != "hybrid":
             raise InputError("curve parameters are defined for the hybrid head only")
         with torch.no_grad():
-            params = self._hybrid_params(self._raw(features))
+            raw = self._raw(features)
+            params = self._hybrid_params(raw)
+            if self.residual > 0:
+                params["residual_weight"] = self.residual * torch.sigmoid(raw[..., len(_HYBRID_PARAMS)] - 2.0)
         return {k: v.cpu().numpy().astype(np.float64) for k, v in params.items()}
 
     # -- persistence --------------------------------------------------------------
     def save(self, path, metadata: dict | None = None) -> None:
-        """Write weights and metadata to ``path`` (a torch file loadable with weights_only=True)."""
+        """Write weights and metadata to ``path`` (a file path or a binary buffer; loadable with weights_only=True)."""
         check_is_fitted(self, "net_")
         meta = {
+            "format": _FORMAT,
             "params": self.get_params(),
             "n_features_in": self.n_features_in_,
             "time_center_hours": self.time_center_hours_,
             "std_scale": self.std_scale_,
+            "n_epochs": getattr(self, "n_epochs_", None),
+            "fit_seconds": getattr(self, "fit_seconds_", None),
             "torch_version": torch.__version__,
             "user": metadata or {},
         }
@@ -353,18 +537,40 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         }
         buffer = io.BytesIO()
         torch.save(blob, buffer)
+        if hasattr(path, "write"):
+            path.write(buffer.getvalue())
+            return
         with open(path, "wb") as handle:
             handle.write(buffer.getvalue())
 
     @classmethod
-    def load(cls, path) -> tuple["ReleaseEnsemble", dict]:
-        """Read a saved ensemble (never unpickles arbitrary objects); returns (model, user metadata)."""
-        blob = torch.load(path, weights_only=True, map_location="cpu")
-        meta = json.loads(blob["meta_json"])
-        model = cls(**meta["params"])
+    def load(cls, path, device: str | None = None) -> tuple["ReleaseEnsemble", dict]:
+        """Read a saved ensemble (never unpickles arbitrary objects); returns (model, user metadata).
+
+        Args:
+            path: file path or binary buffer written by :meth:`save`.
+            device: override the saved device setting ("auto", "cpu", "cuda").
+        """
+        try:
+            blob = torch.load(path, weights_only=True, map_location="cpu")
+            meta = json.loads(blob["meta_json"])
+        except (OSError, RuntimeError, KeyError, ValueError, EOFError) as err:
+            raise InputError(f"not a saved ReleaseEnsemble: {err}") from None
+        params = dict(meta["params"])
+        known = set(cls().get_params())
+        unknown = sorted(set(params) - known)
+        if unknown or meta.get("format", 1) > _FORMAT:
+            raise InputError(f"model saved by a newer nanoloop (unknown settings {unknown}); upgrade to load it")
+        if meta.get("format", 1) < 2 and params.get("head") == "freeform":
+            raise InputError("free-form model saved in the format-1 layout; retrain it")
+        if device is not None:
+            params["device"] = device
+        model = cls(**params)
         model.n_features_in_ = meta["n_features_in"]
         model.time_center_hours_ = meta["time_center_hours"]
         model.std_scale_ = meta["std_scale"]
+        model.n_epochs_ = meta.get("n_epochs")
+        model.fit_seconds_ = meta.get("fit_seconds")
         model.x_mean_ = blob["x_mean"].numpy()
         model.x_scale_ = blob["x_scale"].numpy()
         model.freeform_taus_hours_ = blob["freeform_taus_hours"].numpy()
@@ -372,6 +578,32 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         net.load_state_dict(blob["state"])
         model.net_ = net.to(model._device()).eval()
         return model, meta["user"]
+
+    @classmethod
+    def from_members(cls, parts: list["ReleaseEnsemble"]) -> "ReleaseEnsemble":
+        """One ensemble from ensembles fitted separately on the same data (e.g. in parallel workers).
+
+        Their networks are stacked member-wise; the feature scaling must agree
+        (it does when they saw the same training rows). The spread scale is the
+        median of theirs.
+        """
+        if not parts:
+            raise InputError("no fitted ensembles to combine")
+        first = parts[0]
+        for part in parts[1:]:
+            if not (np.allclose(part.x_mean_, first.x_mean_) and np.allclose(part.x_scale_, first.x_scale_)):
+                raise InputError("ensembles fitted on different data cannot be combined")
+        model = cls(**{**first.get_params(), "n_members": sum(p.n_members for p in parts)})
+        for name in ("n_features_in_", "time_center_hours_", "x_mean_", "x_scale_", "freeform_taus_hours_", "n_epochs_"):
+            setattr(model, name, getattr(first, name))
+        model.std_scale_ = float(np.median([p.std_scale_ for p in parts]))
+        model.fit_seconds_ = float(sum(p.fit_seconds_ for p in parts))
+        net = _EnsembleMLP(model.n_members, model.n_features_in_ - 1, model.hidden, model.n_layers, model._n_outputs(), model.dropout, torch.Generator())
+        with torch.no_grad():
+            for name, tensor in net.state_dict().items():
+                tensor.copy_(torch.cat([p.net_.state_dict()[name].cpu() for p in parts], dim=0))
+        model.net_ = net.to(model._device()).eval()
+        return model
 
 
 def curve_rows(features: np.ndarray, times_hours) -> np.ndarray:
