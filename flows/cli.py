@@ -24,6 +24,7 @@ def _quiet_prefect() -> None:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+        "DASK_LOGGING__DISTRIBUTED": "warning",
     }.items():
         os.environ.setdefault(key, value)
 
@@ -55,7 +56,7 @@ def cmd_init(args) -> int:
     return 0
 
 
-def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, approval_timeout_s: int = 3600) -> int:
+def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, approval_timeout_s: int = 3600, dask: str | None = None) -> int:
     from loop.campaign import Campaign
     from loop.ledger import Ledger
 
@@ -75,7 +76,10 @@ def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, ap
         say(f"campaign {config.name}: running to {rounds} rounds of {config.batch_size}; ledger in {store}")
         from flows.rounds import campaign_flow
 
-        summaries = campaign_flow(store, rounds, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s)
+        summaries = campaign_flow(
+            store, rounds, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s,
+            dask=dask is not None, dask_address=dask or None,
+        )
         if summaries and summaries[-1].get("stopped"):
             _print_status(store, as_json=False)
             print(f"nanoloop: {summaries[-1]['stopped']}", file=sys.stderr)
@@ -96,7 +100,7 @@ def cmd_run(args) -> int:
     from loop.config import load_config
 
     config = load_config(args.config)
-    return _run_campaign(config, args.store or f"{config.name}-ledger", args.rounds, args.auto_approve, args.approval_timeout)
+    return _run_campaign(config, args.store or f"{config.name}-ledger", args.rounds, args.auto_approve, args.approval_timeout, args.dask)
 
 
 def _print_status(store: str, as_json: bool) -> int:
@@ -203,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=_positive, default=None)
     p.add_argument("--store", default=None, help="ledger folder or URI (default: ./<name>-ledger)")
     _approval_options(p)
+    p.add_argument("--dask", nargs="?", const="", default=None, metavar="ADDRESS", help="train ensemble members in parallel on Dask: a local cluster, or the scheduler at ADDRESS")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("approve", help="approve the batch awaiting approval (resumes the paused flow run)")

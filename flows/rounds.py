@@ -17,6 +17,7 @@ from prefect.flow_runs import pause_flow_run
 from adapters.protocol import TransientInstrumentError
 from flows.approval import BatchApproval, apply_approval, batch_markdown, record_pause
 from flows.artifacts import publish_round_artifacts
+from flows.parallel import dask_task_runner, fit_members_in_tasks
 from flows.progress import say
 from loop.campaign import Campaign
 from loop.errors import InputError
@@ -40,8 +41,8 @@ _LAB = dict(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 2, 4], ret
 
 
 @task(name="propose", cache_policy=NO_CACHE)
-def propose(campaign: Campaign, round_: int) -> list[str]:
-    ids = campaign.propose(round_)
+def propose(campaign: Campaign, round_: int, fit_members=None) -> list[str]:
+    ids = campaign.propose(round_, fit_members)
     model = campaign.formulations().query("round == @round_")["model_version"].iloc[0]
     say(f"round {round_}: proposed {len(ids)} formulations" + (f" with model {model}" if model else " (space-filling Sobol design)"))
     return ids
@@ -115,19 +116,24 @@ def wait_for_approval(campaign: Campaign, round_: int, timeout_s: int) -> dict |
 
 
 @flow(name="nanoloop-round", log_prints=False)
-def round_flow(store: str, auto_approve: bool = False, approval_timeout_s: int = 3600, config_path: str | None = None) -> dict:
+def round_flow(store: str, auto_approve: bool = False, approval_timeout_s: int = 3600, config_path: str | None = None, parallel_members: bool = False) -> dict:
     """Advance the campaign in ``store`` by one round: propose, approve, make, measure, evaluate.
 
     Without ``auto_approve`` the run pauses for a person's approval; if the
     pause times out the batch stays awaiting approval in the ledger. With
     ``config_path`` the campaign is created in ``store`` on the first run
-    (a scheduled deployment needs nothing else).
+    (a scheduled deployment needs nothing else). With ``parallel_members``
+    each ensemble member trains as its own task on the flow's task runner
+    (see :mod:`flows.parallel`).
     """
     campaign = Campaign(load_config(config_path), Ledger(store)) if config_path else Campaign.open(store)
     try:
         with campaign.ledger.lock():
             round_ = campaign.current_round()
-            propose(campaign, round_)
+            if parallel_members:  # in the flow body, so member tasks go to the flow's task runner
+                propose.fn(campaign, round_, fit_members_in_tasks)
+            else:
+                propose(campaign, round_)
             if campaign.awaiting_approval(round_):
                 if auto_approve:
                     approve(campaign, round_)
@@ -143,8 +149,12 @@ def round_flow(store: str, auto_approve: bool = False, approval_timeout_s: int =
 
 
 @flow(name="nanoloop-campaign", log_prints=False)
-def campaign_flow(store: str, rounds: int, auto_approve: bool = False, approval_timeout_s: int = 3600) -> list[dict]:
-    """Run rounds until the campaign in ``store`` has ``rounds`` finished rounds (or a batch waits for approval)."""
+def campaign_flow(store: str, rounds: int, auto_approve: bool = False, approval_timeout_s: int = 3600, dask_address: str | None = None, dask: bool = False) -> list[dict]:
+    """Run rounds until the campaign in ``store`` has ``rounds`` finished rounds (or a batch waits for approval).
+
+    With ``dask`` each round runs on a prefect-dask task runner: a local cluster,
+    or the cluster at ``dask_address``; the ensemble's members train in parallel.
+    """
     campaign = Campaign.open(store)
     summaries = []
     while campaign.current_round() < rounds:
@@ -153,7 +163,8 @@ def campaign_flow(store: str, rounds: int, auto_approve: bool = False, approval_
             say(stop)
             summaries.append({"stopped": stop})
             break
-        summary = round_flow(store, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s)
+        one_round = round_flow.with_options(task_runner=dask_task_runner(dask_address)) if dask else round_flow
+        summary = one_round(store, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s, parallel_members=dask)
         summaries.append(summary)
         if summary.get("busy") or summary.get("awaiting_approval"):
             break

@@ -181,8 +181,21 @@ class Campaign:
         y = np.clip(curves["release_pct"].to_numpy(float) / 100.0, 0.0, 1.2)
         return X, y, curves["formulation_id"].to_numpy(), len(measured)
 
-    def train(self, round_: int) -> TrainedModel | None:
+    def _new_model(self, n_members: int, random_state: int) -> ReleaseEnsemble:
+        settings = self.config.surrogate
+        return ReleaseEnsemble(
+            head=settings.head, n_members=n_members, hidden=settings.hidden, epochs=settings.epochs,
+            learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=random_state,
+        )
+
+    def train(self, round_: int, fit_members=None) -> TrainedModel | None:
         """Train the surrogate on every measured curve and store it; None before any measurement.
+
+        Args:
+            round_: the round the model proposes for (part of its seed).
+            fit_members: optional ``fit_members(models, X, y, groups) -> fitted models``
+                that fits one-member ensembles elsewhere (e.g. on Dask workers);
+                by default all members train together in this process.
 
         The version is a hash of the training set and settings, so retraining on
         the same data (after a crash) reuses the stored model.
@@ -191,26 +204,28 @@ class Campaign:
         if n_formulations == 0:
             return None
         settings = self.config.surrogate
-        digest = hashlib.sha256(X.tobytes() + y.tobytes() + settings.model_dump_json().encode() + str(self.config.seed + round_).encode())
+        seed = self.config.seed + round_
+        mode = "batched" if fit_members is None else "per-member"
+        digest = hashlib.sha256(X.tobytes() + y.tobytes() + settings.model_dump_json().encode() + f"{seed}|{mode}".encode())
         version = f"M{round_:03d}-{digest.hexdigest()[:10]}"
         blob_name = f"models/{version}.pt"
         stored = self.ledger.read_blob(blob_name)
         if stored is not None:
             return TrainedModel(version, ReleaseEnsemble.load(io.BytesIO(stored))[0], n_formulations)
-        model = ReleaseEnsemble(
-            head=settings.head, n_members=settings.members, hidden=settings.hidden, epochs=settings.epochs,
-            learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=self.config.seed + round_,
-        )
-        model.fit(X, y, groups=groups)
+        if fit_members is None:
+            model = self._new_model(settings.members, seed).fit(X, y, groups=groups)
+        else:
+            singles = [self._new_model(1, seed * 1000 + m) for m in range(settings.members)]
+            model = ReleaseEnsemble.from_members(fit_members(singles, X, y, groups))
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.pt"
             model.save(path, metadata={"feature_names": self.space.feature_names, "time_unit": "hours", "release_unit": "fraction", "campaign": self.config.name, "nanoloop_version": loop.__version__})
             self.ledger.write_blob(blob_name, path.read_bytes())
         fitted = model.predict(X)
-        metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_}
+        metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_, "training": mode}
         self.ledger.append("models", [{
             "model_version": version, "campaign": self.config.name, "round": round_, "n_formulations": n_formulations,
-            "n_points": len(y), "head": settings.head, "members": settings.members, "seed": self.config.seed + round_,
+            "n_points": len(y), "head": settings.head, "members": settings.members, "seed": seed,
             "train_seconds": model.fit_seconds_, "metrics_json": json.dumps(metrics), "trained_at": _now(),
         }])
         return TrainedModel(version, model, n_formulations)
@@ -234,11 +249,12 @@ class Campaign:
         sampling = self.instruments["dissolution"].describe().get("sampling_times_hours", [])
         return np.unique(np.concatenate([np.asarray(self.config.target.times_hours, float), np.asarray(sampling, float)]))
 
-    def propose(self, round_: int) -> list[str]:
+    def propose(self, round_: int, fit_members=None) -> list[str]:
         """Store the round's batch (idempotent: an existing batch is returned as it is).
 
         Round 0 is a scrambled Sobol design within the constraints; later rounds
-        train the surrogate and choose by the acquisition function.
+        train the surrogate (``fit_members``: see :meth:`train`) and choose by
+        the acquisition function.
         """
         frame = self.formulations()
         existing = frame.loc[frame["round"] == round_, "formulation_id"].tolist()
@@ -246,7 +262,7 @@ class Campaign:
             return existing
         config = self.config
         taken = set(frame["formulation_id"])  # measured, in flight, rejected: never proposed again
-        trained = self.train(round_) if round_ > 0 else None
+        trained = self.train(round_, fit_members) if round_ > 0 else None
         base = {
             "campaign": config.name, "round": round_, "seed": config.seed, "nanoloop_version": loop.__version__, "created_at": _now(),
             "predicted_times_hours": None, "predicted_release_pct": None, "predicted_std_pct": None,

@@ -1,0 +1,40 @@
+"""Scale-out: a round whose ensemble members train as separate tasks on a local Dask cluster."""
+
+import numpy as np
+import pytest
+
+from loop.campaign import Campaign
+from loop.ledger import Ledger
+from loop.surrogate import ReleaseEnsemble, curve_rows
+from test_campaign_flow import small_config  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def test_members_fitted_apart_combine_into_one_ensemble():
+    rng = np.random.default_rng(0)
+    X = curve_rows(rng.uniform(size=(12, 3)), [1.0, 10.0, 100.0])
+    y = np.tile([0.1, 0.4, 0.8], 12)
+    parts = [ReleaseEnsemble(n_members=1, epochs=20, random_state=s).fit(X, y) for s in (1, 2, 3)]
+    combined = ReleaseEnsemble.from_members(parts)
+    assert combined.n_members == 3
+    members = combined.predict_members(X)
+    for k, part in enumerate(parts):
+        np.testing.assert_allclose(members[k], part.predict_members(X)[0], rtol=1e-6)
+    other = ReleaseEnsemble(n_members=1, epochs=5).fit(X * 2, y)
+    with pytest.raises(ValueError, match="different data"):
+        ReleaseEnsemble.from_members([parts[0], other])
+
+
+def test_campaign_rounds_on_a_local_dask_cluster(tmp_path, prefect_server):
+    from flows.rounds import campaign_flow
+
+    store = str(tmp_path / "store")
+    Campaign(small_config("dask"), Ledger(store))
+    campaign_flow(store, rounds=2, auto_approve=True, dask=True)
+    campaign = Campaign.open(store)
+    assert set(campaign.formulations()["status"]) <= {"measured", "failed"}
+    models = campaign.ledger.read("models")
+    assert len(models) == 1 and models["members"].iloc[0] == 3
+    assert '"training": "per-member"' in models["metrics_json"].iloc[0]
+    assert campaign.latest_model().model.n_members == 3
