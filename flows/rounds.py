@@ -23,6 +23,7 @@ from loop.campaign import Campaign
 from loop.errors import InputError
 from loop.config import load_config
 from loop.evaluation import campaign_status
+from loop.explain import PERMUTATION, explain_round
 from loop.ledger import Ledger, LedgerBusy
 
 
@@ -46,6 +47,13 @@ def propose(campaign: Campaign, round_: int, fit_members=None) -> list[str]:
     model = campaign.formulations().query("round == @round_")["model_version"].iloc[0]
     say(f"round {round_}: proposed {len(ids)} formulations" + (f" with model {model}" if model else " (space-filling Sobol design)"))
     return ids
+
+
+@task(name="explain", cache_policy=NO_CACHE)
+def explain(campaign: Campaign, round_: int) -> None:
+    frame = explain_round(campaign, round_)
+    top = frame[frame["method"] == PERMUTATION].sort_values("importance", ascending=False)["feature"].head(3).tolist()
+    say(f"round {round_}: release is driven most by {', '.join(top)} (permutation importance)")
 
 
 @task(name="approve", cache_policy=NO_CACHE)
@@ -134,6 +142,8 @@ def round_flow(store: str, auto_approve: bool = False, approval_timeout_s: int =
                 propose.fn(campaign, round_, fit_members_in_tasks)
             else:
                 propose(campaign, round_)
+            if round_ > 0:
+                explain(campaign, round_)
             if campaign.awaiting_approval(round_):
                 if auto_approve:
                     approve(campaign, round_)

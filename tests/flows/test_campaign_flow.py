@@ -69,6 +69,13 @@ def test_model_proposals_carry_prediction_and_provenance(finished_store):
     assert models["n_formulations"].iloc[0] == (initial["status"] == "measured").sum()
 
 
+def test_round_explanations_are_stored(finished_store, capsys):
+    explanations = Campaign.open(finished_store).ledger.read("explanations")
+    assert set(explanations["round"]) == {1}
+    assert main(["explain", finished_store]) == 0
+    assert "polymer" in capsys.readouterr().out
+
+
 def test_status_json_reports_prospective_error(finished_store, capsys):
     assert main(["status", finished_store, "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
