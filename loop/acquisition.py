@@ -1,61 +1,108 @@
 """Choosing the next batch: modAL query strategies on the ensemble's objective, made diverse.
 
+Layers (BoTorch-style): curve model -> :class:`~loop.objective.ObjectiveSamples`
+(the objective under each ensemble member, and the probability of feasibility)
+-> utility (EI / PI / UCB through modAL's ``BayesianOptimizer``, max-std,
+Thompson sampling) -> a diverse batch.
+
 The seam is :func:`choose_batch`: given a fitted curve model, a candidate pool
-and the incumbent, it returns which candidates to make. modAL's
-``BayesianOptimizer`` drives the choice with its EI / PI / UCB utilities; the
-batch is made diverse by local penalization (each pick damps the utility of
-its neighbours in the unit-encoded space), which a plain top-k lacks. Another
-back end (BoTorch, BayBE) would replace this module without touching flows.
+and the incumbent, it returns which candidates to make. :func:`search` wraps
+it with the candidate generation of :mod:`loop.candidates` (Sobol pool, local
+refinement, no repeats of taken formulations). Another back end (BoTorch,
+BayBE) would replace this module without touching flows.
+
+Batches are diverse by two mechanisms, because a ``max_EI`` batch is only the
+top-k of one utility:
+
+- a Kriging believer on the incumbent: after each pick, EI and PI are
+  recomputed as if the pick had been measured at its predicted mean;
+- local penalization: each pick (and each formulation in flight) damps the
+  utility of its neighbours in the unit-encoded space by
+  ``1 - exp(-d^2 / (2 l^2))``, d the distance over sqrt(d_features).
+
+Constraints enter as a probability of feasibility multiplying the utility
+(constrained EI, Gardner et al. 2014).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from loop.candidates import CandidateSet, formulation_ids, refine, sobol_pool, top_starts, unique_mask
 from loop.config import TargetProfile
 from loop.modal_compat import BayesianOptimizer, optimizer_EI, optimizer_PI, optimizer_UCB
-from loop.objective import objective_samples
+from loop.objective import Objective, ObjectiveSamples
 
 STRATEGIES = ("ei", "ucb", "pi", "max_std", "thompson", "random")
 
 
 class ObjectiveModel(BaseEstimator):
-    """A fitted curve ensemble seen by modAL as a regressor of the objective (f2 to the target).
+    """A fitted curve ensemble seen by modAL as a regressor of the objective.
 
     ``predict(X, return_std=True)`` returns the mean and spread over members of
-    the f2 of each member's predicted curve. X: unit-encoded formulations (n, d).
+    the objective of each member's predicted curve (f2 to the target unless
+    ``objective`` says otherwise). X: unit-encoded formulations (n, d).
+    The last scored X is cached, so modAL's repeated calls on one pool cost one evaluation.
     """
 
-    def __init__(self, curve_model=None, target: TargetProfile | None = None):
+    def __init__(self, curve_model=None, target: TargetProfile | None = None, objective: Objective | None = None, property_model=None):
         self.curve_model = curve_model
         self.target = target
+        self.objective = objective
+        self.property_model = property_model
 
     def fit(self, X, y):
         raise NotImplementedError("ObjectiveModel wraps an already fitted curve model; train that instead")
 
+    def _objective(self) -> Objective:
+        return self.objective if self.objective is not None else Objective(self.target)
+
+    def samples(self, X) -> ObjectiveSamples:
+        """Objective and feasibility per member for X (n, d)."""
+        cached = getattr(self, "_cache", None)
+        if cached is not None and cached[0] is X:
+            return cached[1]
+        result = self._objective().samples(self.curve_model, X, self.property_model)
+        self._cache = (X, result)
+        return result
+
+    def remember(self, X, samples: ObjectiveSamples) -> None:
+        """Use already computed samples for X (avoids scoring a large pool twice)."""
+        self._cache = (X, samples)
+
     def member_objective(self, X) -> np.ndarray:
-        """f2 per member, shape (n_members, n)."""
-        curves = self.curve_model.predict_curves(X, self.target.times_hours)
-        return objective_samples(curves, self.target)
+        """Objective per member, shape (n_members, n)."""
+        return self.samples(X).values
 
     def predict(self, X, return_std: bool = False):
-        samples = self.member_objective(X)
-        mean = samples.mean(axis=0)
-        return (mean, samples.std(axis=0) + 1e-9) if return_std else mean
+        samples = self.samples(X)
+        mean = samples.mean
+        return (mean, samples.std + 1e-9) if return_std else mean
 
 
 @dataclass(frozen=True)
 class AcquisitionSettings:
-    """What :func:`choose_batch` needs to know; stored with each proposal as provenance."""
+    """What :func:`choose_batch` needs to know; stored with each proposal as provenance.
+
+    Attributes:
+        strategy: one of :data:`STRATEGIES`.
+        tradeoff: EI / PI margin over the incumbent (objective units).
+        beta: UCB weight of the spread.
+        diversity_length: local penalization length in normalised unit distance (0: plain top-k).
+        seed: random seed (Thompson member order, refinement).
+        believer: EI / PI: raise the incumbent to each pick's predicted mean before the next pick.
+    """
 
     strategy: str = "ei"
     tradeoff: float = 0.0
     beta: float = 2.0
     diversity_length: float = 0.15
     seed: int = 0
+    believer: bool = True
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -64,34 +111,67 @@ class AcquisitionSettings:
 
 @dataclass(frozen=True)
 class Batch:
-    """The chosen candidates: indices into the pool and, per pick, its figures."""
+    """The chosen candidates: indices into the pool and, per pick, its figures.
+
+    Attributes:
+        indices: rows of the pool, shape (k,).
+        acquisition_value: utility of each pick when it was picked, shape (k,).
+        objective_mean: mean over members of the objective, shape (k,).
+        objective_std: spread over members of the objective, shape (k,).
+        params: strategy and settings (JSON-ready provenance).
+        probability_feasible: probability that the constraints hold, shape (k,).
+    """
 
     indices: np.ndarray
     acquisition_value: np.ndarray
     objective_mean: np.ndarray
     objective_std: np.ndarray
     params: dict = field(default_factory=dict)
+    probability_feasible: np.ndarray | None = None
 
 
-def _penalized_picks(utility: np.ndarray, encoded: np.ndarray, n: int, length: float, per_pick=None) -> list[int]:
-    """Greedy picks; after each, utilities near the pick are multiplied by 1 - exp(-d^2 / (2 l^2)).
+def _normalised_distance(encoded: np.ndarray, point: np.ndarray) -> np.ndarray:
+    diff = encoded - point
+    return np.sqrt(np.einsum("ij,ij->i", diff, diff) / encoded.shape[1])
 
-    ``per_pick(k)`` may give a fresh utility for pick k (Thompson sampling).
-    """
+
+def _penalty(encoded: np.ndarray, points: np.ndarray, length: float) -> np.ndarray:
+    """Product over points of 1 - exp(-d^2 / (2 l^2)), shape (n,)."""
     penalty = np.ones(len(encoded))
-    picks: list[int] = []
-    scale = np.sqrt(encoded.shape[1])
-    for k in range(min(n, len(encoded))):
-        u = per_pick(k) if per_pick is not None else utility
-        u = u - u.min() + 1e-12
-        score = u * penalty
-        score[picks] = -np.inf
+    if length <= 0:
+        return penalty
+    for point in np.atleast_2d(points):
+        d = _normalised_distance(encoded, point)
+        penalty *= 1.0 - np.exp(-0.5 * (d / length) ** 2)
+    return penalty
+
+
+def _penalized_picks(utility_for_pick: Callable[[int, list[int]], np.ndarray], encoded: np.ndarray, n: int, length: float,
+                     pending: np.ndarray | None = None, exclude: np.ndarray | None = None) -> tuple[list[int], list[float]]:
+    """Greedy picks: pick k maximises utility_for_pick(k, picks) times the local penalty of earlier picks and pending points."""
+    penalty = _penalty(encoded, pending, length) if pending is not None and len(pending) else np.ones(len(encoded))
+    blocked = np.zeros(len(encoded), dtype=bool) if exclude is None else np.asarray(exclude, dtype=bool).copy()
+    picks, values = [], []
+    for k in range(min(n, int((~blocked).sum()))):
+        u = np.asarray(utility_for_pick(k, picks), dtype=float)
+        u = np.where(np.isfinite(u), u, -np.inf)
+        floor = np.min(u[~blocked & np.isfinite(u)]) if np.any(~blocked & np.isfinite(u)) else 0.0
+        score = (u - floor + 1e-12) * penalty
+        score[blocked] = -np.inf
         i = int(np.argmax(score))
         picks.append(i)
+        values.append(float(u[i]))
+        blocked[i] = True
         if length > 0:
-            d = np.linalg.norm(encoded - encoded[i], axis=1) / scale
-            penalty *= 1.0 - np.exp(-0.5 * (d / length) ** 2)
-    return picks
+            penalty *= 1.0 - np.exp(-0.5 * (_normalised_distance(encoded, encoded[i]) / length) ** 2)
+    return picks, values
+
+
+def diverse_picks(utility: np.ndarray, encoded: np.ndarray, n: int, length: float, *, pending: np.ndarray | None = None,
+                  exclude: np.ndarray | None = None) -> tuple[list[int], list[float]]:
+    """``n`` greedy picks of a fixed utility (n,) under local penalization; returns (indices, utilities)."""
+    utility = np.asarray(utility, dtype=float)
+    return _penalized_picks(lambda k, picks: utility, np.asarray(encoded), n, length, pending, exclude)
 
 
 def choose_batch(
@@ -101,47 +181,231 @@ def choose_batch(
     batch_size: int,
     incumbent_f2: float,
     settings: AcquisitionSettings,
+    *,
+    objective: Objective | None = None,
+    property_model=None,
+    pending_encoded: np.ndarray | None = None,
+    exclude: np.ndarray | None = None,
+    samples: ObjectiveSamples | None = None,
 ) -> Batch:
     """Pick ``batch_size`` diverse candidates from the pool.
 
     Args:
         curve_model: fitted model with ``predict_curves(features, times_hours)``.
-        target: target release profile.
-        pool_encoded: unit-encoded candidates (n, d); already feasible and not yet made.
+        target: target release profile (used when ``objective`` is None: f2 to it).
+        pool_encoded: unit-encoded candidates (n, d); feasible in the design space.
         batch_size: how many to choose.
-        incumbent_f2: best measured f2 so far (EI and PI improve on it).
+        incumbent_f2: best measured objective so far (f2 for the default objective); EI and PI improve on it.
         settings: strategy and its parameters.
+        objective: goals and constraints (default: f2 to ``target``, no constraints).
+        property_model: fitted :class:`~loop.objective.PropertyModel` for characterization constraints.
+        pending_encoded: formulations in flight (m, d): their neighbourhoods are penalized like picks.
+        exclude: boolean mask (n,) of candidates never to pick (already taken).
+        samples: precomputed :class:`ObjectiveSamples` of the pool (else computed here).
     """
-    model = ObjectiveModel(curve_model, target)
-    members = model.member_objective(pool_encoded)
-    mean, std = members.mean(axis=0), members.std(axis=0) + 1e-9
-    params = {"strategy": settings.strategy, "diversity_length": settings.diversity_length, "incumbent_f2": incumbent_f2}
+    objective = objective if objective is not None else Objective(target)
+    model = ObjectiveModel(curve_model, objective.target, objective, property_model)
+    if samples is not None:
+        model.remember(pool_encoded, samples)
+    samples = model.samples(pool_encoded)
+    members, feasible = samples.values, samples.feasible
+    mean, std = samples.mean, samples.std + 1e-9
+    p_feasible = samples.probability_feasible
+    params = {"strategy": settings.strategy, "objective": objective.name, "diversity_length": settings.diversity_length,
+              "incumbent": float(incumbent_f2), "pending": 0 if pending_encoded is None else int(len(pending_encoded))}
+    if objective.constraints:
+        params["constraints"] = [c.describe() for c in objective.constraints]
+    pending = None if pending_encoded is None or len(pending_encoded) == 0 else np.asarray(pending_encoded, dtype=np.float32)
+    floor = objective.worst_value()  # UCB and Thompson utilities are measured from the objective's floor
 
     def query_strategy(optimizer, X, n_instances=1):
-        if settings.strategy == "ei":
-            utility = optimizer_EI(optimizer, X, tradeoff=settings.tradeoff)
-        elif settings.strategy == "pi":
-            utility = optimizer_PI(optimizer, X, tradeoff=settings.tradeoff)
+        length = settings.diversity_length
+        if settings.strategy in ("ei", "pi"):
+            acquisition = optimizer_EI if settings.strategy == "ei" else optimizer_PI
+            base_incumbent = optimizer.y_max
+
+            def utility(k, picks):
+                if settings.believer and picks:  # Kriging believer: the picks are "measured" at their mean
+                    believed = np.max(np.where(p_feasible[picks] >= 0.5, mean[picks], -np.inf))
+                    optimizer.y_max = max(base_incumbent, float(believed))
+                return np.asarray(acquisition(optimizer, X, tradeoff=settings.tradeoff), dtype=float).reshape(-1) * p_feasible
+
+            try:
+                picks, values = _penalized_picks(utility, X, n_instances, length, pending, exclude)
+            finally:
+                optimizer.y_max = base_incumbent
         elif settings.strategy == "ucb":
-            utility = optimizer_UCB(optimizer, X, beta=settings.beta)
+            ucb = np.asarray(optimizer_UCB(optimizer, X, beta=settings.beta), dtype=float).reshape(-1)
+            shifted = np.maximum(ucb - floor, 0.0) * p_feasible
+            picks, values = _penalized_picks(lambda k, p: shifted, X, n_instances, length, pending, exclude)
         elif settings.strategy == "max_std":
-            utility = std
-        elif settings.strategy == "thompson":
-            order = np.random.default_rng(settings.seed).permutation(max(n_instances, members.shape[0]))
-            picks = _penalized_picks(None, X, n_instances, settings.diversity_length, lambda k: members[order[k] % members.shape[0]])
-            return np.asarray(picks), members[order[: len(picks)] % members.shape[0], picks]
+            picks, values = _penalized_picks(lambda k, p: std * p_feasible, X, n_instances, length, pending, exclude)
+        elif settings.strategy == "thompson":  # one member per pick, in a random order
+            n_members = members.shape[0]
+            order = np.random.default_rng(settings.seed).permutation(n_members)
+
+            def utility(k, picks):
+                m = order[k % n_members]
+                return np.maximum(members[m] - floor, 0.0) * feasible[m]
+
+            picks, values = _penalized_picks(utility, X, n_instances, length, pending, exclude)
         else:  # random: the pool is a scrambled Sobol sample, so its first rows are a random design
-            return np.arange(min(n_instances, len(X))), np.zeros(min(n_instances, len(X)))
-        utility = np.asarray(utility, dtype=float).reshape(-1)
-        picks = _penalized_picks(utility, X, n_instances, settings.diversity_length)
-        return np.asarray(picks), utility[picks]
+            allowed = np.flatnonzero(np.ones(len(X), dtype=bool) if exclude is None else ~np.asarray(exclude, dtype=bool))
+            picks = allowed[:n_instances].tolist()
+            values = [0.0] * len(picks)
+        return np.asarray(picks, dtype=int), np.asarray(values, dtype=float)
 
     if settings.strategy in ("ei", "pi"):
         params["tradeoff"] = settings.tradeoff
+        params["believer"] = settings.believer
     if settings.strategy == "ucb":
         params["beta"] = settings.beta
     optimizer = BayesianOptimizer(estimator=model, query_strategy=query_strategy)
     optimizer.y_max = float(incumbent_f2)  # modAL's incumbent: the best measured objective
     picks, _, values = optimizer.query(pool_encoded, n_instances=batch_size, return_metrics=True)
     picks = np.asarray(picks, dtype=int)
-    return Batch(picks, np.asarray(values, dtype=float), mean[picks], std[picks], params)
+    return Batch(picks, np.asarray(values, dtype=float), mean[picks], std[picks], params, p_feasible[picks])
+
+
+def utility(samples: ObjectiveSamples, incumbent: float, settings: AcquisitionSettings, member: int | None = None, floor: float = 0.0) -> np.ndarray:
+    """The strategy's utility of candidates without batch effects, shape (n,) (used to rank and refine).
+
+    ``member`` selects one ensemble member (Thompson sampling); ``floor`` is the
+    objective's lowest value (UCB and Thompson utilities are counted from it).
+    """
+    from modAL.acquisition import EI, PI, UCB
+
+    mean, std = samples.mean, samples.std + 1e-9
+    p = samples.probability_feasible
+    if settings.strategy == "ei":
+        return EI(mean, std, incumbent, settings.tradeoff) * p
+    if settings.strategy == "pi":
+        return PI(mean, std, incumbent, settings.tradeoff) * p
+    if settings.strategy == "ucb":
+        return np.maximum(UCB(mean, std, settings.beta) - floor, 0.0) * p
+    if settings.strategy == "max_std":
+        return std * p
+    if settings.strategy == "thompson":
+        m = 0 if member is None else member
+        return np.maximum(samples.values[m] - floor, 0.0) * samples.feasible[m]
+    return np.zeros(len(mean))
+
+
+@dataclass(frozen=True)
+class Search:
+    """The outcome of :func:`search`: the candidates considered and the batch chosen among them."""
+
+    candidates: CandidateSet
+    batch: Batch
+    samples: ObjectiveSamples
+    timings_s: dict
+
+
+def search(
+    curve_model,
+    objective: Objective,
+    space,
+    batch_size: int,
+    incumbent: float,
+    settings: AcquisitionSettings,
+    *,
+    pool_size: int = 4096,
+    refine_starts: int = 16,
+    refine_steps: int = 12,
+    property_model=None,
+    pending_encoded: np.ndarray | None = None,
+    is_taken: Callable | None = None,
+    pool_seed: int = 0,
+) -> Search:
+    """Generate candidates (Sobol pool + local refinement of the best), then choose a diverse batch.
+
+    Args:
+        curve_model: fitted curve ensemble.
+        objective: goals and constraints.
+        space: the :class:`~loop.space.DesignSpace`.
+        batch_size: formulations to choose.
+        incumbent: best measured objective among feasible formulations.
+        settings: acquisition settings.
+        pool_size: Sobol candidates.
+        refine_starts: best candidates refined by local search (0: none; not for "random").
+        refine_steps: generations of the local search.
+        property_model: characterization model for characterization constraints.
+        pending_encoded: formulations in flight, unit-encoded (m, d).
+        is_taken: callable(frame) -> bool mask of candidates already in the ledger (exact ids);
+            called on the picks only, which are replaced until none is taken.
+        pool_seed: seed of the Sobol pool.
+    """
+    import time
+
+    timings = {}
+    started = time.perf_counter()
+    pool = sobol_pool(space, pool_size, seed=pool_seed)
+    timings["pool_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    samples = objective.samples(curve_model, pool.encoded, property_model)
+    timings["score_pool_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    if refine_starts > 0 and settings.strategy != "random":
+        refined = _refine(curve_model, objective, space, samples, pool, incumbent, settings, refine_starts, refine_steps, property_model)
+        if len(refined):
+            pool = pool.concat(refined)
+            extra = objective.samples(curve_model, refined.encoded, property_model)
+            samples = ObjectiveSamples(np.concatenate([samples.values, extra.values], axis=1), np.concatenate([samples.feasible, extra.feasible], axis=1))
+    timings["refine_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    exclude = ~unique_mask(space, pool.frame)
+    for _ in range(50):
+        batch = choose_batch(curve_model, objective.target, pool.encoded, batch_size, incumbent, settings, objective=objective,
+                             property_model=property_model, pending_encoded=pending_encoded, exclude=exclude, samples=samples)
+        if is_taken is None:
+            break
+        bad = np.asarray(is_taken(pool.frame.iloc[batch.indices]), dtype=bool)
+        if not bad.any():
+            break
+        exclude[batch.indices[bad]] = True
+    else:
+        raise RuntimeError("could not find untaken candidates in 50 tries")
+    timings["choose_s"] = time.perf_counter() - started
+    return Search(pool, batch, samples, timings)
+
+
+def _refine(curve_model, objective, space, samples, pool, incumbent, settings, starts, steps, property_model) -> CandidateSet:
+    """Refine the best pool candidates on the strategy's utility (per member for Thompson sampling)."""
+    floor = objective.worst_value()
+
+    def scorer(member=None):
+        def score(encoded):
+            s = objective.samples(curve_model, encoded, property_model)
+            return utility(s, incumbent, settings, member, floor)
+        return score
+
+    if settings.strategy == "thompson":
+        n_members = samples.values.shape[0]
+        per = max(1, starts // n_members)
+        parts = []
+        for m in range(n_members):
+            idx = top_starts(utility(samples, incumbent, settings, m, floor), per)
+            parts.append(refine(space, scorer(m), pool.encoded[idx], steps=steps, seed=settings.seed + m))
+        out = parts[0]
+        for part in parts[1:]:
+            out = out.concat(part)
+        return out
+    u = utility(samples, incumbent, settings, floor=floor)
+    if settings.strategy == "ei" and np.max(u) <= 1e-9:  # EI vanished everywhere: climb the predicted objective
+        u = samples.mean * samples.probability_feasible
+    idx = top_starts(u, starts)
+    return refine(space, scorer(), pool.encoded[idx], steps=steps, seed=settings.seed)
+
+
+def taken_checker(space, campaign: str, taken: set[str]) -> Callable:
+    """is_taken for :func:`search`: exact content-hash ids against ``taken``, and repeats within the batch."""
+
+    def is_taken(frame):
+        ids = formulation_ids(space, campaign, frame)
+        seen, out = set(), []
+        for i in ids:
+            out.append(i in taken or i in seen)
+            seen.add(i)
+        return np.asarray(out, dtype=bool)
+
+    return is_taken

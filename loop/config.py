@@ -88,6 +88,50 @@ class AcquisitionConfig(_Strict):
     tradeoff: float = Field(0.0, ge=0)
     beta: float = Field(2.0, ge=0)
     diversity_length: float = Field(0.15, ge=0, le=10)
+    refine_starts: int = Field(16, ge=0, le=4096)  # best pool candidates refined by a local search (0: off)
+    refine_steps: int = Field(12, ge=1, le=500)  # generations of the local search per start
+
+
+class GoalConfig(_Strict):
+    kind: Literal["f2", "rmse"] = "f2"
+    weight: float = Field(1.0, gt=0)
+    worst: float | None = None  # desirability 0 here (default: f2 0, rmse 30 % points)
+    best: float | None = None  # desirability 1 here (default: f2 100, rmse 0)
+    time_weights: list[float] | None = None  # rmse only: one weight per target time
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.time_weights is not None:
+            if self.kind != "rmse":
+                raise ValueError("time_weights apply to the rmse goal only")
+            w = np.asarray(self.time_weights, dtype=float)
+            if len(w) == 0 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+                raise ValueError("time_weights must be non-negative numbers with a positive sum")
+        if self.worst is not None and self.best is not None and self.worst == self.best:
+            raise ValueError("worst and best must differ")
+        return self
+
+
+class PropertyConstraintConfig(_Strict):
+    property: Literal["size_nm", "pdi", "zeta_mv", "encapsulation_efficiency_pct", "drug_loading_pct", "burst_pct"]
+    min: float | None = None
+    max: float | None = None
+    at_hours: float = Field(24.0, gt=0)  # burst_pct: release read from the curve at this time
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
+        return self
+
+
+class ObjectiveConfig(_Strict):
+    """What to maximise: f2 (default) and/or weighted RMSE to the target, and constraints on the made batch."""
+
+    goals: list[GoalConfig] = Field(default_factory=lambda: [GoalConfig()], min_length=1)
+    constraints: list[PropertyConstraintConfig] = Field(default_factory=list)
 
 
 class CampaignConfig(_Strict):
@@ -102,6 +146,7 @@ class CampaignConfig(_Strict):
     instruments: InstrumentsConfig = InstrumentsConfig()
     surrogate: SurrogateConfig = SurrogateConfig()
     acquisition: AcquisitionConfig = AcquisitionConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
 
     @field_validator("space")
     @classmethod

@@ -62,3 +62,87 @@ def test_ei_picks_the_best_and_spreads_the_batch():
 def test_unknown_strategy():
     with pytest.raises(ValueError, match="unknown acquisition strategy"):
         AcquisitionSettings("magic")
+
+
+# -- batches, pending formulations, constraints, the full search ------------------------------
+from loop.acquisition import diverse_picks, search, taken_checker  # noqa: E402
+from loop.config import default_config  # noqa: E402
+from loop.objective import Objective, PropertyConstraint  # noqa: E402
+
+
+def test_pending_formulations_push_the_batch_away():
+    pool = np.random.default_rng(3).uniform(size=(400, 3))
+    best = int(np.argmin(np.abs(pool[:, 0] - 0.5) + np.abs(pool[:, 1] - 0.5)))
+    free = choose_batch(TwoMemberModel(), TARGET, pool, 4, 40.0, AcquisitionSettings("ei", diversity_length=0.2))
+    blocked = choose_batch(TwoMemberModel(), TARGET, pool, 4, 40.0, AcquisitionSettings("ei", diversity_length=0.2),
+                           pending_encoded=pool[[best]])
+    d_free = np.linalg.norm(pool[free.indices] - pool[best], axis=1).min()
+    d_blocked = np.linalg.norm(pool[blocked.indices] - pool[best], axis=1).min()
+    assert d_blocked > d_free
+    assert blocked.params["pending"] == 1
+
+
+def test_excluded_candidates_are_never_picked():
+    pool = np.random.default_rng(4).uniform(size=(200, 3))
+    first = choose_batch(TwoMemberModel(), TARGET, pool, 8, 40.0, AcquisitionSettings("ei"))
+    exclude = np.zeros(len(pool), dtype=bool)
+    exclude[first.indices] = True
+    for strategy in ("ei", "ucb", "thompson", "max_std", "random"):
+        again = choose_batch(TwoMemberModel(), TARGET, pool, 8, 40.0, AcquisitionSettings(strategy), exclude=exclude)
+        assert not set(again.indices.tolist()) & set(first.indices.tolist())
+
+
+def test_believer_spreads_ei_picks_without_any_penalty():
+    pool = np.random.default_rng(5).uniform(size=(400, 3))
+    plain = choose_batch(TwoMemberModel(), TARGET, pool, 6, 40.0, AcquisitionSettings("ei", diversity_length=0.0, believer=False))
+    believer = choose_batch(TwoMemberModel(), TARGET, pool, 6, 40.0, AcquisitionSettings("ei", diversity_length=0.0, believer=True))
+    assert plain.indices[0] == believer.indices[0]
+    # after the first pick is "measured" at its predicted f2 (about 100), later picks must beat it
+    assert plain.acquisition_value[1] > 10 * believer.acquisition_value[1]
+    assert believer.params["believer"] and not plain.params["believer"]
+
+
+def test_burst_constraint_steers_the_batch():
+    pool = np.random.default_rng(6).uniform(size=(300, 3))
+    # member curves are the target shifted by (x0 - 0.5) and 2 (x0 - 0.5): at 24 h, release 20 + 100 (x0 - 0.5) .. %
+    objective = Objective(TARGET, constraints=(PropertyConstraint("burst_pct", max=15.0),))
+    batch = choose_batch(TwoMemberModel(), TARGET, pool, 5, 40.0, AcquisitionSettings("ei"), objective=objective)
+    free = choose_batch(TwoMemberModel(), TARGET, pool, 5, 40.0, AcquisitionSettings("ei"))
+    p_free = objective.samples(TwoMemberModel(), pool[free.indices]).probability_feasible
+    assert batch.probability_feasible[0] > 0.5 and pool[batch.indices[0], 0] < 0.5
+    assert batch.probability_feasible.mean() > p_free.mean() + 0.2
+    assert batch.params["constraints"] == ["release at 24 h (%) <= 15"]
+
+
+def test_diverse_picks_is_top_k_without_length():
+    u = np.array([5.0, 4.0, 3.0, 2.0])
+    enc = np.zeros((4, 2))
+    assert diverse_picks(u, enc, 3, 0.0)[0] == [0, 1, 2]
+
+
+class SpaceModel:
+    """Curves on the demo space: release speed set by particle size (encoded column 7), two members."""
+
+    def predict_curves(self, features, times_hours):
+        x = np.asarray(features)[:, 7]
+        t = np.asarray(times_hours, float)
+        tau = 10 ** (1.0 + 2.5 * x)
+        curves = [1 - np.exp(-(t[None, :] / (tau[:, None] * k))) for k in (0.9, 1.1)]
+        return np.stack(curves)
+
+
+def test_search_refines_and_never_repeats_a_taken_formulation():
+    space = default_config().design_space()
+    objective = Objective(TARGET)
+    settings = AcquisitionSettings("ei", seed=1)
+    first = search(SpaceModel(), objective, space, 8, 0.0, settings, pool_size=256, refine_starts=8, refine_steps=5, pool_seed=4)
+    assert len(first.batch.indices) == 8 and (first.candidates.origin == "refined").sum() == 8
+    picked = first.candidates.frame.iloc[first.batch.indices]
+    from loop.candidates import formulation_ids
+
+    taken = set(formulation_ids(space, "c", picked))
+    second = search(SpaceModel(), objective, space, 8, 0.0, settings, pool_size=256, refine_starts=8, refine_steps=5, pool_seed=4,
+                    is_taken=taken_checker(space, "c", taken))
+    again = set(formulation_ids(space, "c", second.candidates.frame.iloc[second.batch.indices]))
+    assert len(again) == 8 and not again & taken
+    assert set(first.timings_s) == {"pool_s", "score_pool_s", "refine_s", "choose_s"}
