@@ -1,0 +1,189 @@
+"""`nanoloop design`: inverse design, the best formulations for a target release profile.
+
+    nanoloop design --target TARGET.csv [--config CONFIG] [--store STORE] [--n 5] [--json] [--plot OUT.png]
+
+The target CSV has a time column (hours) and a release column (% or fraction).
+With ``--store`` the campaign's latest trained model is used (or, when the store
+has measurements but no model yet, one is trained in memory, writing nothing);
+the design space, goals and constraints come from ``--config`` when given, else
+from the campaign. Without a store there is no data to learn from: the command
+says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from loop.errors import InputError
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def register(subparsers) -> None:
+    """Add the `design` command to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "design", help="inverse design: the best formulations for a target release profile",
+        description="Propose the formulations whose predicted release curve is closest to a target profile "
+                    "(f2 by default), with the predicted curve, its 90 % interval and the release law it follows.")
+    p.add_argument("--target", required=True, metavar="TARGET.csv", help="target profile: columns time (h) and release (%% or fraction)")
+    p.add_argument("--config", default=None, metavar="CONFIG", help="campaign TOML: design space, goals and constraints (default: the store's)")
+    p.add_argument("--store", default=None, metavar="STORE", help="campaign ledger whose latest model is used")
+    p.add_argument("--n", type=_positive, default=5, help="formulations to propose (default 5)")
+    p.add_argument("--pool", type=_positive, default=32768, help="Sobol candidates searched before local refinement (default 32768)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="write a PNG of the target and the predicted curves")
+    p.set_defaults(handler=run_design)
+
+
+def read_target(path):
+    """The target profile in a CSV file (one curve; a point at t = 0 is dropped)."""
+    from pydantic import ValidationError
+
+    from loop.config import TargetProfile
+    from loop.kinetics import read_curves
+
+    curves = read_curves(path)
+    if len(curves.curves) != 1:
+        raise InputError(f"{path}: holds {len(curves.curves)} curves; give one target profile")
+    curve = curves.curves[0]
+    keep = curve.times_hours > 0
+    try:
+        return TargetProfile(times_hours=curve.times_hours[keep].tolist(), release_pct=curve.release_pct[keep].tolist())
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise InputError(f"{path}: not a usable target profile: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def _model_and_config(args, target):
+    """(curve model, config with the target, where the model came from, campaign or None)."""
+    from loop.config import load_config
+
+    config = load_config(args.config) if args.config else None
+    if args.store is None:
+        what = "--config gives the design space and constraints, but no measurements" if config else "there is no campaign to learn from"
+        raise InputError(f"inverse design needs a release model trained on measured curves, and {what}: "
+                         "pass --store STORE, the ledger of a campaign with measured formulations")
+    from pathlib import Path
+
+    from loop.campaign import Campaign
+
+    if "://" not in args.store and not Path(args.store).exists():
+        raise InputError(f"store {args.store!r} does not exist")
+    campaign = Campaign.open(args.store)
+    config = (config or campaign.config).model_copy(update={"target": target})
+    trained = campaign.latest_model()
+    if trained is not None:
+        model, source = trained.model, f"model {trained.version} of {args.store} ({trained.n_formulations} formulations)"
+    else:
+        X, y, groups, n = campaign.training_data()
+        if n == 0:
+            raise InputError(f"store {args.store!r} has no trained model and no measured release curves yet: "
+                             "run the campaign until round 0 is measured")
+        from loop.surrogate import ReleaseEnsemble
+
+        s = config.surrogate
+        model = ReleaseEnsemble(head=s.head, n_members=s.members, hidden=s.hidden, epochs=s.epochs, learning_rate=s.learning_rate,
+                                weight_decay=s.weight_decay, random_state=config.seed).fit(X, y, groups=groups)
+        source = f"a model trained now (not stored) on the {n} measured formulations of {args.store}"
+    space = config.design_space()
+    if model.n_features_in_ - 1 != len(space.feature_names):
+        raise InputError(f"the model of {args.store!r} was trained on {model.n_features_in_ - 1} features but the design space "
+                         f"has {len(space.feature_names)}: use the campaign's own config")
+    return model, config, source, campaign
+
+
+def run_design(args) -> int:
+    from loop.inverse import inverse_design
+    from loop.objective import Objective, fit_property_model
+
+    target = read_target(args.target)
+    model, config, source, campaign = _model_and_config(args, target)
+    objective = Objective.from_config(config)
+    space = config.design_space()
+    property_model = None
+    if objective.characterization_constraints:
+        names = [c.name for c in objective.characterization_constraints]
+        ledger = campaign.ledger
+        property_model = fit_property_model(space, ledger.read("formulations"), ledger.read("characterization"), campaign.parameters, names, seed=args.seed)
+        if property_model is None:
+            raise InputError(f"constraints on {', '.join(names)} need a characterization model, and {args.store!r} has "
+                             "fewer than 3 characterized formulations")
+    designs = inverse_design(model, space, objective, args.n, pool_size=args.pool, property_model=property_model, seed=args.seed)
+    if args.plot:
+        plot_designs(target, designs, args.plot)
+    if args.json:
+        print(json.dumps({"target": {"times_hours": list(target.times_hours), "release_pct": list(target.release_pct)},
+                          "objective": objective.describe(), "model": source, "designs": [d.to_dict() for d in designs],
+                          "plot": args.plot}, indent=1))
+        return 0
+    _print(designs, target, objective, source, args.plot)
+    return 0
+
+
+def _print(designs, target, objective, source, plot_path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 140, markup=False, highlight=False)
+    console.print(f"target: {', '.join(f'{r:g} % at {t:g} h' for t, r in zip(target.times_hours, target.release_pct))}")
+    console.print(f"objective: {objective.describe()}; {source}")
+    table = Table(title="best formulations (predicted)", title_justify="left", min_width=72)
+    for header in ("#", "formulation", "f2 (mean ± sd)", "P(feasible)", "release law", "t50 h", "burst 24 h %"):
+        table.add_column(header, justify="left" if header in ("formulation", "release law") else "right")
+    for d in designs:
+        recipe = "\n".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in d.formulation.items())
+        k = d.kinetics
+        table.add_row(str(d.rank), recipe, f"{d.f2_mean:.1f} ± {d.f2_std:.1f}", f"{d.probability_feasible:.2f}",
+                      k.get("best_model") or "–", _num(k.get("t50_hours")), _num(k.get("burst_24h_pct")))
+    console.print(table)
+    curves = Table(title="predicted release, % (90 % interval)", title_justify="left", min_width=48)
+    curves.add_column("time h", justify="right")
+    curves.add_column("target", justify="right")
+    for d in designs:
+        curves.add_column(f"#{d.rank}", justify="right")
+    times = designs[0].times_hours if designs else []
+    for j, t in enumerate(times):
+        hit = np.flatnonzero(np.isclose(target.times_hours, t))
+        row = [f"{t:g}", f"{target.release_pct[hit[0]]:g}" if len(hit) else ""]
+        row += [f"{d.release_pct[j]:.0f} ({d.lower_pct[j]:.0f}-{d.upper_pct[j]:.0f})" for d in designs]
+        curves.add_row(*row)
+    console.print(curves)
+    if plot_path:
+        console.print(f"plot: {plot_path}")
+
+
+def _num(value) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+def plot_designs(target, designs, path) -> None:
+    """PNG: target points and each design's predicted curve with its 90 % band."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    for d in designs:
+        line, = ax.plot(d.times_hours, d.release_pct, marker=".", label=f"#{d.rank}: f2 {d.f2_mean:.0f} ± {d.f2_std:.0f} ({d.kinetics.get('best_model') or '?'})")
+        ax.fill_between(d.times_hours, d.lower_pct, d.upper_pct, color=line.get_color(), alpha=0.12)
+    ax.plot(target.times_hours, target.release_pct, "ks", label="target", zorder=5)
+    ax.set_xlabel("time (h)")
+    ax.set_ylabel("cumulative release (%)")
+    ax.set_ylim(0, 105)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    try:
+        figure.savefig(path, dpi=120)
+    except OSError as err:
+        raise InputError(f"cannot write the plot to {path}: {err.strerror}") from None

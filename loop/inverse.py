@@ -1,0 +1,167 @@
+"""Inverse design: which formulations would give this release profile?
+
+Searches the design space with a fitted curve ensemble: a Sobol pool, local
+refinement of the best candidates (:mod:`loop.candidates`), then ``n``
+distinct designs ranked by the predicted objective (the mean over ensemble
+members of each member's f2 to the target, times the probability that the
+constraints hold). Each design comes with its predicted curve and 90 %
+interval, the predicted f2 and its spread, and the mechanistic release law the
+predicted curve follows (:func:`loop.kinetics.summarize_curve`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from loop.acquisition import diverse_picks
+from loop.candidates import refine, sobol_pool, top_starts, unique_mask
+from loop.objective import Objective, ObjectiveSamples
+from loop.surrogate import curve_rows
+
+Z90 = 1.6449
+#: times at which designs report their predicted curve, hours (the simulated tester's schedule)
+DEFAULT_TIMES_HOURS = (1.0, 4.0, 8.0, 24.0, 48.0, 72.0, 120.0, 168.0, 240.0, 336.0, 504.0, 672.0)
+
+
+@dataclass(frozen=True)
+class Design:
+    """One proposed formulation for a target profile.
+
+    Attributes:
+        rank: 1 is the best.
+        formulation: design variables by name.
+        objective_mean: mean over members of the objective (f2 for the default objective).
+        objective_std: spread over members of the objective.
+        f2_mean: mean over members of the f2 to the target.
+        f2_std: spread over members of the f2.
+        probability_feasible: probability that the constraints hold (1 without constraints).
+        times_hours: times of the predicted curve, shape (T,).
+        release_pct: predicted mean release, %, shape (T,).
+        lower_pct: lower end of the 90 % predictive interval, %, shape (T,).
+        upper_pct: upper end of the 90 % predictive interval, %, shape (T,).
+        kinetics: :func:`loop.kinetics.summarize_curve` of the predicted mean curve
+            (``best_model``: the release law it follows, its parameters, t50, burst ...).
+        properties: predicted characterization (size_nm, ...) when a characterization model is given.
+    """
+
+    rank: int
+    formulation: dict
+    objective_mean: float
+    objective_std: float
+    f2_mean: float
+    f2_std: float
+    probability_feasible: float
+    times_hours: np.ndarray
+    release_pct: np.ndarray
+    lower_pct: np.ndarray
+    upper_pct: np.ndarray
+    kinetics: dict
+    properties: dict | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return {
+            "rank": self.rank,
+            "formulation": {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in self.formulation.items()},
+            "objective_mean": self.objective_mean,
+            "objective_std": self.objective_std,
+            "f2_mean": self.f2_mean,
+            "f2_std": self.f2_std,
+            "probability_feasible": self.probability_feasible,
+            "predicted_curve": {
+                "times_hours": [float(t) for t in self.times_hours],
+                "release_pct": [float(v) for v in self.release_pct],
+                "lower_90_pct": [float(v) for v in self.lower_pct],
+                "upper_90_pct": [float(v) for v in self.upper_pct],
+            },
+            "kinetics": self.kinetics,
+            "properties": self.properties,
+        }
+
+
+def inverse_design(
+    curve_model,
+    space,
+    objective: Objective,
+    n: int = 5,
+    *,
+    pool_size: int = 32768,
+    refine_starts: int = 32,
+    refine_steps: int = 20,
+    diversity_length: float = 0.1,
+    property_model=None,
+    times_hours=DEFAULT_TIMES_HOURS,
+    seed: int = 0,
+) -> list[Design]:
+    """The ``n`` best distinct formulations for ``objective.target`` under a fitted curve model.
+
+    Args:
+        curve_model: fitted :class:`~loop.surrogate.ReleaseEnsemble` (or anything with
+            ``predict_curves`` and ``predict(rows, return_std=True)``).
+        space: the :class:`~loop.space.DesignSpace` the model was trained on.
+        objective: goals and constraints (its target is the profile to reach).
+        n: designs to return.
+        pool_size: Sobol candidates.
+        refine_starts: best candidates refined by local search (0: none).
+        refine_steps: generations of the local search.
+        diversity_length: local penalization length between designs (0: the plain top n).
+        property_model: characterization model, needed for size / EE constraints.
+        times_hours: times of the reported predicted curve (the target's are added).
+        seed: seed of the pool and the search.
+
+    Returns:
+        Designs, best first.
+    """
+    floor = objective.worst_value()
+
+    def value(samples: ObjectiveSamples) -> np.ndarray:
+        return np.maximum(samples.mean - floor, 0.0) * samples.probability_feasible
+
+    def score(encoded):
+        return value(objective.samples(curve_model, encoded, property_model))
+
+    pool = sobol_pool(space, pool_size, seed=seed)
+    samples = objective.samples(curve_model, pool.encoded, property_model)
+    if refine_starts > 0:
+        idx = top_starts(value(samples), refine_starts)
+        refined = refine(space, score, pool.encoded[idx], steps=refine_steps, seed=seed)
+        pool = pool.concat(refined)
+        extra = objective.samples(curve_model, refined.encoded, property_model)
+        samples = ObjectiveSamples(np.concatenate([samples.values, extra.values], axis=1), np.concatenate([samples.feasible, extra.feasible], axis=1))
+    picks, _ = diverse_picks(value(samples), pool.encoded, n, diversity_length, exclude=~unique_mask(space, pool.frame))
+    picks = np.asarray(picks, dtype=int)
+    chosen = pool.encoded[picks]
+
+    f2_objective = Objective(objective.target)
+    f2_samples = f2_objective.samples(curve_model, chosen)
+    times = np.unique(np.concatenate([np.asarray(times_hours, float), np.asarray(objective.target.times_hours, float)]))
+    mean, std = curve_model.predict(curve_rows(chosen, times), return_std=True)
+    mean, std = 100 * mean.reshape(len(picks), -1), 100 * std.reshape(len(picks), -1)
+    properties = property_model.predict_values(chosen) if property_model is not None else None
+    designs = []
+    for k, i in enumerate(picks):
+        designs.append(Design(
+            rank=k + 1,
+            formulation=space.validate(pool.frame.iloc[i].to_dict()),
+            objective_mean=float(samples.mean[i]),
+            objective_std=float(samples.std[i]),
+            f2_mean=float(f2_samples.mean[k]),
+            f2_std=float(f2_samples.std[k]),
+            probability_feasible=float(samples.probability_feasible[i]),
+            times_hours=times,
+            release_pct=mean[k],
+            lower_pct=np.clip(mean[k] - Z90 * std[k], 0.0, 100.0),
+            upper_pct=np.clip(mean[k] + Z90 * std[k], 0.0, 100.0),
+            kinetics=_kinetics(times, mean[k]),
+            properties=None if properties is None else {p: float(v[k]) for p, v in properties.items()},
+        ))
+    return designs
+
+
+def _kinetics(times_hours: np.ndarray, release_pct: np.ndarray) -> dict:
+    """Release law and measures of a predicted curve (never raises on a valid curve)."""
+    from loop.kinetics import summarize_curve
+
+    return summarize_curve(times_hours, release_pct, curve_id="predicted")
