@@ -51,12 +51,12 @@ def start_server() -> tuple[subprocess.Popen, str]:
 
 
 def science_round(campaign, round_: int) -> None:
-    campaign.propose(round_)
-    campaign.approve(round_)
-    campaign.dispatch_synthesis(round_)
-    campaign.collect_synthesis(round_)
-    campaign.dispatch_dissolution(round_)
-    campaign.collect_dissolution(round_)
+    """What a round flow does, without Prefect: the steps, the explanation, the evaluation."""
+    campaign.run_round(round_)
+    if round_ > 0:
+        from loop.explain import explain_round
+
+        explain_round(campaign, round_)
     from loop.evaluation import campaign_status
 
     campaign_status(campaign.ledger, campaign.config.target, campaign.config.name)

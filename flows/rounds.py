@@ -124,7 +124,10 @@ def wait_for_approval(campaign: Campaign, round_: int, timeout_s: int) -> dict |
 
 
 @flow(name="nanoloop-round", log_prints=False)
-def round_flow(store: str, auto_approve: bool = False, approval_timeout_s: int = 3600, config_path: str | None = None, parallel_members: bool = False) -> dict:
+def round_flow(
+    store: str, auto_approve: bool = False, approval_timeout_s: int = 3600, config_path: str | None = None,
+    parallel_members: bool = False, max_rounds: int | None = None,
+) -> dict:
     """Advance the campaign in ``store`` by one round: propose, approve, make, measure, evaluate.
 
     Without ``auto_approve`` the run pauses for a person's approval; if the
@@ -132,12 +135,17 @@ def round_flow(store: str, auto_approve: bool = False, approval_timeout_s: int =
     ``config_path`` the campaign is created in ``store`` on the first run
     (a scheduled deployment needs nothing else). With ``parallel_members``
     each ensemble member trains as its own task on the flow's task runner
-    (see :mod:`flows.parallel`).
+    (see :mod:`flows.parallel`). With ``max_rounds`` a campaign that already
+    has that many rounds is left as it is (another run may have finished the
+    round this one was started for).
     """
     campaign = Campaign(load_config(config_path), Ledger(store)) if config_path else Campaign.open(store)
     try:
         with campaign.ledger.lock():
             round_ = campaign.current_round()
+            if max_rounds is not None and round_ >= max_rounds:
+                say(f"campaign {campaign.config.name} already has {max_rounds} rounds")
+                return {"done": True}
             if parallel_members:  # in the flow body, so member tasks go to the flow's task runner
                 propose.fn(campaign, round_, fit_members_in_tasks)
             else:
@@ -174,8 +182,8 @@ def campaign_flow(store: str, rounds: int, auto_approve: bool = False, approval_
             summaries.append({"stopped": stop})
             break
         one_round = round_flow.with_options(task_runner=dask_task_runner(dask_address)) if dask else round_flow
-        summary = one_round(store, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s, parallel_members=dask)
+        summary = one_round(store, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s, parallel_members=dask, max_rounds=rounds)
         summaries.append(summary)
-        if summary.get("busy") or summary.get("awaiting_approval"):
+        if summary.get("busy") or summary.get("done") or summary.get("awaiting_approval"):
             break
     return summaries

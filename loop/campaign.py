@@ -475,6 +475,16 @@ class Campaign:
             self.record([r.key], "measured", round_, "; ".join(notes))
         return {"measured": measured, "failed": failed}
 
+    def run_round(self, round_: int) -> None:
+        """Every step of a round in this process, auto-approved, without Prefect (scripts, benchmarks)."""
+        self.propose(round_)
+        if self.awaiting_approval(round_):
+            self.approve(round_)
+        self.dispatch_synthesis(round_)
+        self.collect_synthesis(round_)
+        self.dispatch_dissolution(round_)
+        self.collect_dissolution(round_)
+
     def _store_kinetics(self, fid: str) -> None:
         from loop.kinetics import summarize_curve
 

@@ -46,12 +46,7 @@ def reference(tmp_path_factory):
     sys.path.insert(0, str(PLUGINS))
     try:
         campaign = Campaign(load_config(write_config(folder, folder / "lab")), Ledger(folder / "store"))
-        campaign.propose(0)
-        campaign.approve(0)
-        campaign.dispatch_synthesis(0)
-        campaign.collect_synthesis(0)
-        campaign.dispatch_dissolution(0)
-        campaign.collect_dissolution(0)
+        campaign.run_round(0)
     finally:
         sys.path.remove(str(PLUGINS))
     return campaign

@@ -21,15 +21,6 @@ def config_with(name: str, synthesis_faults=None, dissolution_faults=None, timeo
     return config.model_copy(update={"name": name, "batch_size": BATCH, "instruments": instruments})
 
 
-def run_round(campaign: Campaign, round_: int = 0) -> None:
-    campaign.propose(round_)
-    campaign.approve(round_)
-    campaign.dispatch_synthesis(round_)
-    campaign.collect_synthesis(round_)
-    campaign.dispatch_dissolution(round_)
-    campaign.collect_dissolution(round_)
-
-
 def curves_of(campaign: Campaign) -> pd.DataFrame:
     curves = campaign.ledger.read("curves")[["formulation_id", "replicate", "time_hours", "release_pct"]]
     return curves.sort_values(["formulation_id", "replicate", "time_hours"]).reset_index(drop=True)
@@ -38,13 +29,13 @@ def curves_of(campaign: Campaign) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
     campaign = Campaign(config_with("faults"), Ledger(tmp_path_factory.mktemp("clean")))
-    run_round(campaign)
+    campaign.run_round(0)
     return campaign
 
 
 def faulty(tmp_path, **faults) -> Campaign:
     campaign = Campaign(config_with("faults", **faults), Ledger(tmp_path))
-    run_round(campaign)
+    campaign.run_round(0)
     return campaign
 
 
