@@ -100,3 +100,20 @@ def test_rerun_changes_nothing(finished_store):
     campaign_flow(finished_store, rounds=2, auto_approve=True)
     after = {t: len(Ledger(finished_store).read(t)) for t in ("formulations", "events", "curves")}
     assert before == after
+
+
+def test_round_artifacts_are_published(finished_store):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="e2e-%")))
+    by_key = {}
+    for artifact in artifacts:
+        by_key.setdefault(artifact.key, []).append(artifact)
+    assert {"e2e-round-0-batch", "e2e-round-1-batch", "e2e-round-summary", "e2e-progress"} <= set(by_key)
+    table = json.loads(by_key["e2e-round-1-batch"][0].data)
+    assert len(table) == 4 and {"predicted f2", "measured f2", "status"} <= set(table[0])
+    summaries = " ".join(a.data for a in by_key["e2e-round-summary"])
+    assert "prospective error" in summaries and "90 % interval coverage" in summaries
+    assert max(float(a.data) for a in by_key["e2e-progress"]) == 100.0
