@@ -22,8 +22,12 @@ def _fmt(value, spec: str) -> str:
 
 def rounds_table(status: dict) -> Table:
     """The per-round table of ``nanoloop status``."""
-    table = Table(title=f"campaign {status['campaign']}", caption="f2 to the target: best of the round and best so far; MAE %: prospective error of the round's predictions")
-    for name in ("round", "proposed", "measured", "failed", "in flight", "awaiting", "f2 round", "f2 best", "MAE %", "cover 90"):
+    table = Table(title=f"campaign {status['campaign']}", caption=(
+        "prop/meas/fail/flight/wait: proposed, measured, failed, in flight, awaiting approval; "
+        "f2 to the target: best of the round and best so far; MAE %: prospective error of the round's predictions; "
+        "cov 90: share of measured points inside the 90 % interval"
+    ))
+    for name in ("round", "prop", "meas", "fail", "flight", "wait", "f2 rnd", "f2 best", "MAE %", "cov 90"):
         table.add_column(name, justify="right")
     for r in status["rounds"]:
         table.add_row(
