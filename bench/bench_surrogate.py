@@ -64,6 +64,10 @@ ID_COLUMNS = ("Experimental_index", "DP_Group")
 TIME_DAYS, TARGET = "Time", "Release"
 HOURS_PER_DAY = 24.0
 SETTINGS = ("few-shot", "zero-shot")
+# ReleaseEnsemble settings of the benchmark, chosen with --evaluate inner (seeds 0-9) only:
+# bootstrap members + inputs clamped to the training range beat the defaults there
+# (few-shot inner MAE 0.143 vs 0.148); --param KEY=VALUE overrides them.
+ENSEMBLE_PARAMS = {"bootstrap": True, "clip_inputs": True}
 MODELS = ("hybrid", "freeform", "hgb")
 Z90 = 1.6448536
 
@@ -175,7 +179,7 @@ def fit_predict(model: str, train: pd.DataFrame, test: pd.DataFrame, columns: li
         est.fit(X_train, train[TARGET].to_numpy(float))
         mean = np.clip(est.predict(X_test), 0.0, None)
         return {"mean": mean, "std": None, "seconds": time.perf_counter() - started}
-    params = dict(ensemble_params or {})
+    params = {**ENSEMBLE_PARAMS, **(ensemble_params or {})}
     weighting = params.pop("weighting", "none")
     est = make_ensemble(model, seed, **params)
     est.fit(ensemble_rows(train, columns), train[TARGET].to_numpy(float), groups=train["DP_Group"].to_numpy(), sample_weight=row_weights(train, weighting))
@@ -263,7 +267,7 @@ def run_transfer(frame: pd.DataFrame, seeds, shots=(1, 2, 4, 8), setting: str = 
     Returns ``{"pretrained/k=K" | "fine-tuned/k=K" | "scratch/k=K": summary}``.
     """
     columns = feature_columns(frame, setting)
-    params = dict(ensemble_params or {})
+    params = {**ENSEMBLE_PARAMS, **(ensemble_params or {})}
     rows: dict[str, list[dict]] = {}
     for seed in seeds:
         train, test = outer_split(frame, seed)

@@ -33,6 +33,7 @@ import contextlib
 import io
 import json
 import math
+import pickle
 import time
 
 import numpy as np
@@ -93,7 +94,8 @@ class _EnsembleMLP(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.unsqueeze(0).expand(self.weights[0].shape[0], -1, -1)
+        """x: (n, d) shared by the members, or (M, n, d) one input per member."""
+        h = x if x.dim() == 3 else x.unsqueeze(0).expand(self.weights[0].shape[0], -1, -1)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if i < len(self.weights) - 1:
@@ -126,6 +128,10 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             residual mixed into the law; 0 keeps the pure law.
         likelihood: "beta-nll" (Gaussian, beta = 0.5), "gaussian" or "laplace" (median-seeking).
         bootstrap: train each member on a bootstrap draw of the training curves.
+        input_noise: std of Gaussian noise added to the standardized inputs in training
+            (smooths the map from features to curves on small data); 0 for none.
+        clip_inputs: clamp standardized inputs to the training range at prediction, so the
+            network never extrapolates beyond the features it has seen.
         random_state: seed; results are reproducible on CPU.
         device: "auto" (CUDA when available), "cpu" or "cuda".
     """
@@ -146,6 +152,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         residual: float = 0.0,
         likelihood: str = "beta-nll",
         bootstrap: bool = False,
+        input_noise: float = 0.0,
+        clip_inputs: bool = False,
         random_state: int = 0,
         device: str = "auto",
     ):
@@ -163,6 +171,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         self.residual = residual
         self.likelihood = likelihood
         self.bootstrap = bootstrap
+        self.input_noise = input_noise
+        self.clip_inputs = clip_inputs
         self.random_state = random_state
         self.device = device
 
@@ -175,6 +185,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             raise InputError(f"residual must lie in [0, 1), got {self.residual}")
         if int(self.n_members) < 1 or int(self.epochs) < 1 or int(self.hidden) < 1 or int(self.n_layers) < 1:
             raise InputError("n_members, epochs, hidden and n_layers must be at least 1")
+        if not (self.input_noise >= 0.0):
+            raise InputError(f"input_noise must be 0 or more, got {self.input_noise}")
         if not (0.0 <= self.dropout < 1.0) or not (0.0 <= self.validation_fraction < 1.0):
             raise InputError("dropout and validation_fraction must lie in [0, 1)")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -255,6 +267,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         self.x_mean_ = features.mean(axis=0)
         scale = features.std(axis=0)
         self.x_scale_ = np.where(scale > 1e-8, scale, 1.0).astype(np.float32)
+        scaled = (features - self.x_mean_) / self.x_scale_
+        self.x_low_, self.x_high_ = scaled.min(axis=0).astype(np.float32), scaled.max(axis=0).astype(np.float32)
         positive = times[times > 0]
         self.time_center_hours_ = float(np.exp(np.mean(np.log(positive)))) if len(positive) else 24.0
         lo = float(positive.min()) if len(positive) else 1.0
@@ -362,7 +376,10 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         for epoch in range(int(epochs)):
             net.train()
             optimizer.zero_grad()
-            per_point = self._loss(net(xs), ts, ys)  # (M, n)
+            inputs = xs
+            if self.input_noise > 0:
+                inputs = xs.unsqueeze(0) + self.input_noise * torch.randn((n_members, *xs.shape), device=device)
+            per_point = self._loss(net(inputs), ts, ys)  # (M, n)
             loss = ((per_point * train_w).sum(1) / train_norm).sum()
             if anchor is not None and anchor_strength > 0:
                 loss = loss + anchor_strength * sum(((p - a) ** 2).sum() for p, a in zip(net.parameters(), anchor))
@@ -451,7 +468,15 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         if not np.all(np.isfinite(features)):
             raise InputError("features must be finite (no NaN or inf)")
         xs = torch.as_tensor((features - self.x_mean_) / self.x_scale_, device=next(self.net_.parameters()).device)
-        return self.net_(xs)
+        return self.net_(self._clip(xs))
+
+    def _clip(self, xs: torch.Tensor) -> torch.Tensor:
+        """Standardized inputs clamped to the training range when ``clip_inputs``."""
+        if not self.clip_inputs:
+            return xs
+        low = torch.as_tensor(self.x_low_, device=xs.device, dtype=xs.dtype)
+        high = torch.as_tensor(self.x_high_, device=xs.device, dtype=xs.dtype)
+        return torch.maximum(torch.minimum(xs, high), low)
 
     def _rows(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
@@ -498,7 +523,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         device = next(self.net_.parameters()).device
         mean = torch.as_tensor(self.x_mean_, device=device)
         scale = torch.as_tensor(self.x_scale_, device=device)
-        raw = self.net_((features.to(device) - mean) / scale)
+        raw = self.net_(self._clip((features.to(device) - mean) / scale))
         t = times_hours.to(device=device, dtype=raw.dtype).reshape(1, -1).expand(raw.shape[1], -1)
         return self._curve(raw, t)
 
@@ -533,6 +558,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             "state": {k: v.cpu() for k, v in self.net_.state_dict().items()},
             "x_mean": torch.as_tensor(self.x_mean_),
             "x_scale": torch.as_tensor(self.x_scale_),
+            "x_low": torch.as_tensor(self.x_low_),
+            "x_high": torch.as_tensor(self.x_high_),
             "freeform_taus_hours": torch.as_tensor(self.freeform_taus_hours_),
         }
         buffer = io.BytesIO()
@@ -554,8 +581,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         try:
             blob = torch.load(path, weights_only=True, map_location="cpu")
             meta = json.loads(blob["meta_json"])
-        except (OSError, RuntimeError, KeyError, ValueError, EOFError) as err:
-            raise InputError(f"not a saved ReleaseEnsemble: {err}") from None
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, EOFError, pickle.UnpicklingError) as err:
+            raise InputError(f"not a saved ReleaseEnsemble: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
         params = dict(meta["params"])
         known = set(cls().get_params())
         unknown = sorted(set(params) - known)
@@ -573,6 +600,9 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         model.fit_seconds_ = meta.get("fit_seconds")
         model.x_mean_ = blob["x_mean"].numpy()
         model.x_scale_ = blob["x_scale"].numpy()
+        infinite = np.full_like(model.x_mean_, np.inf)
+        model.x_low_ = blob["x_low"].numpy() if "x_low" in blob else -infinite
+        model.x_high_ = blob["x_high"].numpy() if "x_high" in blob else infinite
         model.freeform_taus_hours_ = blob["freeform_taus_hours"].numpy()
         net = _EnsembleMLP(model.n_members, model.n_features_in_ - 1, model.hidden, model.n_layers, model._n_outputs(), model.dropout, torch.Generator())
         net.load_state_dict(blob["state"])
@@ -594,7 +624,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             if not (np.allclose(part.x_mean_, first.x_mean_) and np.allclose(part.x_scale_, first.x_scale_)):
                 raise InputError("ensembles fitted on different data cannot be combined")
         model = cls(**{**first.get_params(), "n_members": sum(p.n_members for p in parts)})
-        for name in ("n_features_in_", "time_center_hours_", "x_mean_", "x_scale_", "freeform_taus_hours_", "n_epochs_"):
+        for name in ("n_features_in_", "time_center_hours_", "x_mean_", "x_scale_", "x_low_", "x_high_", "freeform_taus_hours_", "n_epochs_"):
             setattr(model, name, getattr(first, name))
         model.std_scale_ = float(np.median([p.std_scale_ for p in parts]))
         model.fit_seconds_ = float(sum(p.fit_seconds_ for p in parts))

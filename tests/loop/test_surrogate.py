@@ -78,3 +78,111 @@ def test_bad_input():
         ReleaseEnsemble(epochs=5).fit(np.ones((3, 2)), np.ones(2))
     with pytest.raises(InputError, match="head"):
         ReleaseEnsemble(head="magic", epochs=5).fit(np.ones((3, 2)), np.ones(3))
+
+
+@pytest.mark.parametrize("params", [
+    {"residual": 0.3},
+    {"likelihood": "laplace", "bootstrap": True},
+    {"likelihood": "gaussian", "input_noise": 0.2, "clip_inputs": True, "dropout": 0.1},
+    {"head": "freeform", "bootstrap": True, "clip_inputs": True},
+])
+def test_options_keep_curves_monotone_bounded_and_reproducible(params):
+    features, curves = _data(12, 4)
+    X, y = curve_rows(features, TIMES), curves.reshape(-1)
+    groups = np.repeat(np.arange(12), len(TIMES))
+    a = ReleaseEnsemble(n_members=3, epochs=40, hidden=16, random_state=1, **params).fit(X, y, groups)
+    b = ReleaseEnsemble(n_members=3, epochs=40, hidden=16, random_state=1, **params).fit(X, y, groups)
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-5, atol=1e-6)
+    members = a.predict_curves(features * 3 - 1, TIMES)  # also far outside the training range
+    assert (members >= 0).all() and (members <= 1).all()
+    assert (np.diff(members, axis=-1) >= -1e-7).all()
+
+
+def test_seeded_fit_leaves_the_global_torch_generator_alone():
+    import torch
+
+    features, curves = _data(4, 1)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    ReleaseEnsemble(n_members=2, epochs=5, dropout=0.2).fit(curve_rows(features, TIMES), curves.reshape(-1))
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_sample_weight_and_groups_are_checked():
+    features, curves = _data(10, 6)
+    X, y = curve_rows(features, TIMES), curves.reshape(-1)
+    weight = np.where(np.arange(len(y)) < 60, 1.0, 0.0)
+    ReleaseEnsemble(n_members=2, epochs=10).fit(X, y, sample_weight=weight)
+    with pytest.raises(InputError, match="sample_weight"):
+        ReleaseEnsemble(n_members=2, epochs=10).fit(X, y, sample_weight=-weight)
+    with pytest.raises(InputError, match="groups"):
+        ReleaseEnsemble(n_members=2, epochs=10).fit(X, y, groups=np.arange(5))
+    for bad, match in [({"likelihood": "cauchy"}, "likelihood"), ({"residual": 1.0}, "residual"), ({"device": "tpu"}, "device"), ({"input_noise": -1}, "input_noise")]:
+        with pytest.raises(InputError, match=match):
+            ReleaseEnsemble(n_members=2, epochs=10, **bad).fit(X, y)
+
+
+def test_clip_inputs_flattens_extrapolation(fitted):
+    features, _ = _data(3, 7)
+    model = clone(fitted).set_params(clip_inputs=True, n_members=2, epochs=30)
+    data, curves = _data(40, 0)
+    model.fit(curve_rows(data, TIMES), curves.reshape(-1))
+    far = features.copy()
+    far[:, 0] = 50.0  # far above the training range [0, 1]
+    edge = features.copy()
+    edge[:, 0] = data[:, 0].max()
+    np.testing.assert_allclose(model.predict_curves(far, TIMES), model.predict_curves(edge, TIMES), atol=1e-6)
+
+
+def test_recalibrate_hits_the_requested_coverage(fitted):
+    features, curves = _data(30, 11)
+    X, y = curve_rows(features, TIMES), (curves + np.random.default_rng(2).normal(0, 0.05, curves.shape)).reshape(-1)
+    model = ReleaseEnsemble.load(_roundtrip(fitted))[0]
+    model.recalibrate(X, y)
+    mean, std = model.predict(X, return_std=True)
+    assert abs(np.mean(np.abs(y - mean) <= 1.6449 * std) - 0.90) < 0.02
+    with pytest.raises(InputError, match="at least 10"):
+        model.recalibrate(X[:5], y[:5])
+
+
+def _roundtrip(model):
+    import io
+
+    buffer = io.BytesIO()
+    model.save(buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def test_curve_tensor_is_differentiable_and_matches_predict(fitted):
+    import torch
+
+    features, _ = _data(4, 8)
+    x = torch.as_tensor(features, dtype=torch.float32).requires_grad_(True)
+    curves = fitted.curve_tensor(x, torch.as_tensor([24.0, 168.0]))
+    assert curves.shape == (4, 4, 2)
+    np.testing.assert_allclose(curves.detach().numpy(), fitted.predict_curves(features, [24.0, 168.0]), rtol=1e-5, atol=1e-6)
+    curves.sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_load_refuses_unknown_settings(tmp_path, fitted):
+    import json
+
+    import torch
+
+    path = tmp_path / "m.pt"
+    fitted.save(path)
+    blob = torch.load(path, weights_only=True)
+    meta = json.loads(blob["meta_json"])
+    meta["params"]["quantum"] = True
+    blob["meta_json"] = json.dumps(meta)
+    torch.save(blob, path)
+    with pytest.raises(InputError, match="newer nanoloop"):
+        ReleaseEnsemble.load(path)
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(InputError, match="not a saved ReleaseEnsemble"):
+        ReleaseEnsemble.load(tmp_path / "junk.pt")
+    loaded, _ = ReleaseEnsemble.load(_roundtrip(fitted), device="cpu")
+    assert loaded.get_params()["device"] == "cpu"
