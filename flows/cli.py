@@ -234,10 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_status)
 
-    from flows import cli_dashboard, cli_kinetics, cli_surrogate
+    from flows import cli_dashboard, cli_design, cli_kinetics, cli_surrogate
 
     cli_kinetics.register(sub)
     cli_surrogate.register(sub)
+    cli_design.register(sub)
     cli_dashboard.register(sub)
     return parser
 
