@@ -186,3 +186,23 @@ def test_load_refuses_unknown_settings(tmp_path, fitted):
         ReleaseEnsemble.load(tmp_path / "junk.pt")
     loaded, _ = ReleaseEnsemble.load(_roundtrip(fitted), device="cpu")
     assert loaded.get_params()["device"] == "cpu"
+
+
+def test_members_validate_on_disjoint_curves():
+    model = ReleaseEnsemble(n_members=4, validation_fraction=0.2, bootstrap=True, random_state=3)
+    features = np.repeat(np.arange(20.0)[:, None], 3, axis=0)
+    train_w, val_w, used = model._member_weights(features, np.repeat(np.arange(20), 3))
+    assert used and val_w.shape == (4, 60)
+    held = val_w > 0
+    assert (held.sum(axis=0) <= 1).all() and held.sum() == 4 * 4 * 3  # 4 curves each, no curve twice
+    assert (train_w[held] == 0).all()  # a member never trains on its validation curves
+
+
+def test_cuda_request_without_cuda_is_an_input_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    features, curves = _data(3, 0)
+    with pytest.raises(InputError, match="no CUDA"):
+        ReleaseEnsemble(device="cuda", epochs=2).fit(curve_rows(features, TIMES), curves.reshape(-1))
