@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("predict", help="predicted release curves with 90%% intervals for formulations in a CSV")
     p.add_argument("store", help="campaign ledger folder or URI")
     p.add_argument("formulations", help="CSV with one column per design variable (optional 'label' column)")
-    p.add_argument("--times", type=float, nargs="+", default=None, metavar="HOURS", help="times in hours (default: the target's and the measured sampling times)")
+    p.add_argument("--times", type=float, nargs="+", default=None, metavar="HOURS", help="times in hours (default: the target profile's times)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="also draw the curves with their intervals to this image")
     p.set_defaults(handler=cmd_predict)
@@ -147,11 +147,8 @@ def read_formulations(path: str, space) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _default_times(campaign) -> np.ndarray:
-    times = list(campaign.config.target.times_hours)
-    curves = campaign.ledger.read("curves")
-    if not curves.empty:
-        times += curves["time_hours"].round(6).unique().tolist()
-    return np.unique(np.asarray(times, float))
+    """The target profile's times (hours): where the scientist compares curves."""
+    return np.unique(np.asarray(campaign.config.target.times_hours, float))
 
 
 def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
@@ -198,7 +195,8 @@ def cmd_predict(args) -> int:
     for entry, label in zip(result["formulations"], labels):
         entry["label"] = label
     if args.plot is not None:
-        _plot(result, args.plot)
+        dense = predict_formulations(campaign, frame, np.linspace(0.0, max(result["times_hours"]), 121))
+        _plot(dense, result, labels, args.plot)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -207,7 +205,7 @@ def cmd_predict(args) -> int:
     from flows.progress import console
 
     table = Table(title=f"predicted release, % (mean [90 % interval]), model {result['model_version']}")
-    table.add_column("formulation")
+    table.add_column("formulation", no_wrap=True)
     for t in result["times_hours"]:
         table.add_column(f"{t:g} h", justify="right")
     for entry in result["formulations"]:
@@ -219,21 +217,23 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def _plot(result: dict, path: str) -> None:
+def _plot(dense: dict, points: dict, labels: list[str], path: str) -> None:
+    """Mean curves with 90 % bands on a fine time grid; markers at the requested times."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    times = np.asarray(result["times_hours"])
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for entry in result["formulations"]:
-        line, = ax.plot(times, entry["release_pct"], marker="o", ms=3, label=entry["label"])
-        ax.fill_between(times, entry["lower_90_pct"], entry["upper_90_pct"], color=line.get_color(), alpha=0.15)
+    for curve, at, label in zip(dense["formulations"], points["formulations"], labels):
+        line, = ax.plot(dense["times_hours"], curve["release_pct"], label=label)
+        ax.fill_between(dense["times_hours"], curve["lower_90_pct"], curve["upper_90_pct"], color=line.get_color(), alpha=0.15)
+        ax.plot(points["times_hours"], at["release_pct"], "o", ms=4, color=line.get_color())
     ax.set_xlabel("time (hours)")
     ax.set_ylabel("cumulative release (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(f"predicted release, 90 % intervals (model {result['model_version']})")
+    ax.set_xlim(0, None)
+    ax.set_title(f"predicted release with 90 % intervals (model {points['model_version']})", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
