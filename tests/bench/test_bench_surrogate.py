@@ -95,3 +95,8 @@ def test_main_json(tmp_path, capsys):
     assert set(data) == {f"{m}/{s}" for m in bench.MODELS for s in bench.SETTINGS}
     assert bench.main(["--data", str(path), "--seeds", "0", "--models", "hgb", "--settings", "zero-shot"]) == 0
     assert "hgb" in capsys.readouterr().out
+
+
+def test_full_fit_timing(frame, capsys):
+    timing = bench.full_fit(frame, ensemble_params=TINY)
+    assert set(timing) == {"hybrid", "freeform"} and all(t["seconds"] > 0 and t["rows"] == len(frame) for t in timing.values())
