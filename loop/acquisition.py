@@ -22,15 +22,28 @@ top-k of one utility:
 
 Constraints enter as a probability of feasibility multiplying the utility
 (constrained EI, Gardner et al. 2014).
+
+Two corrections make the ensemble's objective fit for EI with few data
+(measured on development seeds of the simulated lab, see bench/README.md):
+
+- :class:`ResidualCorrected`: a GP per target time on the ensemble's residuals,
+  i.e. a GP with the ensemble as its mean function; its uncertainty joins the
+  members' spread;
+- ``spread_scale``: the members' spread of the objective understates its
+  prospective error (3x and more for raw members); the campaign rescales it by
+  its own record of predicted vs measured objective
+  (:func:`loop.objective.spread_scale`).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 
 from loop.candidates import CandidateSet, formulation_ids, refine, sobol_pool, top_starts, unique_mask
 from loop.config import TargetProfile
@@ -49,11 +62,13 @@ class ObjectiveModel(BaseEstimator):
     The last scored X is cached, so modAL's repeated calls on one pool cost one evaluation.
     """
 
-    def __init__(self, curve_model=None, target: TargetProfile | None = None, objective: Objective | None = None, property_model=None):
+    def __init__(self, curve_model=None, target: TargetProfile | None = None, objective: Objective | None = None, property_model=None,
+                 spread_scale: float = 1.0):
         self.curve_model = curve_model
         self.target = target
         self.objective = objective
         self.property_model = property_model
+        self.spread_scale = spread_scale
 
     def fit(self, X, y):
         raise NotImplementedError("ObjectiveModel wraps an already fitted curve model; train that instead")
@@ -79,9 +94,120 @@ class ObjectiveModel(BaseEstimator):
         return self.samples(X).values
 
     def predict(self, X, return_std: bool = False):
+        """Mean over members of the objective; with ``return_std`` also the spread times ``spread_scale``."""
         samples = self.samples(X)
         mean = samples.mean
-        return (mean, samples.std + 1e-9) if return_std else mean
+        return (mean, self.spread_scale * samples.std + 1e-9) if return_std else mean
+
+
+class ResidualCorrected:
+    """The ensemble's member curves corrected by one Gaussian process per time on the ensemble's residuals.
+
+    A GP with the ensemble as its mean function: far from measured formulations
+    the curves are the ensemble's (mechanistic extrapolation); near them the
+    GPs pull the curves onto what was measured, with the GP's uncertainty added
+    to the members' spread. Each member curve gets ``draws`` GP draws, the same
+    standard-normal draws for every candidate (common random numbers, so a
+    candidate's samples are deterministic), so ``predict_curves`` returns
+    ``n_members * draws`` curves.
+
+    Args:
+        curve_model: fitted ensemble with ``predict_curves(features, times_hours) -> (M, n, T)`` fractions.
+        times_hours: times the GPs are fitted at (the objective's times), shape (T,).
+        draws: GP draws per member.
+        seed: seed of the GP optimiser restarts and of the draws.
+    """
+
+    def __init__(self, curve_model, times_hours, draws: int = 4, seed: int = 0):
+        self.curve_model = curve_model
+        self.times_hours = np.asarray(times_hours, dtype=float)
+        self.draws = int(draws)
+        self.seed = seed
+
+    def fit(self, encoded: np.ndarray, measured_pct: np.ndarray) -> "ResidualCorrected":
+        """Fit on measured formulations (k, d) and their mean release (k, T) in % at ``times_hours``."""
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+        encoded = np.asarray(encoded, dtype=np.float64)
+        measured_pct = np.asarray(measured_pct, dtype=np.float64)
+        base = 100.0 * np.asarray(self.curve_model.predict_curves(encoded, self.times_hours)).mean(axis=0)
+        residual = measured_pct - base
+        d = encoded.shape[1]
+        self.gps_ = []
+        for j in range(len(self.times_hours)):
+            kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(np.full(d, 0.5), (1e-2, 1e2), nu=2.5) + WhiteKernel(0.1, (1e-4, 1e1))
+            gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=1, random_state=self.seed)
+            with warnings.catch_warnings():  # hyperparameters at a bound are expected with few formulations
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                self.gps_.append(gp.fit(encoded, residual[:, j]))
+        z = np.random.default_rng(self.seed).standard_normal((self.draws, len(self.times_hours)))
+        self.z_ = z - z.mean(axis=0) if self.draws > 1 else np.zeros_like(z)  # centred: the mean of the draws is the GP mean
+        return self
+
+    def predict_curves(self, features, times_hours) -> np.ndarray:
+        """Curves (M * draws, n, T) as fractions; ``times_hours`` must be among the fitted times."""
+        times = np.asarray(times_hours, dtype=float)
+        index = []
+        for t in times:
+            hit = np.flatnonzero(np.isclose(self.times_hours, t))
+            if not len(hit):
+                raise ValueError(f"time {t:g} h is not among the corrected times {self.times_hours.tolist()}")
+            index.append(int(hit[0]))
+        members = 100.0 * np.asarray(self.curve_model.predict_curves(features, times), dtype=np.float64)  # (M, n, T)
+        x = np.asarray(features, dtype=np.float64)
+        mean = np.empty((len(x), len(times)))
+        std = np.empty((len(x), len(times)))
+        for k, j in enumerate(index):
+            mean[:, k], std[:, k] = self.gps_[j].predict(x, return_std=True)
+        z = self.z_[:, index]  # (K, T)
+        curves = members[:, None] + mean[None, None] + std[None, None] * z[None, :, None, :]  # (M, K, n, T)
+        curves = np.clip(curves, 0.0, 100.0).reshape(-1, len(x), len(times))
+        return curves / 100.0
+
+
+def residual_corrected(curve_model, objective: Objective, space, formulations, mean_curves: dict, parameters, *, draws: int = 4,
+                       seed: int = 0, min_formulations: int = 4):
+    """The curve model corrected by :class:`ResidualCorrected` on a campaign's measured formulations.
+
+    Args:
+        curve_model: the fitted ensemble.
+        objective: goals and constraints (the GPs are fitted at its curve times).
+        space: the design space.
+        formulations: the ledger's formulations (``formulation_id``, ``parameters_json``).
+        mean_curves: formulation id -> mean measured curve (Series: hours -> %).
+        parameters: callable formulations frame -> design-variable frame.
+        draws: GP draws per member.
+        seed: seed.
+        min_formulations: below this many measured formulations the model is returned as it is.
+
+    Returns:
+        (model, number of formulations the GPs were fitted on).
+    """
+    measured = formulations[formulations["formulation_id"].isin(list(mean_curves))].drop_duplicates("formulation_id")
+    if len(measured) < min_formulations:
+        return curve_model, 0
+    times = objective.curve_times_hours
+    y = np.array([np.interp(times, mean_curves[f].index.to_numpy(float), mean_curves[f].to_numpy(float)) for f in measured["formulation_id"]])
+    corrected = ResidualCorrected(curve_model, times, draws, seed=seed).fit(space.encode(parameters(measured)), y)
+    return corrected, len(measured)
+
+
+def calibrated_spread(objective: Objective, formulations, mean_curves: dict, prior: float) -> tuple[float, int]:
+    """:func:`loop.objective.spread_scale` from a campaign's record of model-made proposals.
+
+    Uses the predicted objective and spread stored with each proposal (edits
+    excluded) and the objective of its measured mean curve.
+    """
+    from loop.objective import spread_scale
+
+    made = formulations[(formulations["model_version"] != "") & ~formulations["origin"].str.startswith("edit-of:")
+                        & formulations["predicted_objective"].notna()]
+    if made.empty or not mean_curves:
+        return spread_scale([], [], [], prior=prior)
+    measured = objective.measured(mean_curves)["objective"]
+    made = made[made["formulation_id"].isin(measured.index)]
+    return spread_scale(made["predicted_objective"], made["objective_std"], measured.reindex(made["formulation_id"]).to_numpy(), prior=prior)
 
 
 @dataclass(frozen=True)
@@ -95,6 +221,9 @@ class AcquisitionSettings:
         diversity_length: local penalization length in normalised unit distance (0: plain top-k).
         seed: random seed (Thompson member order, refinement).
         believer: EI / PI: raise the incumbent to each pick's predicted mean before the next pick.
+        spread_scale: factor on the members' spread of the objective (see
+            :func:`loop.objective.spread_scale`): EI, PI, UCB and max-std use the
+            scaled spread, Thompson sampling scales each member's deviation from the mean.
     """
 
     strategy: str = "ei"
@@ -103,10 +232,13 @@ class AcquisitionSettings:
     diversity_length: float = 0.15
     seed: int = 0
     believer: bool = True
+    spread_scale: float = 1.0
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown acquisition strategy {self.strategy!r}; choose one of {STRATEGIES}")
+        if not (self.spread_scale > 0 and np.isfinite(self.spread_scale)):
+            raise ValueError(f"spread_scale must be a positive number, got {self.spread_scale}")
 
 
 @dataclass(frozen=True)
@@ -117,7 +249,7 @@ class Batch:
         indices: rows of the pool, shape (k,).
         acquisition_value: utility of each pick when it was picked, shape (k,).
         objective_mean: mean over members of the objective, shape (k,).
-        objective_std: spread over members of the objective, shape (k,).
+        objective_std: spread over members of the objective (not scaled), shape (k,).
         params: strategy and settings (JSON-ready provenance).
         probability_feasible: probability that the constraints hold, shape (k,).
     """
@@ -204,15 +336,18 @@ def choose_batch(
         samples: precomputed :class:`ObjectiveSamples` of the pool (else computed here).
     """
     objective = objective if objective is not None else Objective(target)
-    model = ObjectiveModel(curve_model, objective.target, objective, property_model)
+    model = ObjectiveModel(curve_model, objective.target, objective, property_model, settings.spread_scale)
     if samples is not None:
         model.remember(pool_encoded, samples)
     samples = model.samples(pool_encoded)
-    members, feasible = samples.values, samples.feasible
-    mean, std = samples.mean, samples.std + 1e-9
+    scale = settings.spread_scale
+    mean, raw_std = samples.mean, samples.std
+    std = scale * raw_std + 1e-9
+    members, feasible = mean + scale * (samples.values - mean), samples.feasible
     p_feasible = samples.probability_feasible
     params = {"strategy": settings.strategy, "objective": objective.name, "diversity_length": settings.diversity_length,
-              "incumbent": float(incumbent_f2), "pending": 0 if pending_encoded is None else int(len(pending_encoded))}
+              "incumbent": float(incumbent_f2), "pending": 0 if pending_encoded is None else int(len(pending_encoded)),
+              "spread_scale": float(scale)}
     if objective.constraints:
         params["constraints"] = [c.describe() for c in objective.constraints]
     pending = None if pending_encoded is None or len(pending_encoded) == 0 else np.asarray(pending_encoded, dtype=np.float32)
@@ -264,7 +399,7 @@ def choose_batch(
     optimizer.y_max = float(incumbent_f2)  # modAL's incumbent: the best measured objective
     picks, _, values = optimizer.query(pool_encoded, n_instances=batch_size, return_metrics=True)
     picks = np.asarray(picks, dtype=int)
-    return Batch(picks, np.asarray(values, dtype=float), mean[picks], std[picks], params, p_feasible[picks])
+    return Batch(picks, np.asarray(values, dtype=float), mean[picks], raw_std[picks], params, p_feasible[picks])
 
 
 def utility(samples: ObjectiveSamples, incumbent: float, settings: AcquisitionSettings, member: int | None = None, floor: float = 0.0) -> np.ndarray:
@@ -275,7 +410,7 @@ def utility(samples: ObjectiveSamples, incumbent: float, settings: AcquisitionSe
     """
     from modAL.acquisition import EI, PI, UCB
 
-    mean, std = samples.mean, samples.std + 1e-9
+    mean, std = samples.mean, settings.spread_scale * samples.std + 1e-9
     p = samples.probability_feasible
     if settings.strategy == "ei":
         return EI(mean, std, incumbent, settings.tradeoff) * p
@@ -287,7 +422,8 @@ def utility(samples: ObjectiveSamples, incumbent: float, settings: AcquisitionSe
         return std * p
     if settings.strategy == "thompson":
         m = 0 if member is None else member
-        return np.maximum(samples.values[m] - floor, 0.0) * samples.feasible[m]
+        value = mean + settings.spread_scale * (samples.values[m] - mean)
+        return np.maximum(value - floor, 0.0) * samples.feasible[m]
     return np.zeros(len(mean))
 
 

@@ -273,7 +273,7 @@ class Campaign:
             candidates = self._untaken(candidates, taken).iloc[: config.batch_size]
             rows = [{**base, "origin": "initial-design", "acquisition": "sobol", "acquisition_params_json": json.dumps({"scramble": True})}] * len(candidates)
         else:
-            from loop.acquisition import search, taken_checker
+            from loop.acquisition import calibrated_spread, residual_corrected, search, taken_checker
             from loop.objective import Objective, fit_property_model
 
             acq, objective, property_model, notes = config.acquisition, Objective.from_config(config), None, {}
@@ -285,9 +285,17 @@ class Campaign:
                     objective = Objective(objective.target, objective.goals, objective.curve_constraints)
             in_flight = frame[frame["status"].isin(IN_FLIGHT + ("approved",))]  # penalized like picks, for diversity
             pending = self.space.encode(self.parameters(in_flight)) if len(in_flight) else None
-            settings = AcquisitionSettings(acq.strategy, acq.tradeoff, acq.beta, acq.diversity_length, config.seed + round_)
+            # the ensemble as the mean function of a GP per target time; its spread calibrated on this campaign's record
+            curves = measured_mean_curves(self.ledger)
+            prior = acq.spread_prior if acq.spread_prior is not None else (1.0 if acq.residual_gp else 3.0)
+            scale, notes["spread_calibrated_on"] = calibrated_spread(objective, frame, curves, prior) if acq.calibrate_spread else (prior, 0)
+            model, notes["residual_gp_on"] = (trained.model, 0)
+            if acq.residual_gp:
+                model, notes["residual_gp_on"] = residual_corrected(trained.model, objective, self.space, frame, curves, self.parameters,
+                                                                    draws=acq.residual_draws, seed=config.seed + round_)
+            settings = AcquisitionSettings(acq.strategy, acq.tradeoff, acq.beta, acq.diversity_length, config.seed + round_, spread_scale=scale)
             found = search(
-                trained.model, objective, self.space, config.batch_size, self.incumbent_f2(), settings, pool_size=acq.pool_size,
+                model, objective, self.space, config.batch_size, self.incumbent_f2(), settings, pool_size=acq.pool_size,
                 refine_starts=acq.refine_starts, refine_steps=acq.refine_steps, property_model=property_model, pending_encoded=pending,
                 is_taken=taken_checker(self.space, config.name, taken), pool_seed=config.seed * 1000 + round_,
             )

@@ -90,6 +90,10 @@ class AcquisitionConfig(_Strict):
     diversity_length: float = Field(0.15, ge=0, le=10)
     refine_starts: int = Field(16, ge=0, le=4096)  # best pool candidates refined by a local search (0: off)
     refine_steps: int = Field(12, ge=1, le=500)  # generations of the local search per start
+    spread_prior: float | None = Field(None, ge=1, le=10)  # assumed understatement of the objective's spread before prospective data (default: 1 with residual_gp, 3 without)
+    calibrate_spread: bool = True  # rescale the spread by the campaign's own prospective errors
+    residual_gp: bool = True  # correct the ensemble's curves by a GP per target time on its residuals
+    residual_draws: int = Field(4, ge=1, le=64)  # GP draws per ensemble member
 
 
 class GoalConfig(_Strict):

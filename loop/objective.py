@@ -356,6 +356,40 @@ class Objective:
         return float(feasible.max()) if len(feasible) else self.worst_value()
 
 
+# -- calibrating the ensemble's spread of the objective ----------------------------------
+def spread_scale(predicted: np.ndarray, predicted_std: np.ndarray, measured: np.ndarray, *, prior: float = 3.0,
+                 prior_weight: float = 8.0, bounds: tuple[float, float] = (1.0, 10.0)) -> tuple[float, int]:
+    """Factor by which the members' spread of the objective understates its prospective error.
+
+    Each earlier proposal stored its predicted objective (mean over members) and
+    spread before it was made; once measured, ``z = |measured - predicted| / spread``
+    says how honest the spread was. The robust estimate ``median(z) / 0.6745``
+    (1 for a calibrated normal) is shrunk in log space towards ``prior`` with the
+    weight of ``prior_weight`` proposals, so the first rounds lean on the prior
+    and later ones on the campaign's own record.
+
+    Args:
+        predicted: predicted objective of measured proposals, shape (k,).
+        predicted_std: their spread over members, shape (k,).
+        measured: their measured objective, shape (k,).
+        prior: the factor assumed without prospective data.
+        prior_weight: how many proposals the prior is worth.
+        bounds: clip range of the factor.
+
+    Returns:
+        (factor, number of proposals it used).
+    """
+    predicted, predicted_std, measured = (np.asarray(a, dtype=float) for a in (predicted, predicted_std, measured))
+    ok = np.isfinite(predicted) & np.isfinite(predicted_std) & np.isfinite(measured) & (predicted_std > 0)
+    k = int(ok.sum())
+    log_prior = np.log(np.clip(prior, *bounds))
+    if k == 0:
+        return float(np.exp(log_prior)), 0
+    z = np.abs(measured[ok] - predicted[ok]) / np.maximum(predicted_std[ok], 1e-3)
+    observed = np.log(np.clip(np.median(z) / 0.6745, *bounds))
+    return float(np.exp((k * observed + prior_weight * log_prior) / (k + prior_weight))), k
+
+
 # -- a model of characterization -----------------------------------------------------
 _TRANSFORMS = {  # property -> (forward, inverse): fitted on a scale where errors are roughly normal
     "size_nm": (np.log, np.exp),

@@ -146,3 +146,64 @@ def test_search_refines_and_never_repeats_a_taken_formulation():
     again = set(formulation_ids(space, "c", second.candidates.frame.iloc[second.batch.indices]))
     assert len(again) == 8 and not again & taken
     assert set(first.timings_s) == {"pool_s", "score_pool_s", "refine_s", "choose_s"}
+
+
+def test_spread_scale_makes_ucb_explore():
+    pool = np.random.default_rng(7).uniform(size=(300, 3))
+    tight = choose_batch(TwoMemberModel(), TARGET, pool, 1, 40.0, AcquisitionSettings("ucb", beta=1.0))
+    wide = choose_batch(TwoMemberModel(), TARGET, pool, 1, 40.0, AcquisitionSettings("ucb", beta=1.0, spread_scale=20.0))
+    assert abs(pool[wide.indices[0], 0] - 0.5) > abs(pool[tight.indices[0], 0] - 0.5)
+    assert wide.params["spread_scale"] == 20.0
+    assert wide.objective_std[0] < 20  # the batch reports the members' own spread
+    with pytest.raises(ValueError, match="spread_scale"):
+        AcquisitionSettings("ei", spread_scale=0.0)
+
+
+def test_residual_gp_pulls_the_ensemble_onto_the_measurements():
+    from loop.acquisition import ResidualCorrected
+
+    rng = np.random.default_rng(8)
+    X = rng.uniform(size=(30, 3))
+    times = np.array(TARGET.times_hours, float)
+    truth = 100 * TwoMemberModel().predict_curves(X, times).mean(axis=0) - 8.0  # the ensemble is 8 % points too high
+    corrected = ResidualCorrected(TwoMemberModel(), times, draws=3, seed=0).fit(X, truth)
+    curves = corrected.predict_curves(X, times)
+    assert curves.shape == (2 * 3, 30, len(times))
+    bias_before = np.mean(100 * TwoMemberModel().predict_curves(X, times).mean(axis=0) - truth)
+    bias_after = np.mean(100 * curves.mean(axis=0) - truth)
+    assert bias_before == pytest.approx(8.0, abs=1.0) and abs(bias_after) < 2.0
+    with pytest.raises(ValueError, match="not among the corrected times"):
+        corrected.predict_curves(X, [5.0])
+    batch = choose_batch(corrected, TARGET, rng.uniform(size=(100, 3)), 4, 40.0, AcquisitionSettings("ei"))
+    assert len(set(batch.indices.tolist())) == 4
+
+
+def test_campaign_proposes_with_constraints_residual_gp_and_calibrated_spread(tmp_path):
+    import json as _json
+
+    from adapters.simulated import SimulatedDissolution, SimulatedSynthesis
+    from loop.campaign import Campaign
+    from loop.config import parse_config
+    from loop.ledger import Ledger
+
+    data = default_config().model_dump(mode="json")
+    data["surrogate"].update(epochs=30, members=3)
+    data["acquisition"].update(pool_size=256, refine_starts=4, refine_steps=3)
+    data["objective"] = {"constraints": [{"property": "size_nm", "min": 80, "max": 200},
+                                         {"property": "encapsulation_efficiency_pct", "min": 60},
+                                         {"property": "burst_pct", "max": 25}]}
+    campaign = Campaign(parse_config(data), Ledger(tmp_path / "store"),
+                        {"synthesis": SimulatedSynthesis(seed=2), "dissolution": SimulatedDissolution(seed=2)})
+    for round_ in range(3):
+        ids = campaign.propose(round_)
+        campaign.approve(round_)
+        campaign.dispatch_synthesis(round_)
+        campaign.collect_synthesis(round_)
+        campaign.dispatch_dissolution(round_)
+        campaign.collect_dissolution(round_)
+    forms = campaign.formulations()
+    assert forms["formulation_id"].is_unique and len(ids) == 8
+    params = _json.loads(forms.loc[forms["round"] == 2, "acquisition_params_json"].iloc[0])
+    assert params["constraints"] == ["80 <= size_nm <= 200", "encapsulation_efficiency_pct >= 60", "release at 24 h (%) <= 25"]
+    assert params["residual_gp_on"] >= 4 and params["spread_calibrated_on"] >= 1 and params["spread_scale"] >= 1.0
+    assert np.isfinite(campaign.incumbent_f2())

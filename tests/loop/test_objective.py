@@ -128,3 +128,19 @@ def test_bad_objective_section_is_one_line(section, message):
 def test_time_weights_must_match_the_target():
     with pytest.raises(InputError, match="time_weights has 2 values but the target has 5 times"):
         Objective(TARGET, (Goal("rmse", time_weights=(1.0, 2.0)),))
+
+
+def test_spread_scale_starts_at_the_prior_and_learns_from_prospective_errors():
+    from loop.objective import spread_scale
+
+    assert spread_scale([], [], [], prior=3.0) == (pytest.approx(3.0), 0)
+    rng = np.random.default_rng(0)
+    predicted = rng.uniform(30, 70, 400)
+    std = rng.uniform(1, 5, 400)
+    measured = predicted + 2.0 * std * rng.standard_normal(400)  # errors twice the stated spread
+    scale, n = spread_scale(predicted, std, measured, prior=3.0)
+    assert n == 400 and scale == pytest.approx(2.0, rel=0.15)
+    few, n_few = spread_scale(predicted[:4], std[:4], measured[:4], prior=3.0)
+    assert n_few == 4 and abs(np.log(few / 3.0)) < abs(np.log(few / 2.0)) + 0.5  # four proposals barely move the prior
+    honest, _ = spread_scale(predicted, std, predicted + 0.1 * std * rng.standard_normal(400), prior=3.0)
+    assert honest == pytest.approx(1.0, rel=0.2)  # never below 1: the spread is a floor
