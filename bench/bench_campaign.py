@@ -495,6 +495,7 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", default="bench_campaign.png", help="PNG of best f2 vs experiments ('' for none)")
     parser.add_argument("--timing-n", type=int, default=500, help="measured formulations for the proposal timing (0: skip)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--json-out", default="", metavar="PATH", help="also write that JSON object (with every run) to PATH")
     parser.add_argument("--check-targets", action="store_true", help="verify the targets on the ground truth and exit")
     args = parser.parse_args(argv)
 
@@ -536,8 +537,10 @@ def main(argv=None) -> int:
     if args.timing_n > 0:
         summary["scoring"] = time_scoring()
         summary["proposal"] = time_proposal(args.timing_n)
+    summary["runs"] = [{"strategy": s, "target": t, "seed": seed, "f2": [None if not np.isfinite(v) else v for v in f]} for (s, t, seed), f in results.items()]
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(summary, indent=1))
     if args.json:
-        summary["runs"] = [{"strategy": s, "target": t, "seed": seed, "f2": [None if not np.isfinite(v) else v for v in f]} for (s, t, seed), f in results.items()]
         print(json.dumps(summary, indent=1))
         return 0
     print_tables(summary, strategies, targets, args.batch, args.rounds)

@@ -167,7 +167,7 @@ class ResidualCorrected:
 
 
 def residual_corrected(curve_model, objective: Objective, space, formulations, mean_curves: dict, parameters, *, draws: int = 4,
-                       seed: int = 0, min_formulations: int = 4):
+                       seed: int = 0, min_formulations: int = 4, max_formulations: int = 150):
     """The curve model corrected by :class:`ResidualCorrected` on a campaign's measured formulations.
 
     Args:
@@ -180,6 +180,8 @@ def residual_corrected(curve_model, objective: Objective, space, formulations, m
         draws: GP draws per member.
         seed: seed.
         min_formulations: below this many measured formulations the model is returned as it is.
+        max_formulations: GP cost grows as n^3 (fit) and n^2 per candidate (spread): above this many,
+            the GPs use the best half by measured objective and a random draw of the rest.
 
     Returns:
         (model, number of formulations the GPs were fitted on).
@@ -187,6 +189,13 @@ def residual_corrected(curve_model, objective: Objective, space, formulations, m
     measured = formulations[formulations["formulation_id"].isin(list(mean_curves))].drop_duplicates("formulation_id")
     if len(measured) < min_formulations:
         return curve_model, 0
+    if len(measured) > max_formulations:
+        score = objective.measured({f: mean_curves[f] for f in measured["formulation_id"]})["objective"]
+        order = score.reindex(measured["formulation_id"]).to_numpy()
+        best = np.argsort(-np.nan_to_num(order, nan=-np.inf), kind="stable")[: max_formulations // 2]
+        rest = np.setdiff1d(np.arange(len(measured)), best)
+        extra = np.random.default_rng(seed).choice(rest, max_formulations - len(best), replace=False)
+        measured = measured.iloc[np.sort(np.concatenate([best, extra]))]
     times = objective.curve_times_hours
     y = np.array([np.interp(times, mean_curves[f].index.to_numpy(float), mean_curves[f].to_numpy(float)) for f in measured["formulation_id"]])
     corrected = ResidualCorrected(curve_model, times, draws, seed=seed).fit(space.encode(parameters(measured)), y)

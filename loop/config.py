@@ -94,6 +94,7 @@ class AcquisitionConfig(_Strict):
     calibrate_spread: bool = True  # rescale the spread by the campaign's own prospective errors
     residual_gp: bool = True  # correct the ensemble's curves by a GP per target time on its residuals
     residual_draws: int = Field(4, ge=1, le=64)  # GP draws per ensemble member
+    residual_gp_max: int = Field(150, ge=4, le=5000)  # most formulations the residual GPs are fitted on (best half + random rest)
 
 
 class GoalConfig(_Strict):

@@ -207,3 +207,19 @@ def test_campaign_proposes_with_constraints_residual_gp_and_calibrated_spread(tm
     assert params["constraints"] == ["80 <= size_nm <= 200", "encapsulation_efficiency_pct >= 60", "release at 24 h (%) <= 25"]
     assert params["residual_gp_on"] >= 4 and params["spread_calibrated_on"] >= 1 and params["spread_scale"] >= 1.0
     assert np.isfinite(campaign.incumbent_f2())
+
+
+def test_residual_gp_is_fitted_on_a_capped_subset():
+    import pandas as pd
+
+    from loop.acquisition import residual_corrected
+
+    space = default_config().design_space()
+    frame = space.sample(40, seed=3)
+    forms = pd.DataFrame({"formulation_id": [f"F{i}" for i in range(40)], "parameters_json": [""] * 40})
+    times = np.array(TARGET.times_hours, float)
+    curves = {f"F{i}": pd.Series(np.linspace(10 + i, 60 + i, len(times)), index=times) for i in range(40)}
+    model, n = residual_corrected(SpaceModel(), Objective(TARGET), space, forms, curves, lambda f: frame.iloc[[int(i[1:]) for i in f["formulation_id"]]],
+                                  max_formulations=12)
+    assert n == 12 and len(model.gps_) == len(times)
+    assert residual_corrected(SpaceModel(), Objective(TARGET), space, forms.iloc[:3], curves, lambda f: frame.iloc[:3])[1] == 0
