@@ -10,17 +10,7 @@ from adapters.protocol import InstrumentTimeout, JobState, TransientInstrumentEr
 from adapters.simulated import DEFAULT_SAMPLING_TIMES_HOURS, SimulatedDissolution, SimulatedSynthesis
 from loop.errors import InputError
 
-RECIPE = dict(
-    polymer="PLGA 50:50",
-    polymer_mw_kda=30,
-    drug_logp=2.0,
-    drug_loading_pct=10,
-    particle_size_nm=200,
-    peg_fraction=0.1,
-    ph_responsive_fraction=0.0,
-    medium_ph=7.4,
-)
-QUIET = dict(replicate_cv=0.0, assay_cv=0.0, assay_sd_pct=0.0, outlier_probability=0.0)
+from lab_recipes import QUIET, RECIPE  # noqa: E402
 KEYS = [f"F-{i}" for i in range(10)]
 
 

@@ -14,16 +14,7 @@ TIMES_H = np.array([0.0, 0.5, 1, 4, 8, 24, 48, 72, 120, 168, 240, 336, 504, 672,
 TARGET_TIMES_H = [24, 72, 168, 336, 672]
 TARGET_PCT = np.array([20, 40, 65, 80, 95])
 
-BASE = dict(
-    polymer="PLGA 50:50",
-    polymer_mw_kda=30,
-    drug_logp=2.0,
-    drug_loading_pct=10,
-    particle_size_nm=200,
-    peg_fraction=0.1,
-    ph_responsive_fraction=0.0,
-    medium_ph=7.4,
-)
+from lab_recipes import RECIPE as BASE  # noqa: E402
 EXAMPLES = {
     "fast": dict(BASE, polymer_mw_kda=15, drug_logp=0.5, drug_loading_pct=8, particle_size_nm=150,
                  peg_fraction=0.1, ph_responsive_fraction=0.25, medium_ph=5.5),
