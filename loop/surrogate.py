@@ -128,7 +128,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             residual mixed into the law; 0 keeps the pure law.
         likelihood: "beta-nll" (Gaussian, beta = 0.5), "gaussian" or "laplace" (median-seeking).
         bootstrap: train each member on a bootstrap draw of the training curves.
-        input_noise: std of Gaussian noise added to the standardized inputs in training
+        input_noise: std of Gaussian noise added to each formulation's standardized inputs in training
             (smooths the map from features to curves on small data); 0 for none.
         clip_inputs: clamp standardized inputs to the training range at prediction, so the
             network never extrapolates beyond the features it has seen.
@@ -347,9 +347,16 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
-    def _tensors(self, features, times, y, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        xs = torch.as_tensor((features - self.x_mean_) / self.x_scale_, dtype=torch.float32, device=device)
-        return xs, torch.as_tensor(np.array(times), dtype=torch.float32, device=device), torch.as_tensor(np.array(y), dtype=torch.float32, device=device)
+    def _tensors(self, features, times, y, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training tensors: the distinct formulations' scaled features, each row's formulation index, times, release.
+
+        The network sees a formulation once (time enters only the head), so a
+        curve of 36 points costs one forward pass, not 36.
+        """
+        unique, row_index = np.unique(features, axis=0, return_inverse=True)
+        xs = torch.as_tensor((unique - self.x_mean_) / self.x_scale_, dtype=torch.float32, device=device)
+        index = torch.as_tensor(row_index.reshape(-1), dtype=torch.int64, device=device)
+        return xs, index, torch.as_tensor(np.array(times), dtype=torch.float32, device=device), torch.as_tensor(np.array(y), dtype=torch.float32, device=device)
 
     def _train(self, net, data, train_w, val_w, use_validation: bool, epochs: int, learning_rate: float, weight_decay: float, anchor=None, anchor_strength: float = 0.0) -> int:
         """Full-batch AdamW with per-member early stopping; restores each member's best weights.
@@ -360,15 +367,14 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
 
         Returns the number of epochs run.
         """
-        xs, ts, ys = data
-        device = xs.device
+        device = data[0].device
         train_w = torch.as_tensor(train_w, dtype=torch.float32, device=device)
         val_w = torch.as_tensor(val_w, dtype=torch.float32, device=device)
         with _training_threads(device, train_w.shape[0] * train_w.shape[1] * self.hidden):
             return self._train_loop(net, data, train_w, val_w, use_validation, epochs, learning_rate, weight_decay, anchor, anchor_strength)
 
     def _train_loop(self, net, data, train_w, val_w, use_validation, epochs, learning_rate, weight_decay, anchor, anchor_strength) -> int:
-        xs, ts, ys = data
+        xs, index, ts, ys = data
         device = xs.device
         optimizer = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
         n_members = train_w.shape[0]
@@ -384,7 +390,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             inputs = xs
             if self.input_noise > 0:
                 inputs = xs.unsqueeze(0) + self.input_noise * torch.randn((n_members, *xs.shape), device=device)
-            per_point = self._loss(net(inputs), ts, ys)  # (M, n)
+            per_point = self._loss(net(inputs)[:, index], ts, ys)  # (M, n)
             loss = ((per_point * train_w).sum(1) / train_norm).sum()
             if anchor is not None and anchor_strength > 0:
                 loss = loss + anchor_strength * sum(((p - a) ** 2).sum() for p, a in zip(net.parameters(), anchor))
@@ -395,7 +401,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
                 continue
             net.eval()
             with torch.no_grad():
-                val = (self._loss(net(xs), ts, ys) * val_w).sum(1) / val_norm
+                val = (self._loss(net(xs)[:, index], ts, ys) * val_w).sum(1) / val_norm
                 improved = val < best_loss - 1e-5
                 best_loss = torch.where(improved, val, best_loss)
                 since_best = torch.where(improved, torch.zeros_like(since_best), since_best + 1)
@@ -422,9 +428,9 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
 
     def _fit_std_scale(self, data, val_mask: np.ndarray) -> float:
         """Scale making 90 % of each member's held-out points fall inside its 90 % interval."""
-        xs, ts, ys = data
+        xs, index, ts, ys = data
         with torch.no_grad():
-            raw = self.net_(xs)
+            raw = self.net_(xs)[:, index]
             mean = self._curve(raw, ts).cpu().numpy()
             noise = self._noise_std(raw).cpu().numpy()
         y = ys.cpu().numpy()
