@@ -464,7 +464,7 @@ class Campaign:
         """
         ids = self._ids(round_, "dissolving")
         instrument = self.instruments["dissolution"]
-        measured, failed = [], []
+        measured, failed, curve_rows, kinetics_rows = {}, [], [], []
         for r in _wait_and_collect(instrument, ids, wait_s, self.timeout_s):
             curves, notes = _usable_curves(r)
             rows = [
@@ -476,12 +476,16 @@ class Campaign:
                 failed.append(r.key)
                 self.record([r.key], "failed", round_, f"dissolution: {r.reason or '; '.join(notes) or 'no valid readings'}")
                 continue
-            self.ledger.append("curves", rows)
-            fault_point("during-ingest")
-            self._store_kinetics(r.key)
-            measured.append(r.key)
-            self.record([r.key], "measured", round_, "; ".join(notes))
-        return {"measured": measured, "failed": failed}
+            curve_rows += rows
+            kinetics_rows.append(_kinetics_row(r.key, rows))
+            measured[r.key] = "; ".join(notes)
+        # one append per table, whatever the batch size; a crash in between is resumed by collecting again
+        self.ledger.append("curves", curve_rows)
+        fault_point("during-ingest")
+        self.ledger.append("kinetics", kinetics_rows)
+        for reason in dict.fromkeys(measured.values()):
+            self.record([fid for fid, r in measured.items() if r == reason], "measured", round_, reason)
+        return {"measured": list(measured), "failed": failed}
 
     def run_round(self, round_: int) -> None:
         """Every step of a round in this process, auto-approved, without Prefect (scripts, benchmarks)."""
@@ -493,17 +497,16 @@ class Campaign:
         self.dispatch_dissolution(round_)
         self.collect_dissolution(round_)
 
-    def _store_kinetics(self, fid: str) -> None:
-        from loop.kinetics import summarize_curve
+def _kinetics_row(fid: str, curve_rows: list[dict]) -> dict:
+    """The kinetic summary (best law, t50, t80, burst, MDT) of the mean of a formulation's replicates."""
+    from loop.kinetics import summarize_curve
 
-        mean = measured_mean_curves(self.ledger).get(fid)
-        if mean is None:
-            return
-        summary = summarize_curve(mean.index.to_numpy(float), mean.to_numpy(float))
-        self.ledger.append("kinetics", [{
-            "formulation_id": fid, "best_model": summary.get("best_model") or "", "params_json": json.dumps(summary.get("best_params") or {}),
-            **{k: _num(summary.get(k)) for k in ("r2", "t50_hours", "t80_hours", "burst_24h_pct", "mdt_hours")},
-        }])
+    mean = pd.DataFrame(curve_rows).groupby("time_hours")["release_pct"].mean()
+    summary = summarize_curve(mean.index.to_numpy(float), mean.to_numpy(float))
+    return {
+        "formulation_id": fid, "best_model": summary.get("best_model") or "", "params_json": json.dumps(summary.get("best_params") or {}),
+        **{k: _num(summary.get(k)) for k in ("r2", "t50_hours", "t80_hours", "burst_24h_pct", "mdt_hours")},
+    }
 
 
 def _num(value) -> float:
