@@ -292,7 +292,9 @@ class Campaign:
             model, notes["residual_gp_on"] = (trained.model, 0)
             if acq.residual_gp:
                 model, notes["residual_gp_on"] = residual_corrected(trained.model, objective, self.space, frame, curves, self.parameters,
-                                                                    draws=acq.residual_draws, seed=config.seed + round_, max_formulations=acq.residual_gp_max)
+                                                                    draws=acq.residual_draws, seed=config.seed + round_, max_formulations=acq.residual_gp_max,
+                                                                    select_mean=acq.residual_gp_select_mean)
+                notes["ensemble_as_gp_mean"] = list(getattr(model, "uses_ensemble_", []))
             settings = AcquisitionSettings(acq.strategy, acq.tradeoff, acq.beta, acq.diversity_length, config.seed + round_, spread_scale=scale)
             found = search(
                 model, objective, self.space, config.batch_size, self.incumbent_f2(), settings, pool_size=acq.pool_size,

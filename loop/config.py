@@ -95,6 +95,7 @@ class AcquisitionConfig(_Strict):
     residual_gp: bool = True  # correct the ensemble's curves by a GP per target time on its residuals
     residual_draws: int = Field(4, ge=1, le=64)  # GP draws per ensemble member
     residual_gp_max: int = Field(150, ge=4, le=5000)  # most formulations the residual GPs are fitted on (best half + random rest)
+    residual_gp_select_mean: bool = True  # per time, keep the ensemble as the GP's mean only if the marginal likelihood prefers it
 
 
 class GoalConfig(_Strict):

@@ -223,3 +223,34 @@ def test_residual_gp_is_fitted_on_a_capped_subset():
                                   max_formulations=12)
     assert n == 12 and len(model.gps_) == len(times)
     assert residual_corrected(SpaceModel(), Objective(TARGET), space, forms.iloc[:3], curves, lambda f: frame.iloc[:3])[1] == 0
+
+
+class WigglyModel:
+    """An ensemble that has learnt nothing: curves that swing with a feature the release does not depend on."""
+
+    def predict_curves(self, features, times_hours):
+        x = np.asarray(features)[:, 2]
+        swing = 30 * np.sin(40 * x)[:, None] * np.ones(len(times_hours))
+        centre = np.array(TARGET.release_pct, float)[: len(times_hours)]
+        return np.clip(np.stack([centre + swing, centre + 0.8 * swing]) / 100, 0, 1)
+
+
+def test_residual_gp_keeps_the_ensemble_only_where_it_explains_the_data():
+    from loop.acquisition import ResidualCorrected
+
+    rng = np.random.default_rng(9)
+    X = rng.uniform(size=(30, 3))
+    times = np.array(TARGET.times_hours, float)
+    informative = 100 * TwoMemberModel().predict_curves(X, times).mean(axis=0) - 8.0
+    kept = ResidualCorrected(TwoMemberModel(), times, draws=2, seed=0).fit(X, informative)
+    assert all(kept.uses_ensemble_)
+
+    smooth = np.array(TARGET.release_pct, float)[None, :] + 20 * (X[:, :1] - 0.5)  # depends on x0 only
+    replaced = ResidualCorrected(WigglyModel(), times, draws=2, seed=0).fit(X, smooth)
+    assert not any(replaced.uses_ensemble_)
+    X_new = rng.uniform(size=(50, 3))
+    truth_new = np.array(TARGET.release_pct, float)[None, :] + 20 * (X_new[:, :1] - 0.5)
+    error_plain = np.abs(100 * replaced.predict_curves(X_new, times).mean(axis=0) - truth_new).mean()
+    forced = ResidualCorrected(WigglyModel(), times, draws=2, seed=0, select_mean=False).fit(X, smooth)
+    error_forced = np.abs(100 * forced.predict_curves(X_new, times).mean(axis=0) - truth_new).mean()
+    assert error_plain < 2.0 < error_forced
