@@ -273,8 +273,9 @@ class Campaign:
             candidates = self._untaken(candidates, taken).iloc[: config.batch_size]
             rows = [{**base, "origin": "initial-design", "acquisition": "sobol", "acquisition_params_json": json.dumps({"scramble": True})}] * len(candidates)
         else:
-            from loop.acquisition import calibrated_spread, residual_corrected, search, taken_checker
+            from loop.acquisition import calibrated_spread, search, taken_checker
             from loop.objective import Objective, fit_property_model
+            from loop.residual_gp import residual_corrected
 
             acq, objective, property_model, notes = config.acquisition, Objective.from_config(config), None, {}
             if objective.characterization_constraints:  # size, EE, ...: a model of characterization

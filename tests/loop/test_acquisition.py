@@ -160,7 +160,7 @@ def test_spread_scale_makes_ucb_explore():
 
 
 def test_residual_gp_pulls_the_ensemble_onto_the_measurements():
-    from loop.acquisition import ResidualCorrected
+    from loop.residual_gp import ResidualCorrected
 
     rng = np.random.default_rng(8)
     X = rng.uniform(size=(30, 3))
@@ -212,7 +212,7 @@ def test_campaign_proposes_with_constraints_residual_gp_and_calibrated_spread(tm
 def test_residual_gp_is_fitted_on_a_capped_subset():
     import pandas as pd
 
-    from loop.acquisition import residual_corrected
+    from loop.residual_gp import residual_corrected
 
     space = default_config().design_space()
     frame = space.sample(40, seed=3)
@@ -236,7 +236,7 @@ class WigglyModel:
 
 
 def test_residual_gp_keeps_the_ensemble_only_where_it_explains_the_data():
-    from loop.acquisition import ResidualCorrected
+    from loop.residual_gp import ResidualCorrected
 
     rng = np.random.default_rng(9)
     X = rng.uniform(size=(30, 3))
