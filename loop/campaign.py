@@ -30,7 +30,7 @@ from loop.acquisition import AcquisitionSettings, choose_batch
 from loop.config import CampaignConfig, parse_config
 from loop.errors import InputError
 from loop.faults import fault_point
-from loop.evaluation import measured_mean_curves, measured_objective
+from loop.evaluation import mean_curves, measured_mean_curves, measured_objective
 from loop.ledger import Ledger, latest_status
 from loop.space import formulation_id
 from loop.surrogate import ReleaseEnsemble, curve_rows
@@ -504,7 +504,7 @@ def _kinetics_row(fid: str, curve_rows: list[dict]) -> dict:
     """The kinetic summary (best law, t50, t80, burst, MDT) of the mean of a formulation's replicates."""
     from loop.kinetics import summarize_curve
 
-    mean = pd.DataFrame(curve_rows).groupby("time_hours")["release_pct"].mean()
+    mean = mean_curves(pd.DataFrame(curve_rows))[fid]
     summary = summarize_curve(mean.index.to_numpy(float), mean.to_numpy(float))
     return {
         "formulation_id": fid, "best_model": summary.get("best_model") or "", "params_json": json.dumps(summary.get("best_params") or {}),

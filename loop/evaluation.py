@@ -19,13 +19,17 @@ from loop.objective import measured_f2
 Z90 = 1.6449  # half-width of a central 90 % normal interval, in standard deviations
 
 
-def measured_mean_curves(ledger: Ledger) -> dict[str, pd.Series]:
-    """Mean over replicates of each measured curve: id -> Series (index time in hours, release in %)."""
-    curves = ledger.read("curves")
+def mean_curves(curves: pd.DataFrame) -> dict[str, pd.Series]:
+    """Mean over replicates of each curve in rows like the ledger's ``curves`` table: id -> Series (hours -> %)."""
     if curves.empty:
         return {}
     mean = curves.groupby(["formulation_id", "time_hours"])["release_pct"].mean()
     return {fid: group.droplevel(0) for fid, group in mean.groupby(level=0)}
+
+
+def measured_mean_curves(ledger: Ledger) -> dict[str, pd.Series]:
+    """Mean over replicates of each measured curve in the ledger: id -> Series (index time in hours, release in %)."""
+    return mean_curves(ledger.read("curves"))
 
 
 def measured_objective(ledger: Ledger, target: TargetProfile) -> pd.Series:

@@ -71,11 +71,8 @@ class ResidualCorrected:
         self.gps_, self.uses_ensemble_ = [], []
         for j in range(len(self.times_hours)):
             corrected = self._gp(encoded, residual[:, j])
-            if self.select_mean:
-                plain = self._gp(encoded, measured_pct[:, j])
-                use = corrected[3] >= plain[3]
-            else:
-                plain, use = None, True
+            plain = self._gp(encoded, measured_pct[:, j]) if self.select_mean else None
+            use = plain is None or corrected[3] >= plain[3]
             self.gps_.append(corrected[:3] if use else plain[:3])
             self.uses_ensemble_.append(bool(use))
         n_samples = members.shape[0] * self.draws
