@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from adapters.protocol import JobResult, JobState
+from nanoloop.adapters.protocol import JobResult, JobState
 
 #: readings above this (in %) are implausible for a cumulative release
 MAX_PLAUSIBLE_PCT = 110.0

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from adapters.filedrop_layout import (
+from nanoloop.adapters.filedrop_layout import (
     DISSOLUTION_COLUMNS,
     PARSERS,
     SYNTHESIS_COLUMNS,
@@ -45,8 +45,8 @@ from adapters.filedrop_layout import (
     worklist_csv,
     worklist_keys,
 )
-from adapters.protocol import InstrumentTimeout, JobResult, JobState, PermanentInstrumentError, WorkItem
-from loop.errors import InputError
+from nanoloop.adapters.protocol import InstrumentTimeout, JobResult, JobState, PermanentInstrumentError, WorkItem
+from nanoloop.loop.errors import InputError
 
 WRITING_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", "~")
 FOLDERS = ("outbox", "sent", "inbox", "archive", "quarantine")

@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.protocol import Characterization, JobResult, JobState, ReleaseCurve
+from nanoloop.adapters.protocol import Characterization, JobResult, JobState, ReleaseCurve
 
 DISSOLUTION_COLUMNS = ("key", "replicate", "time_hours", "dissolved_pct")
 SYNTHESIS_COLUMNS = ("key", "size_nm", "pdi", "zeta_mv", "encapsulation_efficiency_pct", "drug_loading_pct")

@@ -25,13 +25,13 @@ import importlib
 import inspect
 from typing import Any, Callable, Mapping
 
-from adapters.protocol import Instrument
-from loop.errors import InputError
+from nanoloop.adapters.protocol import Instrument
+from nanoloop.loop.errors import InputError
 
 BUILTINS: dict[str, str] = {
-    "simulated-synthesis": "adapters.simulated.synthesis:SimulatedSynthesis",
-    "simulated-dissolution": "adapters.simulated.dissolution:SimulatedDissolution",
-    "file-drop": "adapters.filedrop:FileDropInstrument",
+    "simulated-synthesis": "nanoloop.adapters.simulated.synthesis:SimulatedSynthesis",
+    "simulated-dissolution": "nanoloop.adapters.simulated.dissolution:SimulatedDissolution",
+    "file-drop": "nanoloop.adapters.filedrop:FileDropInstrument",
 }
 
 KINDS = ("synthesis", "dissolution")

@@ -53,9 +53,9 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loop.config import TargetProfile, default_config  # noqa: E402
-from loop.objective import f2_to_target, measured_f2  # noqa: E402
-from loop.space import formulation_id  # noqa: E402
+from nanoloop.loop.config import TargetProfile, default_config  # noqa: E402
+from nanoloop.loop.objective import f2_to_target, measured_f2  # noqa: E402
+from nanoloop.loop.space import formulation_id  # noqa: E402
 
 #: name -> (times in hours, release in %, shape). Each is the rounded noise-free curve of one
 #: formulation of a 32768-point Sobol sample (seed 11) whose shape class it represents, picked
@@ -84,14 +84,14 @@ class Lab:
     """Synthesis then dissolution on the simulated instruments; results keyed by formulation id."""
 
     def __init__(self, seed: int):
-        from adapters.simulated import SimulatedDissolution, SimulatedSynthesis
+        from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
 
         self.synthesis = SimulatedSynthesis(seed=seed)
         self.dissolution = SimulatedDissolution(seed=seed)
 
     def measure(self, keys: list[str], recipes: list[dict]) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """(times hours, mean release %) per recipe, or None when synthesis failed."""
-        from adapters.protocol import WorkItem
+        from nanoloop.adapters.protocol import WorkItem
 
         self.synthesis.submit([WorkItem(key=k, recipe=r) for k, r in zip(keys, recipes)])
         made = {r.key: r for r in self.synthesis.collect(keys)}
@@ -175,7 +175,7 @@ def run_gp_ei(target_name: str, seed: int, rounds: int, batch: int) -> list[floa
     """Scalar GP on f2 with modAL's max_EI (top-k) and teach()."""
     from modAL.acquisition import max_EI
 
-    from loop.modal_compat import BayesianOptimizer
+    from nanoloop.loop.modal_compat import BayesianOptimizer
 
     state = _Loop(target_name, seed, batch)
     state.run_batch(state.space.sample(batch, seed=seed))
@@ -236,10 +236,10 @@ def bench_config(target_name: str, seed: int, rounds: int, batch: int):
 
 def run_ours(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
     """The campaign's own loop, in-process: propose, approve, dispatch, collect; f2 per experiment in order."""
-    from adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-    from loop.campaign import Campaign
-    from loop.evaluation import measured_objective
-    from loop.ledger import Ledger
+    from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
+    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.evaluation import measured_objective
+    from nanoloop.loop.ledger import Ledger
 
     config = bench_config(target_name, seed, rounds, batch)
     with tempfile.TemporaryDirectory(prefix="nanoloop-bench-") as store:
@@ -401,17 +401,17 @@ def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345) 
     """
     import pandas as pd
 
-    import loop
-    from adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-    from loop.campaign import Campaign
-    from loop.ledger import Ledger
+    from nanoloop.loop import __version__
+    from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
+    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.ledger import Ledger
 
     config = bench_config("two_phase", seed, 2, 8)
     config = config.model_copy(update={"name": "bench-timing", "acquisition": config.acquisition.model_copy(update={"pool_size": pool_size})})
     with tempfile.TemporaryDirectory(prefix="nanoloop-timing-") as store:
         campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
         frame = campaign.space.sample(int(n_measured * 1.15) + 8, seed=seed)
-        base = {"campaign": config.name, "round": 0, "seed": seed, "nanoloop_version": loop.__version__, "created_at": pd.Timestamp.now(tz="UTC"),
+        base = {"campaign": config.name, "round": 0, "seed": seed, "nanoloop_version": __version__, "created_at": pd.Timestamp.now(tz="UTC"),
                 "predicted_times_hours": None, "predicted_release_pct": None, "predicted_std_pct": None, "predicted_objective": np.nan,
                 "objective_std": np.nan, "acquisition_value": np.nan, "model_version": "", "origin": "initial-design", "acquisition": "sobol",
                 "acquisition_params_json": "{}"}
@@ -430,8 +430,8 @@ def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345) 
 
 def time_scoring(n: int = 100_000, seed: int = 0) -> dict:
     """Seconds to score n Sobol candidates (objective per ensemble member) with a small fitted ensemble."""
-    from loop.objective import Objective
-    from loop.surrogate import ReleaseEnsemble, curve_rows
+    from nanoloop.loop.objective import Objective
+    from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
 
     space = _space()
     target = target_profile("two_phase")
@@ -453,8 +453,8 @@ def check_targets(targets, n_random: int = 32768, seed: int = 11) -> dict:
     """Best noise-free f2 reachable (differential evolution per polymer) and random hit rates."""
     from scipy.optimize import LinearConstraint, differential_evolution
 
-    from adapters.simulated.physics import true_release_pct
-    from adapters.simulated.recipe import POLYMERS, RANGES, Recipe
+    from nanoloop.adapters.simulated.physics import true_release_pct
+    from nanoloop.adapters.simulated.recipe import POLYMERS, RANGES, Recipe
 
     space = _space()
     frame = space.sample(n_random, seed=seed)

@@ -22,7 +22,7 @@ from multiprocessing import get_context  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from loop.kinetics import LAWS_BY_NAME, fit_laws  # noqa: E402
+from nanoloop.loop.kinetics import LAWS_BY_NAME, fit_laws  # noqa: E402
 
 GENERATORS = {  # law name -> sampler of its parameters from a random generator
     "first_order_plateau": lambda rng: (rng.uniform(50, 100), 10 ** rng.uniform(-3, -0.5)),

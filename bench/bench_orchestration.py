@@ -54,10 +54,10 @@ def science_round(campaign, round_: int) -> None:
     """What a round flow does, without Prefect: the steps, the explanation, the evaluation."""
     campaign.run_round(round_)
     if round_ > 0:
-        from loop.explain import explain_round
+        from nanoloop.loop.explain import explain_round
 
         explain_round(campaign, round_)
-    from loop.evaluation import campaign_status
+    from nanoloop.loop.evaluation import campaign_status
 
     campaign_status(campaign.ledger, campaign.config.target, campaign.config.name)
 
@@ -75,9 +75,9 @@ def main() -> None:
         server, url = start_server()
         os.environ["PREFECT_API_URL"] = url
     try:
-        from loop.campaign import Campaign
-        from loop.config import default_config
-        from loop.ledger import Ledger
+        from nanoloop.loop.campaign import Campaign
+        from nanoloop.loop.config import default_config
+        from nanoloop.loop.ledger import Ledger
 
         config = default_config().model_copy(update={"batch_size": args.batch, "name": "bench-orchestration"})
         folder = Path(tempfile.mkdtemp(prefix="nanoloop-bench-"))
@@ -88,7 +88,7 @@ def main() -> None:
             science_round(science, round_)
             science_s.append(time.perf_counter() - started)
 
-        from flows.rounds import round_flow
+        from nanoloop.flows.rounds import round_flow
 
         Campaign(config, Ledger(folder / "flow"))
         flow_s = []
@@ -132,7 +132,7 @@ def dask_speedup(campaign, repeats: int) -> dict:
     """Median seconds to train the ensemble: batched here vs per-member tasks on a local Dask cluster."""
     from prefect import flow
 
-    from flows.parallel import dask_task_runner, fit_members_in_tasks
+    from nanoloop.flows.parallel import dask_task_runner, fit_members_in_tasks
 
     X, y, groups, n_formulations = campaign.training_data()
     members = campaign.config.surrogate.members

@@ -54,8 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from loop.surrogate import ReleaseEnsemble  # noqa: E402
-from loop.transfer import fine_tune  # noqa: E402
+from nanoloop.loop.surrogate import ReleaseEnsemble  # noqa: E402
+from nanoloop.loop.transfer import fine_tune  # noqa: E402
 
 DEFAULT_DATA = "/work/shared/data/lai-release/bannigan2023_release.csv"
 FEW_SHOT_COLUMNS = ("T=0.25", "T=0.5", "T=1.0")

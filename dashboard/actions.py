@@ -32,7 +32,7 @@ class CommandResult:
 
 def nanoloop_command() -> list[str]:
     """How to run the command line from here: this interpreter running ``flows.cli`` as a script."""
-    return [sys.executable, "-m", "flows.cli"]
+    return [sys.executable, "-m", "nanoloop.flows.cli"]
 
 
 def approve_arguments(store: str, reject: list[str] | None = None, reason: str = "") -> list[str]:

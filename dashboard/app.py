@@ -19,7 +19,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
-from dashboard import actions, data, figures
+from nanoloop.dashboard import actions, data, figures
 
 log = logging.getLogger("nanoloop.dashboard")
 

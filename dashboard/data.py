@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.fs as pafs
 
-from loop.config import CampaignConfig, parse_config
-from loop.errors import InputError
-from loop.evaluation import Z90, campaign_status, measured_mean_curves, measured_objective, prospective_errors
-from loop.ledger import SCHEMAS, Ledger, latest_status
+from nanoloop.loop.config import CampaignConfig, parse_config
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.evaluation import Z90, campaign_status, measured_mean_curves, measured_objective, prospective_errors
+from nanoloop.loop.ledger import SCHEMAS, Ledger, latest_status
 
 CONFIG_BLOB = "campaign.json"  # where loop.campaign stores the config (loop.campaign.CONFIG_BLOB)
 

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from dashboard import data
+from nanoloop.dashboard import data
 
 PALETTE = qualitative.Plotly
 F2_SIMILAR = 50.0  # f2 >= 50: similar to the target (FDA)

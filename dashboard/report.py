@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-import loop
-from dashboard import data, figures
-from loop.errors import InputError
+from nanoloop.loop import __version__
+from nanoloop.dashboard import data, figures
+from nanoloop.loop.errors import InputError
 
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; max-width: 1280px; margin: 0 auto; padding: 0 16px 40px; }
@@ -66,7 +66,7 @@ def build_report(snap: data.Snapshot) -> str:
     k = data.key_numbers(snap)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(f"<h1>nanoloop campaign {html.escape(k['campaign'])}</h1>")
-    parts.append(f'<div class="sub">ledger: {html.escape(snap.store)} · report written {now} by nanoloop {html.escape(loop.__version__)}</div>')
+    parts.append(f'<div class="sub">ledger: {html.escape(snap.store)} · report written {now} by nanoloop {html.escape(__version__)}</div>')
     best_note = f"{k['best_id']} (round {k['best_round']})" if k["best_id"] else "nothing measured yet"
     parts.append('<div class="cards">' + "".join([
         _card("rounds", str(k["rounds"]), f"{k['rounds_measured']} with results"),

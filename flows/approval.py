@@ -15,8 +15,8 @@ from typing import Any
 
 from prefect.input import RunInput
 
-from loop.campaign import Campaign
-from loop.errors import InputError
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.errors import InputError
 
 
 class BatchApproval(RunInput):

@@ -7,8 +7,8 @@ import re
 import numpy as np
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 
-from loop.campaign import Campaign
-from loop.evaluation import measured_mean_curves, measured_objective
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.evaluation import measured_mean_curves, measured_objective
 
 
 def artifact_key(campaign: str, what: str) -> str:

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from loop.errors import InputError
+from nanoloop.loop.errors import InputError
 
 DEFAULT_DEMO_STORE = "nanoloop-demo"
 
@@ -42,7 +42,7 @@ def _check_store_path(store: str) -> None:
 
 
 def cmd_init(args) -> int:
-    from loop.config import example_config_text
+    from nanoloop.loop.config import example_config_text
 
     folder = Path(args.dir)
     if folder.is_file():
@@ -57,8 +57,8 @@ def cmd_init(args) -> int:
 
 
 def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, approval_timeout_s: int = 3600, dask: str | None = None) -> int:
-    from loop.campaign import Campaign
-    from loop.ledger import Ledger
+    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.ledger import Ledger
 
     _check_store_path(store)
     if not auto_approve and not os.environ.get("PREFECT_API_URL"):
@@ -68,13 +68,13 @@ def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, ap
         )
     campaign = Campaign(config, Ledger(store))  # validates and stores the config before Prefect starts
     rounds = rounds or config.rounds
-    from flows.progress import say
+    from nanoloop.flows.progress import say
 
     if campaign.current_round() >= rounds:
         say(f"campaign {config.name} in {store} already has {rounds} finished rounds; pass --rounds to go on")
     else:
         say(f"campaign {config.name}: running to {rounds} rounds of {config.batch_size}; ledger in {store}")
-        from flows.rounds import campaign_flow
+        from nanoloop.flows.rounds import campaign_flow
 
         summaries = campaign_flow(
             store, rounds, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s,
@@ -88,7 +88,7 @@ def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, ap
 
 
 def cmd_demo(args) -> int:
-    from loop.config import default_config
+    from nanoloop.loop.config import default_config
 
     config = default_config()
     if args.batch:
@@ -97,15 +97,15 @@ def cmd_demo(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from loop.config import load_config
+    from nanoloop.loop.config import load_config
 
     config = load_config(args.config)
     return _run_campaign(config, args.store or f"{config.name}-ledger", args.rounds, args.auto_approve, args.approval_timeout, args.dask)
 
 
 def _print_status(store: str, as_json: bool) -> int:
-    from loop.campaign import Campaign
-    from loop.evaluation import campaign_status
+    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.evaluation import campaign_status
 
     _check_store_path(store)
     campaign = Campaign.open(store)
@@ -113,7 +113,7 @@ def _print_status(store: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps(status, indent=1))
         return 0
-    from flows.progress import console, rounds_table
+    from nanoloop.flows.progress import console, rounds_table
 
     console.print(rounds_table(status))
     best = status["best"]
@@ -130,8 +130,8 @@ def cmd_status(args) -> int:
 
 
 def cmd_approve(args) -> int:
-    from flows.approval import approve_from_terminal
-    from loop.campaign import Campaign
+    from nanoloop.flows.approval import approve_from_terminal
+    from nanoloop.loop.campaign import Campaign
 
     _check_store_path(args.store)
     edits = {}
@@ -164,15 +164,15 @@ def cmd_server(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from loop.campaign import Campaign
-    from loop.config import load_config
-    from loop.ledger import Ledger
+    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.config import load_config
+    from nanoloop.loop.ledger import Ledger
 
     config = load_config(args.config)
     store = args.store or f"{config.name}-ledger"
     _check_store_path(store)
     Campaign(config, Ledger(store))
-    from flows.rounds import round_flow
+    from nanoloop.flows.rounds import round_flow
 
     round_flow.serve(
         name=f"{config.name}-rounds",
@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_status)
 
-    from flows import cli_dashboard, cli_design, cli_kinetics, cli_surrogate
+    from nanoloop.flows import cli_dashboard, cli_design, cli_kinetics, cli_surrogate
 
     cli_kinetics.register(sub)
     cli_surrogate.register(sub)

@@ -6,7 +6,7 @@ import argparse
 import socket
 from pathlib import Path
 
-from loop.errors import InputError
+from nanoloop.loop.errors import InputError
 
 DEFAULT_PORT = 8050
 HOST = "127.0.0.1"  # loopback only: the dashboard has approve buttons and no log-in
@@ -42,8 +42,8 @@ def _check_port_free(host: str, port: int) -> None:
 def cmd_dashboard(args) -> int:
     _check_store(args.store)
     _check_port_free(HOST, args.port)
-    from dashboard.app import serve
-    from dashboard.data import StoreUnavailable, load_snapshot
+    from nanoloop.dashboard.app import serve
+    from nanoloop.dashboard.data import StoreUnavailable, load_snapshot
 
     try:
         load_snapshot(args.store)
@@ -60,7 +60,7 @@ def cmd_dashboard(args) -> int:
 
 def cmd_report(args) -> int:
     _check_store(args.store)
-    from dashboard.report import write_report
+    from nanoloop.dashboard.report import write_report
 
     out = write_report(args.store, args.out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained: open it in any browser)")

@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from loop.errors import InputError
+from nanoloop.loop.errors import InputError
 
 
 def _positive(text: str) -> int:
@@ -49,8 +49,8 @@ def read_target(path):
     """The target profile in a CSV file (one curve; a point at t = 0 is dropped)."""
     from pydantic import ValidationError
 
-    from loop.config import TargetProfile
-    from loop.kinetics import read_curves
+    from nanoloop.loop.config import TargetProfile
+    from nanoloop.loop.kinetics import read_curves
 
     curves = read_curves(path)
     if len(curves.curves) != 1:
@@ -66,7 +66,7 @@ def read_target(path):
 
 def _model_and_config(args, target):
     """(curve model, config with the target, where the model came from, campaign or None)."""
-    from loop.config import load_config
+    from nanoloop.loop.config import load_config
 
     config = load_config(args.config) if args.config else None
     if args.store is None:
@@ -75,7 +75,7 @@ def _model_and_config(args, target):
                          "pass --store STORE, the ledger of a campaign with measured formulations")
     from pathlib import Path
 
-    from loop.campaign import Campaign
+    from nanoloop.loop.campaign import Campaign
 
     if "://" not in args.store and not Path(args.store).exists():
         raise InputError(f"store {args.store!r} does not exist")
@@ -89,7 +89,7 @@ def _model_and_config(args, target):
         if n == 0:
             raise InputError(f"store {args.store!r} has no trained model and no measured release curves yet: "
                              "run the campaign until round 0 is measured")
-        from loop.surrogate import ReleaseEnsemble
+        from nanoloop.loop.surrogate import ReleaseEnsemble
 
         s = config.surrogate
         model = ReleaseEnsemble(head=s.head, n_members=s.members, hidden=s.hidden, epochs=s.epochs, learning_rate=s.learning_rate,
@@ -103,8 +103,8 @@ def _model_and_config(args, target):
 
 
 def run_design(args) -> int:
-    from loop.inverse import inverse_design
-    from loop.objective import Objective, fit_property_model
+    from nanoloop.loop.inverse import inverse_design
+    from nanoloop.loop.objective import Objective, fit_property_model
 
     target = read_target(args.target)
     model, config, source, campaign = _model_and_config(args, target)

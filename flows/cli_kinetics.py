@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from loop.errors import InputError
+from nanoloop.loop.errors import InputError
 
 _TIME_UNITS = ("h", "d", "min")
 _RELEASE_SCALES = ("auto", "percent", "fraction")
@@ -65,7 +65,7 @@ def _num(value, spec: str = ".4g") -> str:
 
 
 def _mechanism(fit) -> dict | None:
-    from loop.kinetics import release_mechanism
+    from nanoloop.loop.kinetics import release_mechanism
 
     kp = fit.get("korsmeyer_peppas")
     if kp is None:
@@ -100,7 +100,7 @@ def _fit_table(curve, fit):
 
 def run_fit(args) -> int:
     """Fit every law to each curve of `args.curves`; print tables or JSON, optionally a PNG."""
-    from loop.kinetics import fit_laws, read_curves
+    from nanoloop.loop.kinetics import fit_laws, read_curves
 
     data = read_curves(args.curves, time_unit=args.time_unit, release_scale=args.release_scale)
     plot = Path(args.plot) if args.plot else None
@@ -136,7 +136,7 @@ def run_fit(args) -> int:
             for name, reason in fit.skipped.items():
                 console.print(f"not fitted: {name}: {reason}")
     if plot is not None:
-        from loop.kinetics.plotting import plot_fits
+        from nanoloop.loop.kinetics.plotting import plot_fits
 
         plot_fits(results, plot)
         print(f"wrote {plot}", file=sys.stderr if args.json else sys.stdout)
@@ -144,7 +144,7 @@ def run_fit(args) -> int:
 
 
 def _single_curve(path, args):
-    from loop.kinetics import read_curves
+    from nanoloop.loop.kinetics import read_curves
 
     data = read_curves(path, time_unit=args.time_unit, release_scale=args.release_scale)
     if len(data.curves) != 1:
@@ -155,7 +155,7 @@ def _single_curve(path, args):
 
 def run_compare(args) -> int:
     """Compare the test curve with the reference by f1/f2; print the result and its validity."""
-    from loop.kinetics import compare_curves
+    from nanoloop.loop.kinetics import compare_curves
 
     reference, test = _single_curve(args.reference, args), _single_curve(args.test, args)
     result = compare_curves(reference.curves[0], test.curves[0], n_bootstrap=args.bootstrap, seed=args.seed)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from loop.errors import InputError
+from nanoloop.loop.errors import InputError
 
 LABEL_COLUMNS = ("label", "name", "id")
 Z90 = 1.6448536
@@ -47,7 +47,7 @@ def register(subparsers) -> None:
 
 
 def _open(store: str):
-    from loop.campaign import Campaign
+    from nanoloop.loop.campaign import Campaign
 
     if "://" not in store and Path(store).is_file():
         raise InputError(f"store {store!r} is a file, not a folder")
@@ -56,7 +56,7 @@ def _open(store: str):
 
 # -- explain -------------------------------------------------------------------
 def cmd_explain(args) -> int:
-    from loop.explain import explain_round, explanations_json, read_explanations
+    from nanoloop.loop.explain import explain_round, explanations_json, read_explanations
 
     campaign = _open(args.store)
     if args.round is not None and args.round < 0:
@@ -78,7 +78,7 @@ def cmd_explain(args) -> int:
         return 0
     from rich.table import Table
 
-    from flows.progress import console
+    from nanoloop.flows.progress import console
 
     table = Table(title=f"round {round_}, model {wide.attrs.get('model_version')}: what drives the predicted release (percentage points)",
                   caption="perm.: rise of the model's MAE when the variable is shuffled; @t: mean |integrated-gradient attribution| of the release predicted at time t, from the average formulation")
@@ -157,7 +157,7 @@ def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
     Returns a JSON-ready dict: model_version, times_hours, and per formulation
     release_pct, std_pct, lower_90_pct, upper_90_pct (lists over times).
     """
-    from loop.surrogate import curve_rows
+    from nanoloop.loop.surrogate import curve_rows
 
     trained = campaign.latest_model()
     if trained is None:
@@ -202,7 +202,7 @@ def cmd_predict(args) -> int:
         return 0
     from rich.table import Table
 
-    from flows.progress import console
+    from nanoloop.flows.progress import console
 
     table = Table(title=f"predicted release, % (mean [90 % interval]), model {result['model_version']}")
     table.add_column("formulation", no_wrap=True)

@@ -14,17 +14,17 @@ from prefect.context import get_run_context
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 
-from adapters.protocol import TransientInstrumentError
-from flows.approval import BatchApproval, apply_approval, batch_markdown, record_pause
-from flows.artifacts import publish_round_artifacts
-from flows.parallel import dask_task_runner, fit_members_in_tasks
-from flows.progress import say
-from loop.campaign import Campaign
-from loop.errors import InputError
-from loop.config import load_config
-from loop.evaluation import campaign_status
-from loop.explain import PERMUTATION, explain_round
-from loop.ledger import Ledger, LedgerBusy
+from nanoloop.adapters.protocol import TransientInstrumentError
+from nanoloop.flows.approval import BatchApproval, apply_approval, batch_markdown, record_pause
+from nanoloop.flows.artifacts import publish_round_artifacts
+from nanoloop.flows.parallel import dask_task_runner, fit_members_in_tasks
+from nanoloop.flows.progress import say
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.config import load_config
+from nanoloop.loop.evaluation import campaign_status
+from nanoloop.loop.explain import PERMUTATION, explain_round
+from nanoloop.loop.ledger import Ledger, LedgerBusy
 
 
 def _retry_transient(task_, task_run, state) -> bool:

@@ -43,10 +43,10 @@ from typing import Callable
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from loop.candidates import CandidateSet, formulation_ids, refine, sobol_pool, top_starts, unique_mask
-from loop.config import TargetProfile
-from loop.modal_compat import BayesianOptimizer, optimizer_EI, optimizer_PI, optimizer_UCB
-from loop.objective import Objective, ObjectiveSamples
+from nanoloop.loop.candidates import CandidateSet, formulation_ids, refine, sobol_pool, top_starts, unique_mask
+from nanoloop.loop.config import TargetProfile
+from nanoloop.loop.modal_compat import BayesianOptimizer, optimizer_EI, optimizer_PI, optimizer_UCB
+from nanoloop.loop.objective import Objective, ObjectiveSamples
 
 STRATEGIES = ("ei", "ucb", "pi", "max_std", "thompson", "random")
 
@@ -104,7 +104,7 @@ def calibrated_spread(objective: Objective, formulations, mean_curves: dict, pri
     Uses the predicted objective and spread stored with each proposal (edits
     excluded) and the objective of its measured mean curve.
     """
-    from loop.objective import spread_scale
+    from nanoloop.loop.objective import spread_scale
 
     made = formulations[(formulations["model_version"] != "") & ~formulations["origin"].str.startswith("edit-of:")
                         & formulations["predicted_objective"].notna()]

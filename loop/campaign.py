@@ -23,17 +23,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import loop
-from adapters.checks import result_problems
-from adapters.protocol import JobState, PermanentInstrumentError
-from loop.acquisition import AcquisitionSettings, choose_batch
-from loop.config import CampaignConfig, parse_config
-from loop.errors import InputError
-from loop.faults import fault_point
-from loop.evaluation import mean_curves, measured_mean_curves, measured_objective
-from loop.ledger import Ledger, latest_status
-from loop.space import formulation_id
-from loop.surrogate import ReleaseEnsemble, curve_rows
+from nanoloop.loop import __version__
+from nanoloop.adapters.checks import result_problems
+from nanoloop.adapters.protocol import JobState, PermanentInstrumentError
+from nanoloop.loop.acquisition import AcquisitionSettings, choose_batch
+from nanoloop.loop.config import CampaignConfig, parse_config
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.faults import fault_point
+from nanoloop.loop.evaluation import mean_curves, measured_mean_curves, measured_objective
+from nanoloop.loop.ledger import Ledger, latest_status
+from nanoloop.loop.space import formulation_id
+from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
 
 TERMINAL = ("measured", "failed", "rejected", "abandoned", "edited")
 IN_FLIGHT = ("dispatched", "synthesized", "dissolving")
@@ -104,7 +104,7 @@ class Campaign:
     @property
     def instruments(self) -> dict:
         if self._instruments is None:
-            from adapters.registry import load_instrument
+            from nanoloop.adapters.registry import load_instrument
 
             def options(spec):  # the simulated lab follows the campaign's seed unless told otherwise
                 return {"seed": self.config.seed, **spec.options} if spec.kind.startswith("simulated-") else dict(spec.options)
@@ -219,7 +219,7 @@ class Campaign:
             model = ReleaseEnsemble.from_members(fit_members(singles, X, y, groups))
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.pt"
-            model.save(path, metadata={"feature_names": self.space.feature_names, "time_unit": "hours", "release_unit": "fraction", "campaign": self.config.name, "nanoloop_version": loop.__version__})
+            model.save(path, metadata={"feature_names": self.space.feature_names, "time_unit": "hours", "release_unit": "fraction", "campaign": self.config.name, "nanoloop_version": __version__})
             self.ledger.write_blob(blob_name, path.read_bytes())
         fitted = model.predict(X)
         metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_, "training": mode}
@@ -264,7 +264,7 @@ class Campaign:
         taken = set(frame["formulation_id"])  # measured, in flight, rejected: never proposed again
         trained = self.train(round_, fit_members) if round_ > 0 else None
         base = {
-            "campaign": config.name, "round": round_, "seed": config.seed, "nanoloop_version": loop.__version__, "created_at": _now(),
+            "campaign": config.name, "round": round_, "seed": config.seed, "nanoloop_version": __version__, "created_at": _now(),
             "predicted_times_hours": None, "predicted_release_pct": None, "predicted_std_pct": None,
             "predicted_objective": np.nan, "objective_std": np.nan, "acquisition_value": np.nan, "model_version": "",
         }
@@ -273,9 +273,9 @@ class Campaign:
             candidates = self._untaken(candidates, taken).iloc[: config.batch_size]
             rows = [{**base, "origin": "initial-design", "acquisition": "sobol", "acquisition_params_json": json.dumps({"scramble": True})}] * len(candidates)
         else:
-            from loop.acquisition import calibrated_spread, search, taken_checker
-            from loop.objective import Objective, fit_property_model
-            from loop.residual_gp import residual_corrected
+            from nanoloop.loop.acquisition import calibrated_spread, search, taken_checker
+            from nanoloop.loop.objective import Objective, fit_property_model
+            from nanoloop.loop.residual_gp import residual_corrected
 
             acq, objective, property_model, notes = config.acquisition, Objective.from_config(config), None, {}
             if objective.characterization_constraints:  # size, EE, ...: a model of characterization
@@ -338,7 +338,7 @@ class Campaign:
 
         For the default objective this is the best f2 to the target (0 when none).
         """
-        from loop.objective import Objective
+        from nanoloop.loop.objective import Objective
 
         objective = Objective.from_config(self.config)
         if not objective.constraints and objective.name == "f2":
@@ -380,7 +380,7 @@ class Campaign:
 
     # -- the lab --------------------------------------------------------------------
     def _work_items(self, ids: list[str], with_characterization: bool = False):
-        from adapters.protocol import WorkItem
+        from nanoloop.adapters.protocol import WorkItem
 
         frame = self.ledger.read("formulations").set_index("formulation_id")
         chars = self.ledger.read("characterization").set_index("formulation_id") if with_characterization else None
@@ -502,7 +502,7 @@ class Campaign:
 
 def _kinetics_row(fid: str, curve_rows: list[dict]) -> dict:
     """The kinetic summary (best law, t50, t80, burst, MDT) of the mean of a formulation's replicates."""
-    from loop.kinetics import summarize_curve
+    from nanoloop.loop.kinetics import summarize_curve
 
     mean = mean_curves(pd.DataFrame(curve_rows))[fid]
     summary = summarize_curve(mean.index.to_numpy(float), mean.to_numpy(float))

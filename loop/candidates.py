@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from loop.space import Categorical, Continuous, DesignSpace, formulation_id
+from nanoloop.loop.space import Categorical, Continuous, DesignSpace, formulation_id
 
 Score = Callable[[np.ndarray], np.ndarray]  # unit-encoded (n, d) -> (n,), higher is better
 

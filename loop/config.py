@@ -10,8 +10,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from loop.errors import InputError
-from loop.space import Categorical, Continuous, DesignSpace, LinearConstraint
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.space import Categorical, Continuous, DesignSpace, LinearConstraint
 
 
 class _Strict(BaseModel):
@@ -210,7 +210,7 @@ def load_config(path: str | Path) -> CampaignConfig:
 
 def example_config_text() -> str:
     """The commented example config that ships with nanoloop (the demo campaign)."""
-    return resources.files("loop").joinpath("examples/demo.toml").read_text()
+    return resources.files("nanoloop.loop").joinpath("examples/demo.toml").read_text()
 
 
 def default_config() -> CampaignConfig:

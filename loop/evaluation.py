@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from loop.config import TargetProfile
-from loop.ledger import Ledger, latest_status
-from loop.objective import measured_f2
+from nanoloop.loop.config import TargetProfile
+from nanoloop.loop.ledger import Ledger, latest_status
+from nanoloop.loop.objective import measured_f2
 
 Z90 = 1.6449  # half-width of a central 90 % normal interval, in standard deviations
 

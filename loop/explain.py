@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from loop.errors import InputError
+from nanoloop.loop.errors import InputError
 
 PERMUTATION = "permutation_mae_pct"
 

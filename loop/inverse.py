@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loop.acquisition import diverse_picks
-from loop.candidates import refine, sobol_pool, top_starts, unique_mask
-from loop.objective import Objective, ObjectiveSamples
-from loop.surrogate import curve_rows
+from nanoloop.loop.acquisition import diverse_picks
+from nanoloop.loop.candidates import refine, sobol_pool, top_starts, unique_mask
+from nanoloop.loop.objective import Objective, ObjectiveSamples
+from nanoloop.loop.surrogate import curve_rows
 
 Z90 = 1.6449
 #: times at which designs report their predicted curve, hours (the simulated tester's schedule)
@@ -162,6 +162,6 @@ def inverse_design(
 
 def _kinetics(times_hours: np.ndarray, release_pct: np.ndarray) -> dict:
     """Release law and measures of a predicted curve (never raises on a valid curve)."""
-    from loop.kinetics import summarize_curve
+    from nanoloop.loop.kinetics import summarize_curve
 
     return summarize_curve(times_hours, release_pct, curve_id="predicted")

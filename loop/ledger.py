@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from loop.errors import InputError
-from loop.faults import fault_point
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.faults import fault_point
 
 SCHEMA_VERSION = "1"
 

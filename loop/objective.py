@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from loop.config import TargetProfile
-from loop.errors import InputError
-from loop.kinetics import f2
+from nanoloop.loop.config import TargetProfile
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.kinetics import f2
 
 GOAL_KINDS = ("f2", "rmse")
 #: characterization properties a constraint may name (columns of the ledger's characterization table)

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from loop.objective import Objective
+from nanoloop.loop.objective import Objective
 
 
 class ResidualCorrected:

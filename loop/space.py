@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import qmc
 
-from loop.errors import InputError
+from nanoloop.loop.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from loop.errors import InputError
+from nanoloop.loop.errors import InputError
 
 _HYBRID_PARAMS = ("fast_fraction", "tau_fast_hours", "shape_fast", "tau_slow_hours", "shape_slow", "plateau")
 _SHAPE_MIN, _SHAPE_MAX = 0.3, 4.0

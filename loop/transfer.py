@@ -22,8 +22,8 @@ import time
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from loop.errors import InputError
-from loop.surrogate import ReleaseEnsemble
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.surrogate import ReleaseEnsemble
 
 
 def pretrain(X, y, groups=None, **params) -> ReleaseEnsemble:

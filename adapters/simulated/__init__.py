@@ -5,11 +5,11 @@
 >>> tester = SimulatedDissolution(seed=7, faults={"disconnect": 0.05})
 """
 
-from adapters.simulated.clock import VirtualClock
-from adapters.simulated.dissolution import DEFAULT_SAMPLING_TIMES_HOURS, SimulatedDissolution
-from adapters.simulated.faults import Faults
-from adapters.simulated.recipe import POLYMERS, RANGES, Recipe
-from adapters.simulated.synthesis import SimulatedSynthesis
+from nanoloop.adapters.simulated.clock import VirtualClock
+from nanoloop.adapters.simulated.dissolution import DEFAULT_SAMPLING_TIMES_HOURS, SimulatedDissolution
+from nanoloop.adapters.simulated.faults import Faults
+from nanoloop.adapters.simulated.recipe import POLYMERS, RANGES, Recipe
+from nanoloop.adapters.simulated.synthesis import SimulatedSynthesis
 
 __all__ = [
     "DEFAULT_SAMPLING_TIMES_HOURS",

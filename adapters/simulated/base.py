@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
-from adapters.protocol import (
+from nanoloop.adapters.protocol import (
     InstrumentTimeout,
     JobResult,
     JobState,
@@ -29,11 +29,11 @@ from adapters.protocol import (
     TransientInstrumentError,
     WorkItem,
 )
-from adapters.simulated.clock import VirtualClock
-from adapters.simulated.faults import Faults
-from adapters.simulated.journal import Job, Journal, key_digest
-from adapters.simulated.recipe import RANGES, Recipe
-from loop.errors import InputError
+from nanoloop.adapters.simulated.clock import VirtualClock
+from nanoloop.adapters.simulated.faults import Faults
+from nanoloop.adapters.simulated.journal import Job, Journal, key_digest
+from nanoloop.adapters.simulated.recipe import RANGES, Recipe
+from nanoloop.loop.errors import InputError
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from loop.errors import InputError
+from nanoloop.loop.errors import InputError
 
 MODES = ("instant", "manual")
 

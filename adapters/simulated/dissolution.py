@@ -24,18 +24,18 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from adapters.protocol import Characterization, JobResult, JobState, PermanentInstrumentError, ReleaseCurve, WorkItem
-from adapters.simulated import physics
-from adapters.simulated.base import (
+from nanoloop.adapters.protocol import Characterization, JobResult, JobState, PermanentInstrumentError, ReleaseCurve, WorkItem
+from nanoloop.adapters.simulated import physics
+from nanoloop.adapters.simulated.base import (
     STREAM_CHARACTERIZATION,
     STREAM_DISSOLUTION,
     STREAM_RESULT_FAULTS,
     SimulatedInstrument,
 )
-from adapters.simulated.clock import VirtualClock
-from adapters.simulated.faults import Faults
-from adapters.simulated.recipe import Recipe
-from loop.errors import InputError
+from nanoloop.adapters.simulated.clock import VirtualClock
+from nanoloop.adapters.simulated.faults import Faults
+from nanoloop.adapters.simulated.recipe import Recipe
+from nanoloop.loop.errors import InputError
 
 DEFAULT_SAMPLING_TIMES_HOURS = (1.0, 4.0, 8.0, 24.0, 48.0, 72.0, 120.0, 168.0, 240.0, 336.0, 504.0, 672.0)
 

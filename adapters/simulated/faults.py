@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from loop.errors import InputError
+from nanoloop.loop.errors import InputError
 
 _PROBABILITIES = ("hang", "disconnect", "garbage", "partial_curve", "nan_reading", "over_100", "duplicate")
 _ONLY = {

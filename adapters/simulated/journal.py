@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.protocol import JobResult, JobState
-from adapters.simulated.clock import write_json_atomic
+from nanoloop.adapters.protocol import JobResult, JobState
+from nanoloop.adapters.simulated.clock import write_json_atomic
 
 
 @dataclass(frozen=True)

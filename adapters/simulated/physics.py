@@ -47,8 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adapters.protocol import Characterization
-from adapters.simulated.recipe import Recipe
+from nanoloop.adapters.protocol import Characterization
+from nanoloop.adapters.simulated.recipe import Recipe
 
 GAS_CONSTANT_J_MOL_K = 8.314
 BODY_TEMPERATURE_K = 310.15

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from adapters.protocol import PermanentInstrumentError
+from nanoloop.adapters.protocol import PermanentInstrumentError
 
 POLYMERS: tuple[str, ...] = ("PLGA 50:50", "PLGA 75:25", "PLA", "PCL")
 

@@ -12,18 +12,18 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-from adapters.protocol import Characterization, JobResult, JobState, WorkItem
-from adapters.simulated import physics
-from adapters.simulated.base import (
+from nanoloop.adapters.protocol import Characterization, JobResult, JobState, WorkItem
+from nanoloop.adapters.simulated import physics
+from nanoloop.adapters.simulated.base import (
     STREAM_CHARACTERIZATION,
     STREAM_RESULT_FAULTS,
     STREAM_SYNTHESIS_OUTCOME,
     SimulatedInstrument,
 )
-from adapters.simulated.clock import VirtualClock
-from adapters.simulated.faults import Faults
-from adapters.simulated.recipe import Recipe
-from loop.errors import InputError
+from nanoloop.adapters.simulated.clock import VirtualClock
+from nanoloop.adapters.simulated.faults import Faults
+from nanoloop.adapters.simulated.recipe import Recipe
+from nanoloop.loop.errors import InputError
 
 
 class SimulatedSynthesis(SimulatedInstrument):

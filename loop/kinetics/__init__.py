@@ -3,18 +3,18 @@
 Time is in hours and release in percent throughout (`times_hours`, `release_pct`).
 """
 
-from loop.kinetics.curves import CurveFile, ReleaseCurve, read_curves, validate_curve
-from loop.kinetics.fitting import CurveFit, LawFit, fit_law, fit_laws, fit_statistics
-from loop.kinetics.laws import LAWS, LAWS_BY_NAME, Parameter, ReleaseLaw, get_law, release_mechanism
-from loop.kinetics.measures import (
+from nanoloop.loop.kinetics.curves import CurveFile, ReleaseCurve, read_curves, validate_curve
+from nanoloop.loop.kinetics.fitting import CurveFit, LawFit, fit_law, fit_laws, fit_statistics
+from nanoloop.loop.kinetics.laws import LAWS, LAWS_BY_NAME, Parameter, ReleaseLaw, get_law, release_mechanism
+from nanoloop.loop.kinetics.measures import (
     burst_release,
     dissolution_efficiency,
     mean_dissolution_time,
     release_at,
     time_to_release,
 )
-from loop.kinetics.similarity import BootstrapF2, Comparison, bootstrap_f2, compare_curves, f1, f2
-from loop.kinetics.summary import summarize_curve
+from nanoloop.loop.kinetics.similarity import BootstrapF2, Comparison, bootstrap_f2, compare_curves, f1, f2
+from nanoloop.loop.kinetics.summary import summarize_curve
 
 __all__ = [
     "LAWS",

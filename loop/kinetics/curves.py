@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from loop.errors import InputError
+from nanoloop.loop.errors import InputError
 
 #: Hours per unit of the time column.
 TIME_UNITS_IN_HOURS = {"h": 1.0, "d": 24.0, "min": 1.0 / 60.0}

@@ -24,9 +24,9 @@ from typing import Iterable
 import numpy as np
 from scipy.optimize import least_squares
 
-from loop.kinetics.curves import validate_curve
-from loop.kinetics.laws import LAWS, ReleaseLaw, get_law
-from loop.kinetics.measures import finite_or_none
+from nanoloop.loop.kinetics.curves import validate_curve
+from nanoloop.loop.kinetics.laws import LAWS, ReleaseLaw, get_law
+from nanoloop.loop.kinetics.measures import finite_or_none
 
 _SSE_FLOOR = 1e-12  # keeps ln(SSE) finite for an exact fit
 _BAD_RESIDUAL = 1e6  # stands in for a non-finite model value

@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from loop.kinetics import equations as eq
-from loop.kinetics.measures import time_to_release
+from nanoloop.loop.kinetics import equations as eq
+from nanoloop.loop.kinetics.measures import time_to_release
 
 Guess = Callable[[np.ndarray, np.ndarray], tuple[float, ...]]
 

@@ -10,8 +10,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from loop.kinetics.curves import ReleaseCurve
-from loop.kinetics.fitting import CurveFit
+from nanoloop.loop.kinetics.curves import ReleaseCurve
+from nanoloop.loop.kinetics.fitting import CurveFit
 
 
 def plot_fits(results: Sequence[tuple[ReleaseCurve, CurveFit]], path, *, top: int = 3) -> Path:

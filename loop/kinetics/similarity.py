@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loop.errors import InputError
-from loop.kinetics.curves import ReleaseCurve
-from loop.kinetics.measures import finite_or_none
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.kinetics.curves import ReleaseCurve
+from nanoloop.loop.kinetics.measures import finite_or_none
 
 PLATEAU_PCT = 85.0  # only one point may follow both curves passing this
 MIN_POINTS = 3

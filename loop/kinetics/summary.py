@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from loop.kinetics.curves import validate_curve
-from loop.kinetics.fitting import fit_laws
-from loop.kinetics.measures import (
+from nanoloop.loop.kinetics.curves import validate_curve
+from nanoloop.loop.kinetics.fitting import fit_laws
+from nanoloop.loop.kinetics.measures import (
     burst_release,
     dissolution_efficiency,
     finite_or_none,

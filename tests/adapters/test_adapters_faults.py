@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from adapters.checks import result_problems
-from adapters.protocol import InstrumentTimeout, JobState, TransientInstrumentError, WorkItem
-from adapters.simulated import DEFAULT_SAMPLING_TIMES_HOURS, SimulatedDissolution, SimulatedSynthesis
-from loop.errors import InputError
+from nanoloop.adapters.checks import result_problems
+from nanoloop.adapters.protocol import InstrumentTimeout, JobState, TransientInstrumentError, WorkItem
+from nanoloop.adapters.simulated import DEFAULT_SAMPLING_TIMES_HOURS, SimulatedDissolution, SimulatedSynthesis
+from nanoloop.loop.errors import InputError
 
 from lab_recipes import QUIET, RECIPE  # noqa: E402
 KEYS = [f"F-{i}" for i in range(10)]

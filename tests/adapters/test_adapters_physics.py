@@ -6,9 +6,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from adapters.protocol import PermanentInstrumentError
-from adapters.simulated import physics
-from adapters.simulated.recipe import POLYMERS, Recipe
+from nanoloop.adapters.protocol import PermanentInstrumentError
+from nanoloop.adapters.simulated import physics
+from nanoloop.adapters.simulated.recipe import POLYMERS, Recipe
 
 TIMES_H = np.array([0.0, 0.5, 1, 4, 8, 24, 48, 72, 120, 168, 240, 336, 504, 672, 1500, 5000])
 TARGET_TIMES_H = [24, 72, 168, 336, 672]

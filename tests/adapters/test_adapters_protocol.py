@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import adapters
-from adapters.checks import result_problems
-from adapters.protocol import (
+import nanoloop.adapters as adapters
+from nanoloop.adapters.checks import result_problems
+from nanoloop.adapters.protocol import (
     Characterization,
     InstrumentError,
     InstrumentTimeout,

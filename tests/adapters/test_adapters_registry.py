@@ -4,14 +4,14 @@ import textwrap
 
 import pytest
 
-from adapters.filedrop import FileDropInstrument
-from adapters.protocol import Instrument, JobState, WorkItem
-from adapters.registry import BUILTINS, load_instrument
-from adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-from loop.errors import InputError
+from nanoloop.adapters.filedrop import FileDropInstrument
+from nanoloop.adapters.protocol import Instrument, JobState, WorkItem
+from nanoloop.adapters.registry import BUILTINS, load_instrument
+from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
+from nanoloop.loop.errors import InputError
 
 PLUGIN = textwrap.dedent('''
-    from adapters.protocol import JobResult, JobState
+    from nanoloop.adapters.protocol import JobResult, JobState
 
     class EchoTester:
         """A third-party dissolution tester that releases everything at once."""

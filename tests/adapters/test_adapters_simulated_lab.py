@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from adapters.protocol import Instrument, JobResult, JobState, PermanentInstrumentError, WorkItem
-from adapters.simulated import SimulatedDissolution, SimulatedSynthesis, VirtualClock
-from loop.errors import InputError
+from nanoloop.adapters.protocol import Instrument, JobResult, JobState, PermanentInstrumentError, WorkItem
+from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis, VirtualClock
+from nanoloop.loop.errors import InputError
 
 from lab_recipes import QUIET, RECIPE  # noqa: E402
 
@@ -58,8 +58,8 @@ def test_result_depends_on_the_key_not_on_the_batch_or_order():
 def test_a_new_process_resubmitting_a_key_gets_the_identical_result():
     script = textwrap.dedent(f"""
         import json
-        from adapters.protocol import WorkItem
-        from adapters.simulated import SimulatedDissolution
+        from nanoloop.adapters.protocol import WorkItem
+        from nanoloop.adapters.simulated import SimulatedDissolution
         inst = SimulatedDissolution(seed=11)
         inst.submit([WorkItem("F-x", {RECIPE!r})])
         print(json.dumps(inst.collect(["F-x"])[0].to_dict()))

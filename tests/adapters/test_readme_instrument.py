@@ -4,11 +4,11 @@ import re
 import sys
 from pathlib import Path
 
-from adapters.protocol import Instrument
-from adapters.registry import load_instrument
-from loop.campaign import Campaign
-from loop.config import default_config
-from loop.ledger import Ledger
+from nanoloop.adapters.protocol import Instrument
+from nanoloop.adapters.registry import load_instrument
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.config import default_config
+from nanoloop.loop.ledger import Ledger
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

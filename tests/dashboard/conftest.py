@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from loop.campaign import Campaign
-from loop.config import default_config
-from loop.ledger import Ledger
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.config import default_config
+from nanoloop.loop.ledger import Ledger
 
 
 def small_config():

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from loop.campaign import Campaign
-from loop.evaluation import campaign_status
-from loop.ledger import Ledger
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.evaluation import campaign_status
+from nanoloop.loop.ledger import Ledger
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (`make test` installs it: apt-get install chromium)")
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SERVE = """
 import argparse, sys
-from flows import cli_dashboard
+from nanoloop.flows import cli_dashboard
 parser = argparse.ArgumentParser(prog="nanoloop")
 cli_dashboard.register(parser.add_subparsers(dest="command", required=True))
 args = parser.parse_args(sys.argv[1:])

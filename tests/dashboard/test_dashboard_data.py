@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashboard import actions, data, figures
-from dashboard.app import LedgerView
-from loop.campaign import Campaign
-from loop.evaluation import Z90, campaign_status, measured_objective, prospective_errors
-from loop.ledger import Ledger
+from nanoloop.dashboard import actions, data, figures
+from nanoloop.dashboard.app import LedgerView
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.evaluation import Z90, campaign_status, measured_objective, prospective_errors
+from nanoloop.loop.ledger import Ledger
 
 
 @pytest.fixture(scope="module")

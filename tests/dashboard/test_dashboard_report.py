@@ -8,11 +8,11 @@ import socket
 
 import pytest
 
-from dashboard.report import write_report
-from flows import cli_dashboard
-from loop.errors import InputError
-from loop.evaluation import campaign_status
-from loop.ledger import Ledger
+from nanoloop.dashboard.report import write_report
+from nanoloop.flows import cli_dashboard
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.evaluation import campaign_status
+from nanoloop.loop.ledger import Ledger
 
 
 def parse(argv):

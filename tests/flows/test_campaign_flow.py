@@ -5,10 +5,10 @@ import json
 import pandas as pd
 import pytest
 
-from flows.cli import main
-from loop.campaign import Campaign
-from loop.config import default_config
-from loop.ledger import Ledger
+from nanoloop.flows.cli import main
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.config import default_config
+from nanoloop.loop.ledger import Ledger
 
 
 def small_config(name="e2e"):
@@ -22,7 +22,7 @@ def small_config(name="e2e"):
 
 @pytest.fixture(scope="module")
 def finished_store(tmp_path_factory, prefect_server):
-    from flows.rounds import campaign_flow
+    from nanoloop.flows.rounds import campaign_flow
 
     store = str(tmp_path_factory.mktemp("e2e") / "ledger")
     Campaign(small_config(), Ledger(store))
@@ -94,7 +94,7 @@ def test_status_json_reports_prospective_error(finished_store, capsys):
 
 
 def test_rerun_changes_nothing(finished_store):
-    from flows.rounds import campaign_flow
+    from nanoloop.flows.rounds import campaign_flow
 
     before = {t: len(Ledger(finished_store).read(t)) for t in ("formulations", "events", "curves")}
     campaign_flow(finished_store, rounds=2, auto_approve=True)

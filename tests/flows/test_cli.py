@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from flows.cli import main
-from loop.config import example_config_text
+from nanoloop.flows.cli import main
+from nanoloop.loop.config import example_config_text
 
 
 def test_init_writes_the_commented_example(tmp_path, capsys):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from loop.campaign import Campaign
-from loop.config import example_config_text, load_config
-from loop.ledger import Ledger
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.config import example_config_text, load_config
+from nanoloop.loop.ledger import Ledger
 
 pytestmark = pytest.mark.slow
 PLUGINS = Path(__file__).parent / "plugins"

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loop.campaign import Campaign
-from loop.config import default_config
-from loop.ledger import Ledger
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.config import default_config
+from nanoloop.loop.ledger import Ledger
 
 BATCH = 8
 
@@ -103,7 +103,7 @@ def test_drift_is_measured_as_it_comes(tmp_path, clean):
 
 
 def test_failure_budget_stops_the_campaign(tmp_path, prefect_server):
-    from flows.rounds import campaign_flow
+    from nanoloop.flows.rounds import campaign_flow
 
     config = config_with("budget", synthesis_faults={"synthesis_failure_multiplier": 50.0})
     Campaign(config.model_copy(update={"max_failed_pct": 40.0}), Ledger(tmp_path))
@@ -115,7 +115,7 @@ def test_failure_budget_stops_the_campaign(tmp_path, prefect_server):
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", [{"disconnect": 0.3}, {"hang": 0.2}])
 def test_transient_faults_are_retried_and_change_nothing(fault, tmp_path, prefect_server, clean):
-    from flows.rounds import round_flow
+    from nanoloop.flows.rounds import round_flow
 
     Campaign(config_with("faults", synthesis_faults=fault, dissolution_faults=fault, timeout_s=0.3), Ledger(tmp_path))
     round_flow(str(tmp_path), auto_approve=True)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from loop.campaign import Campaign
-from loop.ledger import Ledger
-from loop.surrogate import ReleaseEnsemble, curve_rows
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
 from test_campaign_flow import small_config  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ def test_members_fitted_apart_combine_into_one_ensemble():
 
 
 def test_campaign_rounds_on_a_local_dask_cluster(tmp_path, prefect_server):
-    from flows.rounds import campaign_flow
+    from nanoloop.flows.rounds import campaign_flow
 
     store = str(tmp_path / "store")
     Campaign(small_config("dask"), Ledger(store))

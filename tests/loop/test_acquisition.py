@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from loop.acquisition import AcquisitionSettings, ObjectiveModel, choose_batch
-from loop.config import TargetProfile
-from loop.modal_compat import BayesianOptimizer
+from nanoloop.loop.acquisition import AcquisitionSettings, ObjectiveModel, choose_batch
+from nanoloop.loop.config import TargetProfile
+from nanoloop.loop.modal_compat import BayesianOptimizer
 
 TARGET = TargetProfile(times_hours=[24, 72, 168, 336, 672], release_pct=[20, 40, 65, 80, 95])
 
@@ -65,9 +65,9 @@ def test_unknown_strategy():
 
 
 # -- batches, pending formulations, constraints, the full search ------------------------------
-from loop.acquisition import diverse_picks, search, taken_checker  # noqa: E402
-from loop.config import default_config  # noqa: E402
-from loop.objective import Objective, PropertyConstraint  # noqa: E402
+from nanoloop.loop.acquisition import diverse_picks, search, taken_checker  # noqa: E402
+from nanoloop.loop.config import default_config  # noqa: E402
+from nanoloop.loop.objective import Objective, PropertyConstraint  # noqa: E402
 
 
 def test_pending_formulations_push_the_batch_away():
@@ -138,7 +138,7 @@ def test_search_refines_and_never_repeats_a_taken_formulation():
     first = search(SpaceModel(), objective, space, 8, 0.0, settings, pool_size=256, refine_starts=8, refine_steps=5, pool_seed=4)
     assert len(first.batch.indices) == 8 and (first.candidates.origin == "refined").sum() == 8
     picked = first.candidates.frame.iloc[first.batch.indices]
-    from loop.candidates import formulation_ids
+    from nanoloop.loop.candidates import formulation_ids
 
     taken = set(formulation_ids(space, "c", picked))
     second = search(SpaceModel(), objective, space, 8, 0.0, settings, pool_size=256, refine_starts=8, refine_steps=5, pool_seed=4,
@@ -160,7 +160,7 @@ def test_spread_scale_makes_ucb_explore():
 
 
 def test_residual_gp_pulls_the_ensemble_onto_the_measurements():
-    from loop.residual_gp import ResidualCorrected
+    from nanoloop.loop.residual_gp import ResidualCorrected
 
     rng = np.random.default_rng(8)
     X = rng.uniform(size=(30, 3))
@@ -181,10 +181,10 @@ def test_residual_gp_pulls_the_ensemble_onto_the_measurements():
 def test_campaign_proposes_with_constraints_residual_gp_and_calibrated_spread(tmp_path):
     import json as _json
 
-    from adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-    from loop.campaign import Campaign
-    from loop.config import parse_config
-    from loop.ledger import Ledger
+    from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
+    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.config import parse_config
+    from nanoloop.loop.ledger import Ledger
 
     data = default_config().model_dump(mode="json")
     data["surrogate"].update(epochs=30, members=3)
@@ -212,7 +212,7 @@ def test_campaign_proposes_with_constraints_residual_gp_and_calibrated_spread(tm
 def test_residual_gp_is_fitted_on_a_capped_subset():
     import pandas as pd
 
-    from loop.residual_gp import residual_corrected
+    from nanoloop.loop.residual_gp import residual_corrected
 
     space = default_config().design_space()
     frame = space.sample(40, seed=3)
@@ -236,7 +236,7 @@ class WigglyModel:
 
 
 def test_residual_gp_keeps_the_ensemble_only_where_it_explains_the_data():
-    from loop.residual_gp import ResidualCorrected
+    from nanoloop.loop.residual_gp import ResidualCorrected
 
     rng = np.random.default_rng(9)
     X = rng.uniform(size=(30, 3))

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-from loop.campaign import Campaign
-from loop.config import default_config
-from loop.evaluation import measured_mean_curves
-from loop.kinetics import summarize_curve
-from loop.ledger import Ledger
+from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.config import default_config
+from nanoloop.loop.evaluation import measured_mean_curves
+from nanoloop.loop.kinetics import summarize_curve
+from nanoloop.loop.ledger import Ledger
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 import numpy as np
 
-from loop.candidates import formulation_ids, project, refine, sobol_pool, top_starts, unique_mask
-from loop.config import default_config
-from loop.space import Categorical, Continuous, DesignSpace, LinearConstraint
+from nanoloop.loop.candidates import formulation_ids, project, refine, sobol_pool, top_starts, unique_mask
+from nanoloop.loop.config import default_config
+from nanoloop.loop.space import Categorical, Continuous, DesignSpace, LinearConstraint
 
 SPACE = default_config().design_space()
 

@@ -3,8 +3,8 @@ import tomllib
 
 import pytest
 
-from loop.config import example_config_text, load_config, parse_config
-from loop.errors import InputError
+from nanoloop.loop.config import example_config_text, load_config, parse_config
+from nanoloop.loop.errors import InputError
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows import cli_surrogate
-from loop.campaign import Campaign
-from loop.config import default_config
-from loop.errors import InputError
-from loop.explain import (
+from nanoloop.flows import cli_surrogate
+from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.config import default_config
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.explain import (
     PERMUTATION,
     explain_round,
     ig_method,
@@ -21,8 +21,8 @@ from loop.explain import (
     read_explanations,
     variable_columns,
 )
-from loop.ledger import Ledger
-from loop.surrogate import ReleaseEnsemble, curve_rows
+from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
 
 TIMES = np.array([6, 24, 72, 168, 336, 672.0])
 

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from loop.config import TargetProfile, default_config
-from loop.errors import InputError
-from loop.inverse import inverse_design
-from loop.objective import Goal, Objective, PropertyConstraint
+from nanoloop.loop.config import TargetProfile, default_config
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.inverse import inverse_design
+from nanoloop.loop.objective import Goal, Objective, PropertyConstraint
 
 SPACE = default_config().design_space()
 SIZE_COL = SPACE.feature_names.index("particle_size_nm")
@@ -75,7 +75,7 @@ def test_constraints_and_goals_shape_the_designs():
 
 # -- the `nanoloop design` command -------------------------------------------------------------
 def _parser():
-    from flows import cli_design
+    from nanoloop.flows import cli_design
 
     parser = argparse.ArgumentParser(prog="nanoloop")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,9 +113,9 @@ def test_design_rejects_a_bad_target(tmp_path):
 @pytest.fixture(scope="module")
 def measured_store(tmp_path_factory):
     """A campaign store with round 0 measured (8 formulations) and no trained model yet."""
-    from adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-    from loop.campaign import Campaign
-    from loop.ledger import Ledger
+    from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
+    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.ledger import Ledger
 
     base = default_config()
     config = base.model_copy(update={"surrogate": base.surrogate.model_copy(update={"epochs": 40, "members": 3})})
@@ -131,7 +131,7 @@ def measured_store(tmp_path_factory):
 
 
 def test_design_from_a_store_prints_json_and_a_plot(measured_store, tmp_path, capsys):
-    from loop.ledger import Ledger
+    from nanoloop.loop.ledger import Ledger
 
     target = _write_target(tmp_path / "t.csv", [(0, 0), (24, 20), (72, 40), (168, 65), (336, 80), (672, 95)])
     png = tmp_path / "designs.png"

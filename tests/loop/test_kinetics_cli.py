@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from flows.cli import main
+from nanoloop.flows.cli import main
 
 TIMES = [1, 2, 4, 8, 24, 48, 72, 120, 168, 336]
 

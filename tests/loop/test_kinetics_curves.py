@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from loop.errors import InputError
-from loop.kinetics import ReleaseCurve, read_curves, validate_curve
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.kinetics import ReleaseCurve, read_curves, validate_curve
 
 
 def _csv(tmp_path, text, name="curves.csv"):

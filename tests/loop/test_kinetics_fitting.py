@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from loop.errors import InputError
-from loop.kinetics import LAWS, fit_law, fit_laws, fit_statistics, get_law, summarize_curve
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.kinetics import LAWS, fit_law, fit_laws, fit_statistics, get_law, summarize_curve
 
 TIMES = np.array([1, 2, 4, 8, 24, 48, 72, 120, 168, 336, 504, 672.0])
 

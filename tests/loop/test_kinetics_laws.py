@@ -4,8 +4,8 @@ equations behave as their closed forms say."""
 import numpy as np
 import pytest
 
-from loop.kinetics import LAWS, LAWS_BY_NAME, fit_law, get_law, release_mechanism
-from loop.kinetics import equations as eq
+from nanoloop.loop.kinetics import LAWS, LAWS_BY_NAME, fit_law, get_law, release_mechanism
+from nanoloop.loop.kinetics import equations as eq
 
 TIMES = np.array([0, 0.5, 1, 2, 4, 8, 12, 24, 48, 72, 96, 168, 240, 336, 504, 672.0])
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from loop.kinetics import (
+from nanoloop.loop.kinetics import (
     burst_release,
     dissolution_efficiency,
     mean_dissolution_time,

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loop.errors import InputError
-from loop.kinetics import ReleaseCurve, bootstrap_f2, compare_curves, f1, f2
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.kinetics import ReleaseCurve, bootstrap_f2, compare_curves, f1, f2
 
 REFERENCE = [20, 40, 60, 80]
 TEST = [18, 36, 55, 77]

@@ -4,8 +4,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from loop.errors import InputError
-from loop.ledger import Ledger, latest_status
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.ledger import Ledger, latest_status
 
 
 def _curve_rows(fid, n=3):
@@ -42,7 +42,7 @@ def test_failing_write_leaves_no_partial_file(tmp_path, monkeypatch):
         handle.write(b"PAR1 half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr("loop.ledger.pq.write_table", explode)
+    monkeypatch.setattr("nanoloop.loop.ledger.pq.write_table", explode)
     with pytest.raises(OSError, match="disk full"):
         ledger.append("curves", _curve_rows("F2"))
     monkeypatch.undo()

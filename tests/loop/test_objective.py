@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loop.config import TargetProfile, default_config, parse_config
-from loop.errors import InputError
-from loop.objective import Goal, Objective, PropertyConstraint, PropertyModel, f2_to_target, rmse_to_target
+from nanoloop.loop.config import TargetProfile, default_config, parse_config
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.objective import Goal, Objective, PropertyConstraint, PropertyModel, f2_to_target, rmse_to_target
 
 TARGET = TargetProfile(times_hours=[24, 72, 168, 336, 672], release_pct=[20, 40, 65, 80, 95])
 
@@ -131,7 +131,7 @@ def test_time_weights_must_match_the_target():
 
 
 def test_spread_scale_starts_at_the_prior_and_learns_from_prospective_errors():
-    from loop.objective import spread_scale
+    from nanoloop.loop.objective import spread_scale
 
     assert spread_scale([], [], [], prior=3.0) == (pytest.approx(3.0), 0)
     rng = np.random.default_rng(0)

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from loop.config import default_config
-from loop.errors import InputError
-from loop.space import Categorical, Continuous, DesignSpace, LinearConstraint, formulation_id
+from nanoloop.loop.config import default_config
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.space import Categorical, Continuous, DesignSpace, LinearConstraint, formulation_id
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from loop.errors import InputError
-from loop.surrogate import ReleaseEnsemble, curve_rows
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
 
 TIMES = np.array([1, 4, 8, 24, 48, 72, 120, 168, 240, 336, 504, 672.0])
 

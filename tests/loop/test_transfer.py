@@ -5,9 +5,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from loop.errors import InputError
-from loop.surrogate import curve_rows
-from loop.transfer import check_same_features, fine_tune, pretrain, pretrain_from_campaign
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.surrogate import curve_rows
+from nanoloop.loop.transfer import check_same_features, fine_tune, pretrain, pretrain_from_campaign
 
 TIMES = np.array([2, 8, 24, 72, 168, 336, 672.0])
 

@@ -3,8 +3,8 @@ used to check that nothing is dispatched twice across crashes."""
 
 from pathlib import Path
 
-from adapters.simulated.dissolution import SimulatedDissolution
-from adapters.simulated.synthesis import SimulatedSynthesis
+from nanoloop.adapters.simulated.dissolution import SimulatedDissolution
+from nanoloop.adapters.simulated.synthesis import SimulatedSynthesis
 
 
 class _Counting:

@@ -1,0 +1,100 @@
+"""nanoloop: closed-loop active learning for drug-releasing nanoparticles.
+
+The Python API, for a notebook or a script (time in hours, release in %)::
+
+    import nanoloop
+
+    campaign = nanoloop.open_campaign("nanoloop-demo")        # a campaign's ledger
+    curves = nanoloop.read_table("nanoloop-demo", "curves")     # any ledger table as a DataFrame
+    fits = nanoloop.fit_kinetics([1, 4, 24, 72], [8, 20, 45, 70])   # release laws ranked by AICc
+    nanoloop.f2([10, 40, 80], [12, 38, 77])                      # FDA similarity factor
+    model = nanoloop.ReleaseEnsemble().fit(X, y)                 # the torch surrogate (scikit-learn contract)
+    designs = nanoloop.design(campaign, n=3)                     # inverse design for the campaign's target
+
+The subpackages are the repository's folders: :mod:`nanoloop.loop` (the
+science and the campaign), :mod:`nanoloop.adapters` (instruments),
+:mod:`nanoloop.flows` (Prefect flows and the CLI) and
+:mod:`nanoloop.dashboard`. Names load on first use, so ``import nanoloop``
+stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from nanoloop.loop import __version__
+
+#: public name -> "module:attribute" it is loaded from on first use
+_EXPORTS = {
+    "Campaign": "nanoloop.loop.campaign:Campaign",
+    "Ledger": "nanoloop.loop.ledger:Ledger",
+    "CampaignConfig": "nanoloop.loop.config:CampaignConfig",
+    "load_config": "nanoloop.loop.config:load_config",
+    "default_config": "nanoloop.loop.config:default_config",
+    "InputError": "nanoloop.loop.errors:InputError",
+    "ReleaseEnsemble": "nanoloop.loop.surrogate:ReleaseEnsemble",
+    "curve_rows": "nanoloop.loop.surrogate:curve_rows",
+    "fit_kinetics": "nanoloop.loop.kinetics:fit_laws",
+    "summarize_curve": "nanoloop.loop.kinetics:summarize_curve",
+    "f1": "nanoloop.loop.kinetics:f1",
+    "f2": "nanoloop.loop.kinetics:f2",
+    "Objective": "nanoloop.loop.objective:Objective",
+    "inverse_design": "nanoloop.loop.inverse:inverse_design",
+}
+
+__all__ = ["__version__", "open_campaign", "read_table", "design", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    try:
+        module, _, attribute = _EXPORTS[name].partition(":")
+    except KeyError:
+        raise AttributeError(f"module 'nanoloop' has no attribute {name!r}") from None
+    value = getattr(import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def open_campaign(store: str, instruments: dict | None = None):
+    """The campaign kept in ``store`` (a folder or a pyarrow filesystem URI).
+
+    Args:
+        store: the campaign's ledger.
+        instruments: ``{"synthesis": ..., "dissolution": ...}`` for the lab steps;
+            reading, training and proposing need none.
+    """
+    from nanoloop.loop.campaign import Campaign
+
+    return Campaign.open(store, instruments)
+
+
+def read_table(store: str, table: str):
+    """One ledger table (``formulations``, ``events``, ``curves``, ``characterization``,
+    ``kinetics``, ``models``, ``explanations``) as a pandas DataFrame."""
+    from nanoloop.loop.ledger import Ledger
+
+    return Ledger(store, create=False).read(table)
+
+
+def design(campaign, n: int = 5, target=None, *, pool_size: int = 32768, seed: int = 0):
+    """Inverse design: the ``n`` formulations whose predicted release is closest to a target.
+
+    Args:
+        campaign: an opened campaign with a trained model (see :func:`open_campaign`).
+        n: designs to return.
+        target: a :class:`~nanoloop.loop.config.TargetProfile`; the campaign's own by default.
+        pool_size: Sobol candidates searched before local refinement.
+        seed: seed of the search.
+
+    Returns:
+        :class:`~nanoloop.loop.inverse.Design` objects, best first.
+    """
+    from nanoloop.loop.errors import InputError
+    from nanoloop.loop.inverse import inverse_design
+    from nanoloop.loop.objective import Objective
+
+    trained = campaign.latest_model()
+    if trained is None:
+        raise InputError(f"campaign {campaign.config.name!r} has no trained model yet: run a round that measures formulations first")
+    config = campaign.config if target is None else campaign.config.model_copy(update={"target": target})
+    return inverse_design(trained.model, campaign.space, Objective.from_config(config), n, pool_size=pool_size, seed=seed)
