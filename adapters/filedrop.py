@@ -22,7 +22,7 @@ beside it. Nothing is ever deleted. A file whose key already has results, a
 key this adapter never submitted, or a byte-identical copy of an archived file
 is quarantined too: a person decides.
 
-The CSV layouts are documented in :mod:`adapters.filedrop_layout`.
+The CSV layouts are documented in :mod:`nanoloop.adapters.filedrop_layout`.
 
 States: results archived -> DONE or FAILED; cancelled -> CANCELLED; the
 worklist still in ``outbox/`` -> QUEUED; submitted -> RUNNING; else UNKNOWN.
@@ -45,7 +45,7 @@ from nanoloop.adapters.filedrop_layout import (
     worklist_csv,
     worklist_keys,
 )
-from nanoloop.adapters.protocol import InstrumentTimeout, JobResult, JobState, PermanentInstrumentError, WorkItem
+from nanoloop.loop.instruments import InstrumentTimeout, JobResult, JobState, PermanentInstrumentError, WorkItem
 from nanoloop.loop.errors import InputError
 
 WRITING_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", "~")

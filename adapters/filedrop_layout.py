@@ -31,10 +31,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from nanoloop.adapters.protocol import Characterization, JobResult, JobState, ReleaseCurve
+from nanoloop.loop.instruments import Characterization, JobResult, JobState, ReleaseCurve
 
 DISSOLUTION_COLUMNS = ("key", "replicate", "time_hours", "dissolved_pct")
-SYNTHESIS_COLUMNS = ("key", "size_nm", "pdi", "zeta_mv", "encapsulation_efficiency_pct", "drug_loading_pct")
+SYNTHESIS_COLUMNS = ("key", *Characterization.fields())
 FAILURE_COLUMN = "failure_reason"
 DISSOLVED_PCT_RANGE = (-10.0, 150.0)
 

@@ -25,7 +25,7 @@ import importlib
 import inspect
 from typing import Any, Callable, Mapping
 
-from nanoloop.adapters.protocol import Instrument
+from nanoloop.loop.instruments import Instrument, check_instrument
 from nanoloop.loop.errors import InputError
 
 BUILTINS: dict[str, str] = {
@@ -34,8 +34,8 @@ BUILTINS: dict[str, str] = {
     "file-drop": "nanoloop.adapters.filedrop:FileDropInstrument",
 }
 
-KINDS = ("synthesis", "dissolution")
-
+#: built-in instruments that take the campaign's seed by default
+SIMULATED = ("simulated-synthesis", "simulated-dissolution")
 
 def resolve(spec: str) -> Callable[..., Any]:
     """The class (or factory) a spec names.
@@ -111,23 +111,16 @@ def load_instrument(
     return instrument
 
 
-def check_instrument(instrument: Any, spec: str = "") -> None:
-    """Raise InputError unless ``instrument`` satisfies the Instrument protocol."""
-    label = f"instrument {spec!r}" if spec else f"instrument {type(instrument).__name__}"
-    missing = [
-        m for m in ("describe", "submit", "status", "collect", "cancel") if not callable(getattr(instrument, m, None))
-    ]
-    if missing or not isinstance(instrument, Instrument):
-        missing += [a for a in ("name", "kind") if not hasattr(instrument, a)]
-        raise InputError(f"{label} does not implement the Instrument protocol: missing {missing}")
-    if not isinstance(instrument.name, str) or not instrument.name:
-        raise InputError(f"{label}: 'name' must be a non-empty string, got {instrument.name!r}")
-    if instrument.kind not in KINDS:
-        raise InputError(f"{label}: 'kind' must be one of {list(KINDS)}, got {instrument.kind!r}")
-    for method in ("submit", "status", "collect", "cancel"):
-        try:
-            params = inspect.signature(getattr(instrument, method)).parameters
-        except (TypeError, ValueError):
-            continue
-        if "timeout_s" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            raise InputError(f"{label}: method {method!r} must accept a 'timeout_s' argument")
+def build_instruments(config) -> dict[str, Instrument]:
+    """The synthesis and dissolution instruments a campaign config names.
+
+    The simulated lab follows the campaign's seed unless its options give one.
+    Pass this function (or its result) as a Campaign's ``instruments``.
+    """
+    def options(spec):
+        return {"seed": config.seed, **spec.options} if spec.kind in SIMULATED else dict(spec.options)
+
+    return {
+        role: load_instrument(spec.kind, options(spec), expected_kind=role)
+        for role, spec in (("synthesis", config.instruments.synthesis), ("dissolution", config.instruments.dissolution))
+    }

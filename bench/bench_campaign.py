@@ -15,7 +15,7 @@ round 0) and draw their pools from the same Sobol seeds.
   measured f2, modAL ``BayesianOptimizer`` with ``max_EI`` (top-k), ``teach()`` each round;
 - ``curve_gp``: one GP per target time on the measured release; EI of the f2 of
   128 sampled curves per candidate (top-k);
-- ``ours``: :class:`loop.campaign.Campaign` driven in-process (propose, approve,
+- ``ours``: :class:`nanoloop.loop.campaign.Campaign` driven in-process (propose, approve,
   dispatch, collect) with the simulated instruments and the shipped defaults
   (only the target, seed, batch and the 4096-candidate pool are set): the torch
   ensemble corrected by a GP per target time on its residuals, EI on the
@@ -91,7 +91,7 @@ class Lab:
 
     def measure(self, keys: list[str], recipes: list[dict]) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """(times hours, mean release %) per recipe, or None when synthesis failed."""
-        from nanoloop.adapters.protocol import WorkItem
+        from nanoloop.loop.instruments import WorkItem
 
         self.synthesis.submit([WorkItem(key=k, recipe=r) for k, r in zip(keys, recipes)])
         made = {r.key: r for r in self.synthesis.collect(keys)}

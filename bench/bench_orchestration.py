@@ -77,11 +77,12 @@ def main() -> None:
     try:
         from nanoloop.loop.campaign import Campaign
         from nanoloop.loop.config import default_config
+        from nanoloop.adapters.registry import build_instruments
         from nanoloop.loop.ledger import Ledger
 
         config = default_config().model_copy(update={"batch_size": args.batch, "name": "bench-orchestration"})
         folder = Path(tempfile.mkdtemp(prefix="nanoloop-bench-"))
-        science = Campaign(config, Ledger(folder / "science"))
+        science = Campaign(config, Ledger(folder / "science"), build_instruments)
         science_s = []
         for round_ in range(args.rounds):
             started = time.perf_counter()

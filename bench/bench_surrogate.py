@@ -18,7 +18,7 @@ Settings: ``few-shot`` (all features, including the measured release at 0.25,
 0.5 and 1 day) and ``zero-shot`` (without those three columns).
 
 Times: the data's days are converted to hours (``Time * 24``) for
-:class:`loop.surrogate.ReleaseEnsemble`, whose time column is in hours; the
+:class:`nanoloop.loop.surrogate.ReleaseEnsemble`, whose time column is in hours; the
 gradient-boosting baseline takes the days as they are (trees do not care).
 
 ``--evaluate inner`` never touches the outer test part: it splits each training

@@ -4,7 +4,7 @@ Views (tabs): campaign overview, a round's batch, one formulation, feature
 importance, and the batch awaiting approval (with approve and reject buttons
 that run ``nanoloop approve``). A ``dcc.Interval`` asks the server every few
 seconds whether the ledger changed (a file listing, see
-:func:`dashboard.data.fingerprint`); only then is the ledger reread and the
+:func:`nanoloop.dashboard.data.fingerprint`); only then is the ledger reread and the
 views redrawn, so a newly finished round shows without a restart.
 """
 
@@ -34,7 +34,7 @@ BANNER = {"padding": "16px", "border": "1px solid #e0b252", "background": "#fff8
 
 
 class LedgerView:
-    """The latest :class:`~dashboard.data.Snapshot` of a store, reread only when its fingerprint changes (thread-safe)."""
+    """The latest :class:`~nanoloop.dashboard.data.Snapshot` of a store, reread only when its fingerprint changes (thread-safe)."""
 
     def __init__(self, store: str):
         self.store = store

@@ -69,13 +69,13 @@ class Snapshot:
     Attributes:
         store: the store's location as given.
         config: the campaign config stored with the ledger.
-        status: :func:`loop.evaluation.campaign_status` (what ``nanoloop status --json`` prints).
+        status: :func:`nanoloop.loop.evaluation.campaign_status` (what ``nanoloop status --json`` prints).
         formulations: the formulations table plus ``status`` (latest event) and
             ``measured_f2``; indexed by formulation id.
         parameters: design variables, one column per variable, same index.
         mean_curves: id -> mean measured curve (index hours, values %).
         curves, characterization, kinetics, explanations, events, models: the ledger tables.
-        errors: :func:`loop.evaluation.prospective_errors`.
+        errors: :func:`nanoloop.loop.evaluation.prospective_errors`.
     """
 
     store: str

@@ -1,6 +1,6 @@
-"""Plotly figures of the dashboard and the report, built from :mod:`dashboard.data`.
+"""Plotly figures of the dashboard and the report, built from :mod:`nanoloop.dashboard.data`.
 
-Every function takes a :class:`~dashboard.data.Snapshot` (and what to show) and
+Every function takes a :class:`~nanoloop.dashboard.data.Snapshot` (and what to show) and
 returns a ``plotly.graph_objects.Figure``; none reads the ledger itself.
 """
 

@@ -10,7 +10,7 @@
   model, for formulations typed into a CSV with one column per design
   variable (and an optional ``label`` column).
 
-Bad input raises :class:`loop.errors.InputError` (one line, exit code 2).
+Bad input raises :class:`nanoloop.loop.errors.InputError` (one line, exit code 2).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Prefect flows: one round of the closed loop, and a campaign of rounds.
 
-Tasks are thin wrappers over :class:`loop.campaign.Campaign` steps; the ledger
+Tasks are thin wrappers over :class:`nanoloop.loop.campaign.Campaign` steps; the ledger
 holds the state, so a flow that dies can simply be run again: each run reads
 the ledger and does only what is missing. A campaign's lock makes a second run
 that starts meanwhile stop at once instead of racing the first.
@@ -14,7 +14,8 @@ from prefect.context import get_run_context
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 
-from nanoloop.adapters.protocol import TransientInstrumentError
+from nanoloop.loop.instruments import TransientInstrumentError
+from nanoloop.adapters.registry import build_instruments
 from nanoloop.flows.approval import BatchApproval, apply_approval, batch_markdown, record_pause
 from nanoloop.flows.artifacts import publish_round_artifacts
 from nanoloop.flows.parallel import dask_task_runner, fit_members_in_tasks
@@ -135,11 +136,14 @@ def round_flow(
     ``config_path`` the campaign is created in ``store`` on the first run
     (a scheduled deployment needs nothing else). With ``parallel_members``
     each ensemble member trains as its own task on the flow's task runner
-    (see :mod:`flows.parallel`). With ``max_rounds`` a campaign that already
+    (see :mod:`nanoloop.flows.parallel`). With ``max_rounds`` a campaign that already
     has that many rounds is left as it is (another run may have finished the
     round this one was started for).
     """
-    campaign = Campaign(load_config(config_path), Ledger(store)) if config_path else Campaign.open(store)
+    if config_path:
+        campaign = Campaign(load_config(config_path), Ledger(store), build_instruments)
+    else:
+        campaign = Campaign.open(store, build_instruments)
     try:
         with campaign.ledger.lock():
             round_ = campaign.current_round()

@@ -1,13 +1,13 @@
 """Choosing the next batch: modAL query strategies on the ensemble's objective, made diverse.
 
-Layers (BoTorch-style): curve model -> :class:`~loop.objective.ObjectiveSamples`
+Layers (BoTorch-style): curve model -> :class:`~nanoloop.loop.objective.ObjectiveSamples`
 (the objective under each ensemble member, and the probability of feasibility)
 -> utility (EI / PI / UCB through modAL's ``BayesianOptimizer``, max-std,
 Thompson sampling) -> a diverse batch.
 
 The seam is :func:`choose_batch`: given a fitted curve model, a candidate pool
 and the incumbent, it returns which candidates to make. :func:`search` wraps
-it with the candidate generation of :mod:`loop.candidates` (Sobol pool, local
+it with the candidate generation of :mod:`nanoloop.loop.candidates` (Sobol pool, local
 refinement, no repeats of taken formulations). Another back end (BoTorch,
 BayBE) would replace this module without touching flows.
 
@@ -26,13 +26,13 @@ Constraints enter as a probability of feasibility multiplying the utility
 Two corrections make the ensemble's objective fit for EI with few data
 (measured on development seeds of the simulated lab, see bench/README.md):
 
-- :class:`loop.residual_gp.ResidualCorrected`: a GP per target time on the ensemble's residuals,
+- :class:`nanoloop.loop.residual_gp.ResidualCorrected`: a GP per target time on the ensemble's residuals,
   i.e. a GP with the ensemble as its mean function; its uncertainty joins the
   members' spread;
 - ``spread_scale``: the members' spread of the objective understates its
   prospective error (3x and more for raw members); the campaign rescales it by
   its own record of predicted vs measured objective
-  (:func:`loop.objective.spread_scale`).
+  (:func:`nanoloop.loop.objective.spread_scale`).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class ObjectiveModel(BaseEstimator):
 
 
 def calibrated_spread(objective: Objective, formulations, mean_curves: dict, prior: float) -> tuple[float, int]:
-    """:func:`loop.objective.spread_scale` from a campaign's record of model-made proposals.
+    """:func:`nanoloop.loop.objective.spread_scale` from a campaign's record of model-made proposals.
 
     Uses the predicted objective and spread stored with each proposal (edits
     excluded) and the objective of its measured mean curve.
@@ -127,7 +127,7 @@ class AcquisitionSettings:
         seed: random seed (Thompson member order, refinement).
         believer: EI / PI: raise the incumbent to each pick's predicted mean before the next pick.
         spread_scale: factor on the members' spread of the objective (see
-            :func:`loop.objective.spread_scale`): EI, PI, UCB and max-std use the
+            :func:`nanoloop.loop.objective.spread_scale`): EI, PI, UCB and max-std use the
             scaled spread, Thompson sampling scales each member's deviation from the mean.
     """
 
@@ -235,7 +235,7 @@ def choose_batch(
         incumbent_f2: best measured objective so far (f2 for the default objective); EI and PI improve on it.
         settings: strategy and its parameters.
         objective: goals and constraints (default: f2 to ``target``, no constraints).
-        property_model: fitted :class:`~loop.objective.PropertyModel` for characterization constraints.
+        property_model: fitted :class:`~nanoloop.loop.objective.PropertyModel` for characterization constraints.
         pending_encoded: formulations in flight (m, d): their neighbourhoods are penalized like picks.
         exclude: boolean mask (n,) of candidates never to pick (already taken).
         samples: precomputed :class:`ObjectiveSamples` of the pool (else computed here).
@@ -363,7 +363,7 @@ def search(
     Args:
         curve_model: fitted curve ensemble.
         objective: goals and constraints.
-        space: the :class:`~loop.space.DesignSpace`.
+        space: the :class:`~nanoloop.loop.space.DesignSpace`.
         batch_size: formulations to choose.
         incumbent: best measured objective among feasible formulations.
         settings: acquisition settings.

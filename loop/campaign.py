@@ -19,13 +19,14 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from nanoloop.loop import __version__
-from nanoloop.adapters.checks import result_problems
-from nanoloop.adapters.protocol import JobState, PermanentInstrumentError
+from nanoloop.loop.instruments import Characterization, JobState, PermanentInstrumentError, WorkItem
+from nanoloop.loop.plausibility import result_problems
 from nanoloop.loop.acquisition import AcquisitionSettings, choose_batch
 from nanoloop.loop.config import CampaignConfig, parse_config
 from nanoloop.loop.errors import InputError
@@ -64,11 +65,14 @@ class Campaign:
     Args:
         config: the validated campaign config.
         ledger: where the campaign's state lives.
-        instruments: ``{"synthesis": ..., "dissolution": ...}``; loaded from the
-            config when omitted (only the steps that need them load them).
+        instruments: ``{"synthesis": ..., "dissolution": ...}`` (objects that
+            implement :class:`~nanoloop.loop.instruments.Instrument`), or a
+            factory ``config -> that dict`` called when a step first needs them
+            (flows pass :func:`nanoloop.adapters.registry.build_instruments`).
+            Reading, approving and evaluating need none.
     """
 
-    def __init__(self, config: CampaignConfig, ledger: Ledger, instruments: dict | None = None):
+    def __init__(self, config: CampaignConfig, ledger: Ledger, instruments: dict | Callable[[CampaignConfig], dict] | None = None):
         self.config = config
         self.ledger = ledger
         self.space = config.design_space()
@@ -77,7 +81,7 @@ class Campaign:
 
     # -- opening ----------------------------------------------------------------
     @classmethod
-    def open(cls, store: str, instruments: dict | None = None) -> "Campaign":
+    def open(cls, store: str, instruments: dict | Callable[[CampaignConfig], dict] | None = None) -> "Campaign":
         """Reopen the campaign kept in ``store`` with the config stored there."""
         ledger = Ledger(store, create=False)
         blob = ledger.read_blob(CONFIG_BLOB)
@@ -103,16 +107,12 @@ class Campaign:
 
     @property
     def instruments(self) -> dict:
+        """``{"synthesis": ..., "dissolution": ...}``, built on first use when given as a factory."""
         if self._instruments is None:
-            from nanoloop.adapters.registry import load_instrument
-
-            def options(spec):  # the simulated lab follows the campaign's seed unless told otherwise
-                return {"seed": self.config.seed, **spec.options} if spec.kind.startswith("simulated-") else dict(spec.options)
-
-            self._instruments = {
-                role: load_instrument(spec.kind, options(spec), expected_kind=role)
-                for role, spec in (("synthesis", self.config.instruments.synthesis), ("dissolution", self.config.instruments.dissolution))
-            }
+            raise InputError(f"campaign {self.config.name!r} was opened without instruments; pass instruments= "
+                             "(e.g. nanoloop.adapters.registry.build_instruments) to run the lab steps")
+        if callable(self._instruments):
+            self._instruments = self._instruments(self.config)
         return self._instruments
 
     # -- reading state ------------------------------------------------------------
@@ -380,15 +380,13 @@ class Campaign:
 
     # -- the lab --------------------------------------------------------------------
     def _work_items(self, ids: list[str], with_characterization: bool = False):
-        from nanoloop.adapters.protocol import WorkItem
-
         frame = self.ledger.read("formulations").set_index("formulation_id")
         chars = self.ledger.read("characterization").set_index("formulation_id") if with_characterization else None
         items = []
         for fid in ids:
             context = {}
             if chars is not None and fid in chars.index:
-                context["characterization"] = chars.loc[fid, ["size_nm", "pdi", "zeta_mv", "encapsulation_efficiency_pct", "drug_loading_pct"]].to_dict()
+                context["characterization"] = chars.loc[fid, list(Characterization.fields())].to_dict()
             items.append(WorkItem(key=fid, recipe=json.loads(frame.loc[fid, "parameters_json"]), context=context))
         return items
 
@@ -437,7 +435,7 @@ class Campaign:
         instrument = self.instruments["synthesis"]
         done, failed = [], {}
         for r in _wait_and_collect(instrument, ids, wait_s, self.timeout_s):
-            problems = result_problems(r)
+            problems = [str(p) for p in result_problems(r)]
             if r.state != JobState.DONE or problems or r.characterization is None:
                 failed[r.key] = f"synthesis: {r.reason or '; '.join(problems) or r.state.value}"
             else:
@@ -520,7 +518,7 @@ def _usable_curves(result) -> tuple[list, list[str]]:
     """The replicates that pass the plausibility checks, and what was wrong with the others."""
     kept, notes = [], []
     for curve in result.curves:
-        problems = [p for p in result_problems(replace(result, curves=(curve,), characterization=None)) if "NaN" not in p]
+        problems = [str(p) for p in result_problems(replace(result, curves=(curve,), characterization=None)) if p.kind != "nan_reading"]
         if problems:
             notes.append(f"dropped {'; '.join(problems)}")
         else:

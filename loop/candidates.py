@@ -15,7 +15,7 @@ how well the design space is searched:
   the content-hash ids the ledger stores, so that formulations already made,
   in flight or rejected are never chosen again.
 
-Everything works on the unit encoding of :class:`~loop.space.DesignSpace`
+Everything works on the unit encoding of :class:`~nanoloop.loop.space.DesignSpace`
 (continuous columns in [0, 1], categorical ones one-hot).
 """
 

@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.instruments import Characterization
 from nanoloop.loop.space import Categorical, Continuous, DesignSpace, LinearConstraint
 
 
@@ -119,7 +120,7 @@ class GoalConfig(_Strict):
 
 
 class PropertyConstraintConfig(_Strict):
-    property: Literal["size_nm", "pdi", "zeta_mv", "encapsulation_efficiency_pct", "drug_loading_pct", "burst_pct"]
+    property: Literal[Characterization.fields() + ("burst_pct",)]
     min: float | None = None
     max: float | None = None
     at_hours: float = Field(24.0, gt=0)  # burst_pct: release read from the curve at this time

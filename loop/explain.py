@@ -153,7 +153,7 @@ def explain_round(campaign, round_: int, times_hours=None, n_repeats: int = 5) -
     explained is read back, not recomputed.
 
     Args:
-        campaign: a :class:`loop.campaign.Campaign`.
+        campaign: a :class:`nanoloop.loop.campaign.Campaign`.
         round_: the round whose model to explain.
         times_hours: times for the curve attributions; defaults to the target profile's.
         n_repeats: shuffles per variable for permutation importance.

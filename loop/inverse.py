@@ -1,12 +1,12 @@
 """Inverse design: which formulations would give this release profile?
 
 Searches the design space with a fitted curve ensemble: a Sobol pool, local
-refinement of the best candidates (:mod:`loop.candidates`), then ``n``
+refinement of the best candidates (:mod:`nanoloop.loop.candidates`), then ``n``
 distinct designs ranked by the predicted objective (the mean over ensemble
 members of each member's f2 to the target, times the probability that the
 constraints hold). Each design comes with its predicted curve and 90 %
 interval, the predicted f2 and its spread, and the mechanistic release law the
-predicted curve follows (:func:`loop.kinetics.summarize_curve`).
+predicted curve follows (:func:`nanoloop.loop.kinetics.summarize_curve`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Design:
         release_pct: predicted mean release, %, shape (T,).
         lower_pct: lower end of the 90 % predictive interval, %, shape (T,).
         upper_pct: upper end of the 90 % predictive interval, %, shape (T,).
-        kinetics: :func:`loop.kinetics.summarize_curve` of the predicted mean curve
+        kinetics: :func:`nanoloop.loop.kinetics.summarize_curve` of the predicted mean curve
             (``best_model``: the release law it follows, its parameters, t50, burst ...).
         properties: predicted characterization (size_nm, ...) when a characterization model is given.
     """
@@ -98,9 +98,9 @@ def inverse_design(
     """The ``n`` best distinct formulations for ``objective.target`` under a fitted curve model.
 
     Args:
-        curve_model: fitted :class:`~loop.surrogate.ReleaseEnsemble` (or anything with
+        curve_model: fitted :class:`~nanoloop.loop.surrogate.ReleaseEnsemble` (or anything with
             ``predict_curves`` and ``predict(rows, return_std=True)``).
-        space: the :class:`~loop.space.DesignSpace` the model was trained on.
+        space: the :class:`~nanoloop.loop.space.DesignSpace` the model was trained on.
         objective: goals and constraints (its target is the profile to reach).
         n: designs to return.
         pool_size: Sobol candidates.

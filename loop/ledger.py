@@ -28,6 +28,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.instruments import Characterization
 from nanoloop.loop.faults import fault_point
 
 SCHEMA_VERSION = "1"
@@ -76,11 +77,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "characterization": pa.schema(
         [
             ("formulation_id", pa.string()),
-            ("size_nm", pa.float64()),
-            ("pdi", pa.float64()),
-            ("zeta_mv", pa.float64()),
-            ("encapsulation_efficiency_pct", pa.float64()),
-            ("drug_loading_pct", pa.float64()),
+            *((name, pa.float64()) for name in Characterization.fields()),
             ("instrument", pa.string()),
             ("raw_checksum", pa.string()),
         ]

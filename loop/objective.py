@@ -30,11 +30,12 @@ from scipy.special import ndtr
 
 from nanoloop.loop.config import TargetProfile
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.instruments import Characterization
 from nanoloop.loop.kinetics import f2
 
 GOAL_KINDS = ("f2", "rmse")
 #: characterization properties a constraint may name (columns of the ledger's characterization table)
-CHARACTERIZATION_PROPERTIES = ("size_nm", "pdi", "zeta_mv", "encapsulation_efficiency_pct", "drug_loading_pct")
+CHARACTERIZATION_PROPERTIES = Characterization.fields()
 #: release read from the (predicted or measured) curve at ``at_hours``
 CURVE_PROPERTIES = ("burst_pct",)
 PROPERTIES = CHARACTERIZATION_PROPERTIES + CURVE_PROPERTIES
@@ -238,7 +239,7 @@ class Objective:
 
     @classmethod
     def from_config(cls, config) -> "Objective":
-        """The objective a :class:`~loop.config.CampaignConfig` describes (f2 to its target when it names none)."""
+        """The objective a :class:`~nanoloop.loop.config.CampaignConfig` describes (f2 to its target when it names none)."""
         section = getattr(config, "objective", None)
         if section is None:
             return cls(config.target)

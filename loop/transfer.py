@@ -35,7 +35,7 @@ def pretrain_from_campaign(campaign, **params) -> tuple[ReleaseEnsemble, list[st
     """Pretrain on every measured curve of an earlier campaign.
 
     Args:
-        campaign: a :class:`loop.campaign.Campaign` (its ledger is only read).
+        campaign: a :class:`nanoloop.loop.campaign.Campaign` (its ledger is only read).
         **params: ReleaseEnsemble arguments.
 
     Returns:

@@ -2,7 +2,7 @@
 
 Idempotency, the virtual clock, the job journal, per-call faults and
 deterministic random streams live here; the two instruments only say how
-one work item turns into a :class:`~adapters.protocol.JobResult`.
+one work item turns into a :class:`~nanoloop.loop.instruments.JobResult`.
 
 Determinism: the noise of a work item comes from
 ``SeedSequence(seed, spawn_key=(stream, *sha256(key) words))``, so a result
@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
-from nanoloop.adapters.protocol import (
+from nanoloop.loop.instruments import (
     InstrumentTimeout,
     JobResult,
     JobState,
@@ -54,7 +54,7 @@ class SimulatedInstrument:
         seed: seeds every random draw (noise, failures, faults).
         clock: "instant" (default), "manual", or a shared :class:`VirtualClock`.
         state_dir: folder for the job journal and the clock; None keeps them in memory.
-        faults: fault knobs, see :mod:`adapters.simulated.faults`.
+        faults: fault knobs, see :mod:`nanoloop.adapters.simulated.faults`.
     """
 
     kind = ""

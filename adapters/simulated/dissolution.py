@@ -5,7 +5,7 @@ sampled at ``sampling_times_hours`` (default 1 h .. 28 days). The particle
 radius and the actual loading come from ``WorkItem.context["characterization"]``
 (the synthesis instrument's measurement, a dict of Characterization fields)
 when present; otherwise the batch is drawn exactly as a
-:class:`~adapters.simulated.synthesis.SimulatedSynthesis` with the same seed
+:class:`~nanoloop.adapters.simulated.synthesis.SimulatedSynthesis` with the same seed
 would have made it.
 
 Noise: each vessel perturbs burst, diffusivity, erosion lag and rate by
@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from nanoloop.adapters.protocol import Characterization, JobResult, JobState, PermanentInstrumentError, ReleaseCurve, WorkItem
+from nanoloop.loop.instruments import Characterization, JobResult, JobState, PermanentInstrumentError, ReleaseCurve, WorkItem
 from nanoloop.adapters.simulated import physics
 from nanoloop.adapters.simulated.base import (
     STREAM_CHARACTERIZATION,
@@ -48,7 +48,7 @@ class SimulatedDissolution(SimulatedInstrument):
         seed: seeds noise and faults (int >= 0).
         clock: "instant" (default), "manual", or a shared VirtualClock.
         state_dir: folder to persist jobs and the clock across processes.
-        faults: fault knobs (see :mod:`adapters.simulated.faults`).
+        faults: fault knobs (see :mod:`nanoloop.adapters.simulated.faults`).
         sampling_times_hours: increasing positive sampling times, hours; the
             test lasts until the last one.
         replicates: vessels per batch (1..12).

@@ -4,7 +4,7 @@ One work item = one batch by nanoprecipitation / emulsion, then DLS (size,
 PDI), electrophoretic light scattering (zeta) and an HPLC assay of the
 encapsulated drug (EE, actual loading). A batch fails (JobState.FAILED, with
 the reason in words) with a probability that rises outside the process window;
-see :func:`adapters.simulated.physics.synthesis_failure`.
+see :func:`nanoloop.adapters.simulated.physics.synthesis_failure`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-from nanoloop.adapters.protocol import Characterization, JobResult, JobState, WorkItem
+from nanoloop.loop.instruments import Characterization, JobResult, JobState, WorkItem
 from nanoloop.adapters.simulated import physics
 from nanoloop.adapters.simulated.base import (
     STREAM_CHARACTERIZATION,
@@ -34,7 +34,7 @@ class SimulatedSynthesis(SimulatedInstrument):
         seed: seeds noise, failures and faults (int >= 0).
         clock: "instant" (default), "manual", or a shared VirtualClock.
         state_dir: folder to persist jobs and the clock across processes.
-        faults: fault knobs (see :mod:`adapters.simulated.faults`).
+        faults: fault knobs (see :mod:`nanoloop.adapters.simulated.faults`).
         duration_hours: virtual time one batch takes, hours (default 4).
     """
 

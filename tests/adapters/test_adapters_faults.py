@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from nanoloop.adapters.checks import result_problems
-from nanoloop.adapters.protocol import InstrumentTimeout, JobState, TransientInstrumentError, WorkItem
+from nanoloop.loop.plausibility import result_problems
+from nanoloop.loop.instruments import InstrumentTimeout, JobState, TransientInstrumentError, WorkItem
 from nanoloop.adapters.simulated import DEFAULT_SAMPLING_TIMES_HOURS, SimulatedDissolution, SimulatedSynthesis
 from nanoloop.loop.errors import InputError
 
@@ -82,7 +82,7 @@ def test_partial_curve_drops_the_tail_of_one_replicate():
     for r in results(inst):
         lengths = sorted(len(c.times_hours) for c in r.curves)
         assert lengths[0] < 12 and lengths[1:] == [12, 12]
-        assert any("partial" in p for p in result_problems(r, DEFAULT_SAMPLING_TIMES_HOURS))
+        assert any(p.kind == "partial" for p in result_problems(r, DEFAULT_SAMPLING_TIMES_HOURS))
 
 
 def test_nan_readings():
@@ -101,7 +101,7 @@ def test_readings_above_100_pct():
     (result,) = inst.collect(["F-1"])
     plateaus = sorted(c.release_pct[-1] for c in result.curves)
     assert plateaus[0] == pytest.approx(100, abs=0.5) and plateaus[-1] > 110
-    assert any("above" in p for p in result_problems(result))
+    assert any(p.kind == "too_high" for p in result_problems(result))
 
 
 def test_duplicate_delivery():

@@ -4,11 +4,12 @@ import re
 import sys
 from pathlib import Path
 
-from nanoloop.adapters.protocol import Instrument
+from nanoloop.loop.instruments import Instrument
 from nanoloop.adapters.registry import load_instrument
 from nanoloop.loop.campaign import Campaign
 from nanoloop.loop.config import default_config
 from nanoloop.loop.ledger import Ledger
+from nanoloop.adapters.registry import build_instruments
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -35,7 +36,7 @@ def test_readme_instrument_runs_in_a_campaign(tmp_path, monkeypatch):
     config = config.model_copy(update={"name": "own-robot", "batch_size": 3, "instruments": config.instruments.model_copy(update={
         "synthesis": config.instruments.synthesis.model_copy(update={"kind": "my_lab.robot:NominalSynthesisRobot", "options": {"encapsulation_efficiency_pct": 65}}),
     })})
-    campaign = Campaign(config, Ledger(tmp_path / "store"))
+    campaign = Campaign(config, Ledger(tmp_path / "store"), build_instruments)
     campaign.propose(0)
     campaign.approve(0)
     campaign.dispatch_synthesis(0)

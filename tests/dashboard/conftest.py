@@ -8,6 +8,7 @@ import pytest
 from nanoloop.loop.campaign import Campaign
 from nanoloop.loop.config import default_config
 from nanoloop.loop.ledger import Ledger
+from nanoloop.adapters.registry import build_instruments
 
 
 def small_config():
@@ -24,7 +25,7 @@ def campaign_store(tmp_path_factory):
     """(path, config) of the small campaign's ledger. Read it only: copy it (shutil.copytree) to change it."""
     store = tmp_path_factory.mktemp("dashboard") / "ledger"
     config = small_config()
-    campaign = Campaign(config, Ledger(store))
+    campaign = Campaign(config, Ledger(store), build_instruments)
     for r in range(2):
         campaign.propose(r)
         campaign.approve(r)

@@ -34,6 +34,7 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
 SERVE = """
 import argparse, sys
 from nanoloop.flows import cli_dashboard
+from nanoloop.adapters.registry import build_instruments
 parser = argparse.ArgumentParser(prog="nanoloop")
 cli_dashboard.register(parser.add_subparsers(dest="command", required=True))
 args = parser.parse_args(sys.argv[1:])
@@ -202,7 +203,7 @@ def test_dashboard_in_a_browser(dashboard, page, campaign_store, tmp_path):
     _shot(page, tmp_path, "dashboard-approved")
 
     # The lab finishes round 2: the page shows it without a restart.
-    campaign = Campaign(config, Ledger(store))
+    campaign = Campaign(config, Ledger(store), build_instruments)
     campaign.dispatch_synthesis(2)
     campaign.collect_synthesis(2)
     campaign.dispatch_dissolution(2)

@@ -18,6 +18,7 @@ from nanoloop.dashboard.app import LedgerView
 from nanoloop.loop.campaign import Campaign
 from nanoloop.loop.evaluation import Z90, campaign_status, measured_objective, prospective_errors
 from nanoloop.loop.ledger import Ledger
+from nanoloop.adapters.registry import build_instruments
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +174,7 @@ def test_missing_empty_and_foreign_stores_say_why(campaign_store, tmp_path):
         data.load_snapshot(tmp_path / "file")
     with pytest.raises(data.StoreUnavailable, match="holds no campaign"):
         data.load_snapshot(tmp_path)
-    Campaign(campaign_store[1], Ledger(tmp_path / "new"))  # stores the config, nothing else
+    Campaign(campaign_store[1], Ledger(tmp_path / "new"), build_instruments)  # stores the config, nothing else
     with pytest.raises(data.StoreUnavailable, match="no formulations yet"):
         data.load_snapshot(tmp_path / "new")
     view = LedgerView(str(tmp_path / "nothing"))
@@ -190,7 +191,7 @@ def test_fingerprint_changes_only_when_the_ledger_does(campaign_store, tmp_path)
     view = LedgerView(str(store))
     first, _ = view.get()
     assert view.get()[0] is first  # not reread while nothing changed
-    Campaign(campaign_store[1], Ledger(store)).approve(2)
+    Campaign(campaign_store[1], Ledger(store), build_instruments).approve(2)
     assert data.fingerprint(store) != before
     again, _ = view.get()
     assert again is not first and data.key_numbers(again)["awaiting_approval"] == 0

@@ -12,6 +12,7 @@ import pytest
 from nanoloop.flows.cli import main
 from nanoloop.loop.campaign import Campaign
 from nanoloop.loop.config import example_config_text
+from nanoloop.adapters.registry import build_instruments
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +93,7 @@ def test_approve_with_bad_input(tmp_path, capsys):
     from nanoloop.loop.config import default_config
     from nanoloop.loop.ledger import Ledger
 
-    campaign = Campaign(default_config().model_copy(update={"name": "bad", "batch_size": 2}), Ledger(tmp_path))
+    campaign = Campaign(default_config().model_copy(update={"name": "bad", "batch_size": 2}), Ledger(tmp_path), build_instruments)
     assert main(["approve", str(tmp_path)]) == 2
     assert "no batch awaits approval" in capsys.readouterr().err
     ids = campaign.propose(0)

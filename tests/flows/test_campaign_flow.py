@@ -9,6 +9,7 @@ from nanoloop.flows.cli import main
 from nanoloop.loop.campaign import Campaign
 from nanoloop.loop.config import default_config
 from nanoloop.loop.ledger import Ledger
+from nanoloop.adapters.registry import build_instruments
 
 
 def small_config(name="e2e"):
@@ -25,7 +26,7 @@ def finished_store(tmp_path_factory, prefect_server):
     from nanoloop.flows.rounds import campaign_flow
 
     store = str(tmp_path_factory.mktemp("e2e") / "ledger")
-    Campaign(small_config(), Ledger(store))
+    Campaign(small_config(), Ledger(store), build_instruments)
     campaign_flow(store, rounds=2, auto_approve=True)
     return store
 

@@ -13,6 +13,7 @@ import pytest
 from nanoloop.loop.campaign import Campaign
 from nanoloop.loop.config import example_config_text, load_config
 from nanoloop.loop.ledger import Ledger
+from nanoloop.adapters.registry import build_instruments
 
 pytestmark = pytest.mark.slow
 PLUGINS = Path(__file__).parent / "plugins"
@@ -45,7 +46,7 @@ def reference(tmp_path_factory):
     folder = tmp_path_factory.mktemp("reference")
     sys.path.insert(0, str(PLUGINS))
     try:
-        campaign = Campaign(load_config(write_config(folder, folder / "lab")), Ledger(folder / "store"))
+        campaign = Campaign(load_config(write_config(folder, folder / "lab")), Ledger(folder / "store"), build_instruments)
         campaign.run_round(0)
     finally:
         sys.path.remove(str(PLUGINS))

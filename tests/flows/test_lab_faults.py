@@ -7,6 +7,7 @@ import pytest
 from nanoloop.loop.campaign import Campaign
 from nanoloop.loop.config import default_config
 from nanoloop.loop.ledger import Ledger
+from nanoloop.adapters.registry import build_instruments
 
 BATCH = 8
 
@@ -28,13 +29,13 @@ def curves_of(campaign: Campaign) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
-    campaign = Campaign(config_with("faults"), Ledger(tmp_path_factory.mktemp("clean")))
+    campaign = Campaign(config_with("faults"), Ledger(tmp_path_factory.mktemp("clean")), build_instruments)
     campaign.run_round(0)
     return campaign
 
 
 def faulty(tmp_path, **faults) -> Campaign:
-    campaign = Campaign(config_with("faults", **faults), Ledger(tmp_path))
+    campaign = Campaign(config_with("faults", **faults), Ledger(tmp_path), build_instruments)
     campaign.run_round(0)
     return campaign
 
@@ -106,7 +107,7 @@ def test_failure_budget_stops_the_campaign(tmp_path, prefect_server):
     from nanoloop.flows.rounds import campaign_flow
 
     config = config_with("budget", synthesis_faults={"synthesis_failure_multiplier": 50.0})
-    Campaign(config.model_copy(update={"max_failed_pct": 40.0}), Ledger(tmp_path))
+    Campaign(config.model_copy(update={"max_failed_pct": 40.0}), Ledger(tmp_path), build_instruments)
     summaries = campaign_flow(str(tmp_path), rounds=3, auto_approve=True)
     assert "stopped" in summaries[-1] and "max_failed_pct" in summaries[-1]["stopped"]
     assert Campaign.open(str(tmp_path)).formulations()["round"].max() == 0  # no round burnt after the budget ran out
@@ -117,7 +118,7 @@ def test_failure_budget_stops_the_campaign(tmp_path, prefect_server):
 def test_transient_faults_are_retried_and_change_nothing(fault, tmp_path, prefect_server, clean):
     from nanoloop.flows.rounds import round_flow
 
-    Campaign(config_with("faults", synthesis_faults=fault, dissolution_faults=fault, timeout_s=0.3), Ledger(tmp_path))
+    Campaign(config_with("faults", synthesis_faults=fault, dissolution_faults=fault, timeout_s=0.3), Ledger(tmp_path), build_instruments)
     round_flow(str(tmp_path), auto_approve=True)
     campaign = Campaign.open(str(tmp_path))
     assert set(campaign.states()) <= {"measured", "failed"}

@@ -6,6 +6,7 @@ import pytest
 from nanoloop.loop.campaign import Campaign
 from nanoloop.loop.ledger import Ledger
 from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
+from nanoloop.adapters.registry import build_instruments
 from test_campaign_flow import small_config  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -30,7 +31,7 @@ def test_campaign_rounds_on_a_local_dask_cluster(tmp_path, prefect_server):
     from nanoloop.flows.rounds import campaign_flow
 
     store = str(tmp_path / "store")
-    Campaign(small_config("dask"), Ledger(store))
+    Campaign(small_config("dask"), Ledger(store), build_instruments)
     campaign_flow(store, rounds=2, auto_approve=True, dask=True)
     campaign = Campaign.open(store)
     assert set(campaign.formulations()["status"]) <= {"measured", "failed"}

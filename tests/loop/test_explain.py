@@ -23,6 +23,7 @@ from nanoloop.loop.explain import (
 )
 from nanoloop.loop.ledger import Ledger
 from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
+from nanoloop.adapters.registry import build_instruments
 
 TIMES = np.array([6, 24, 72, 168, 336, 672.0])
 
@@ -41,7 +42,7 @@ def store(tmp_path_factory):
     config = default_config()
     config = config.model_copy(update={"name": "explain-test", "batch_size": 24, "surrogate": config.surrogate.model_copy(update={"members": 3, "epochs": 250, "hidden": 32})})
     path = str(tmp_path_factory.mktemp("explain") / "ledger")
-    campaign = Campaign(config, Ledger(path))
+    campaign = Campaign(config, Ledger(path), build_instruments)
     ids = campaign.propose(0)
     forms = campaign.formulations().set_index("formulation_id").loc[ids]
     params = campaign.parameters(forms)

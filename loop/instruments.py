@@ -9,7 +9,10 @@ What callers must tolerate (real instruments do all of these): a call that
 times out may or may not have taken effect (submit again: it is idempotent);
 ``collect`` may deliver the same result more than once; a DONE result may
 carry readings that are NaN, above 100 % or otherwise implausible, and must be
-checked before it is trusted (see :mod:`adapters.checks`).
+checked before it is trusted (see :mod:`nanoloop.loop.plausibility`).
+
+This is a port of the core: :mod:`nanoloop.adapters` implements it (the
+simulated lab, file drop, ...), and a campaign is given its instruments.
 
 Results convert to plain JSON-able dicts with ``to_dict`` / ``from_dict``.
 """
@@ -18,7 +21,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+import inspect
 from typing import Any, Protocol, runtime_checkable
+
+from nanoloop.loop.errors import InputError
 
 
 class InstrumentError(Exception):
@@ -81,13 +87,29 @@ class Characterization:
     encapsulation_efficiency_pct: float
     drug_loading_pct: float
 
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        """The measured properties, in order: the one list the ledger, checks and objectives use."""
+        return tuple(cls.__dataclass_fields__)
+
     def to_dict(self) -> dict[str, float]:
-        return {k: float(getattr(self, k)) for k in self.__dataclass_fields__}
+        return {k: float(getattr(self, k)) for k in self.fields()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Characterization:
         """Build from a dict with (at least) every field; extra keys are ignored."""
-        return cls(**{k: float(data[k]) for k in cls.__dataclass_fields__})
+        return cls(**{k: float(data[k]) for k in cls.fields()})
+
+
+#: plausible range of each characterization field (a reading outside is not trusted)
+CHARACTERIZATION_RANGES: dict[str, tuple[float, float]] = {
+    "size_nm": (1.0, 10_000.0),
+    "pdi": (0.0, 1.0),
+    "zeta_mv": (-200.0, 200.0),
+    "encapsulation_efficiency_pct": (0.0, 100.0),
+    "drug_loading_pct": (0.0, 100.0),
+}
+assert tuple(CHARACTERIZATION_RANGES) == Characterization.fields()
 
 
 @dataclass(frozen=True)
@@ -174,3 +196,28 @@ class Instrument(Protocol):
 
     def cancel(self, keys: list[str], timeout_s: float = 30.0) -> None:
         """Stop work on the keys; finished ones are unaffected."""
+
+
+KINDS = ("synthesis", "dissolution")
+
+
+def check_instrument(instrument: Any, spec: str = "") -> None:
+    """Raise InputError unless ``instrument`` satisfies the Instrument protocol."""
+    label = f"instrument {spec!r}" if spec else f"instrument {type(instrument).__name__}"
+    missing = [
+        m for m in ("describe", "submit", "status", "collect", "cancel") if not callable(getattr(instrument, m, None))
+    ]
+    if missing or not isinstance(instrument, Instrument):
+        missing += [a for a in ("name", "kind") if not hasattr(instrument, a)]
+        raise InputError(f"{label} does not implement the Instrument protocol: missing {missing}")
+    if not isinstance(instrument.name, str) or not instrument.name:
+        raise InputError(f"{label}: 'name' must be a non-empty string, got {instrument.name!r}")
+    if instrument.kind not in KINDS:
+        raise InputError(f"{label}: 'kind' must be one of {list(KINDS)}, got {instrument.kind!r}")
+    for method in ("submit", "status", "collect", "cancel"):
+        try:
+            params = inspect.signature(getattr(instrument, method)).parameters
+        except (TypeError, ValueError):
+            continue
+        if "timeout_s" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            raise InputError(f"{label}: method {method!r} must accept a 'timeout_s' argument")
