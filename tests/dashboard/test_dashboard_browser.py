@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from nanoloop.adapters.registry import build_instruments
 from nanoloop.loop.campaign import Campaign
 from nanoloop.loop.evaluation import campaign_status
 from nanoloop.loop.ledger import Ledger
@@ -34,7 +35,6 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
 SERVE = """
 import argparse, sys
 from nanoloop.flows import cli_dashboard
-from nanoloop.adapters.registry import build_instruments
 parser = argparse.ArgumentParser(prog="nanoloop")
 cli_dashboard.register(parser.add_subparsers(dest="command", required=True))
 args = parser.parse_args(sys.argv[1:])
