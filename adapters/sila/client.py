@@ -227,8 +227,8 @@ class SilaInstrument:
                 raise PermanentInstrumentError(self.name, f"item {key!r}: {exc.identifier}: {exc.message}", item_key=key) from None
             except (UndefinedExecutionError, ValidationError) as exc:
                 raise PermanentInstrumentError(self.name, f"item {key!r}: {op} failed on the server: {exc}", item_key=key) from None
-            except RuntimeError as exc:  # the client could not read the server's features
-                last = str(exc)
+            except RuntimeError as exc:  # a server certificate for another server, features the client cannot read
+                raise PermanentInstrumentError(self.name, f"{op}: cannot use the server at {self.host}:{self.port}: {exc}") from None
             self._drop_connection()
             time.sleep(min(RECONNECT_PAUSE_S, max(deadline - time.monotonic(), 0)))
 
