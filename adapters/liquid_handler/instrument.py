@@ -34,7 +34,17 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from nanoloop.adapters.liquid_handler.deck import TIPS_ON_DECK, TROUGH_ML, WELL_UL, RunLog, Transfer, run_transfers
+from pylabrobot.liquid_handling.backends.backend import LiquidHandlerBackend
+
+from nanoloop.adapters.liquid_handler.deck import (
+    TIPS_ON_DECK,
+    TROUGH_ML,
+    WELL_UL,
+    RecordingChatterbox,
+    RunLog,
+    Transfer,
+    run_transfers,
+)
 from nanoloop.adapters.liquid_handler.stocks import ROLES, Plan, Settings, aspirations, parse_stocks, plan_batch
 from nanoloop.adapters.simulated import Recipe, SimulatedSynthesis
 from nanoloop.loop.errors import InputError
@@ -170,6 +180,10 @@ class LiquidHandlerSynthesis:
         """Nothing to stop: a run finishes within ``submit``."""
         self._check_timeout(timeout_s)
 
+    def backend(self) -> LiquidHandlerBackend:
+        """The PyLabRobot backend a run drives: the chatterbox (no hardware). Override for a real robot."""
+        return RecordingChatterbox()
+
     # --- a run ---------------------------------------------------------------------
     def _make(self, fresh: dict[str, dict[str, Any]]) -> None:
         levels = dict(self.levels_ul)
@@ -194,7 +208,7 @@ class LiquidHandlerSynthesis:
         for key, recipe in fresh.items():
             self.jobs[key] = {"recipe": recipe, "result": {**pending, "key": key}}
         _write_atomic(self._jobs_path, json.dumps(self.jobs, indent=1))
-        log = run_transfers(transfers, dict(self.levels_ul)) if transfers else RunLog()
+        log = run_transfers(transfers, dict(self.levels_ul), self.backend()) if transfers else RunLog()
         self.last_run = log
         checksum = self._write_record(plans, well_of, transfers, log)
         for plan in plans:

@@ -121,6 +121,26 @@ def test_a_key_is_made_once_across_restarts_and_stock_levels_persist(tmp_path):
     assert refilled.levels_ul["water"] == 30_000 and refilled.levels_ul["drug"] == lh.levels_ul["drug"]
 
 
+def test_a_subclass_swaps_in_another_backend(tmp_path):
+    """README: a real robot is a subclass whose backend() returns e.g. STARBackend()."""
+    from nanoloop.adapters.liquid_handler.deck import RecordingChatterbox
+
+    class CountingBackend(RecordingChatterbox):
+        setups = 0
+
+        async def setup(self):
+            CountingBackend.setups += 1
+            await super().setup()
+
+    class MyRobot(LiquidHandlerSynthesis):
+        def backend(self):
+            return CountingBackend()
+
+    robot = MyRobot(state_dir=tmp_path / "robot", stocks=STOCKS)
+    robot.submit([WorkItem("F-A", A)], timeout_s=30)
+    assert CountingBackend.setups == 1 and robot.status(["F-A"]) == {"F-A": JobState.DONE}
+
+
 def test_a_recipe_outside_the_design_space_is_refused_before_anything_runs(tmp_path):
     lh = handler(tmp_path)
     with pytest.raises(PermanentInstrumentError) as err:
