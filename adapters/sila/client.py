@@ -219,6 +219,10 @@ class SilaInstrument:
                 raise InstrumentTimeout(self.name, f"{op} did not finish within its timeout")
             try:
                 return _within(remaining, lambda: body(self._feature()), self.name, op)
+            except InstrumentTimeout:
+                if last:  # out of time while reconnecting: the server is away, not hanging
+                    raise TransientInstrumentError(self.name, f"{op}: server {self.host}:{self.port} unreachable ({last})") from None
+                raise
             except SilaConnectionError as exc:
                 last = str(exc)
             except FrameworkError as exc:  # e.g. a command execution the restarted server no longer knows

@@ -92,7 +92,7 @@ def test_the_features_ship_as_package_data_and_validate():
 
 
 def test_synthesis_runs_an_observable_command_per_item_with_progress(station_server):
-    port, station = station_server("synthesis", duration_s=0.6)
+    port, station = station_server("synthesis", duration_s=1.0)
     synth = load_instrument("sila2-synthesis", {"port": port, "insecure": True}, expected_kind="synthesis")
     items = [WorkItem("F-1", RECIPE), WorkItem("F-2", dict(RECIPE, drug_logp=3.0))]
     synth.submit(items, timeout_s=10)
@@ -102,8 +102,10 @@ def test_synthesis_runs_an_observable_command_per_item_with_progress(station_ser
     progress = synth.progress(["F-1", "F-2"])
     assert 0.0 < progress["F-1"] < 1.0 and progress.get("F-2", 0.0) == 0.0
     assert synth.collect(["F-1", "F-2"], timeout_s=5) == []  # not finished yet
-    time.sleep(1.2)
-    results = {r.key: r for r in synth.collect(["F-1", "F-2"], timeout_s=5)}
+    results, deadline = {}, time.monotonic() + 10
+    while len(results) < 2 and time.monotonic() < deadline:
+        results.update((r.key, r) for r in synth.collect(["F-1", "F-2"], timeout_s=5))
+        time.sleep(0.1)
     # the readings are the simulated lab's, as the server journaled them
     for key, job in station.journal.jobs.items():
         assert results[key].state.value == job["result"]["state"]
