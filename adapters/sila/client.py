@@ -147,8 +147,8 @@ class SilaInstrument:
             if self._call(deadline, "submit", lambda f: f.GetJobState(item.key).State, item.key) != "unknown":
                 continue
             args = self._command_args(item)
-            self._running[item.key] = self._call(deadline, "submit", lambda f: getattr(f, self.command_id)(*args), item.key)
-            self._wait_accepted(item.key, deadline)
+            self._start(item.key, args, deadline)
+            self._wait_accepted(item.key, args, deadline)
 
     def status(self, keys: list[str], timeout_s: float = 30.0) -> dict[str, JobState]:
         deadline = self._deadline("status", timeout_s)
@@ -236,11 +236,22 @@ class SilaInstrument:
             self._drop_connection()
             time.sleep(min(RECONNECT_PAUSE_S, max(deadline - time.monotonic(), 0)))
 
-    def _wait_accepted(self, key: str, deadline: float) -> None:
-        """Wait until the server journaled ``key``; a command that ended with an error raises it."""
+    def _start(self, key: str, args: tuple, deadline: float) -> None:
+        self._running[key] = self._call(deadline, "submit", lambda f: getattr(f, self.command_id)(*args), key)
+
+    def _wait_accepted(self, key: str, args: tuple, deadline: float) -> None:
+        """Wait until the server journaled ``key``; a command that ended with an error raises it.
+
+        If the connection was lost meanwhile and the server does not know the
+        key, the start never arrived (or the server died first): start it again.
+        """
         while True:
+            before = self.reconnects
             if self._call(deadline, "submit", lambda f: f.GetJobState(key).State, key) != "unknown":
                 return
+            if self.reconnects != before:
+                self._start(key, args, deadline)
+                continue
             instance = self._running.get(key)
             if instance is not None and instance.done:
                 self._running.pop(key, None)
