@@ -22,7 +22,10 @@ beside it. Nothing is ever deleted. A file whose key already has results, a
 key this adapter never submitted, or a byte-identical copy of an archived file
 is quarantined too: a person decides.
 
-The CSV layouts are documented in :mod:`nanoloop.adapters.filedrop_layout`.
+The CSV layouts are documented in :mod:`nanoloop.adapters.filedrop_layout`;
+a dissolution tester's own export layouts (``layout = "wide"`` or
+``"uv-absorbance"`` with a calibration line and the dose) in
+:mod:`nanoloop.adapters.filedrop_exports`.
 
 States: results archived -> DONE or FAILED; cancelled -> CANCELLED; the
 worklist still in ``outbox/`` -> QUEUED; submitted -> RUNNING; else UNKNOWN.
@@ -37,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from nanoloop.adapters.filedrop_exports import UvCalibration, parse_wide
 from nanoloop.adapters.filedrop_layout import (
     DISSOLUTION_COLUMNS,
     PARSERS,
@@ -79,6 +83,12 @@ class FileDropInstrument:
         outbox, inbox: optional overrides of those two folders (e.g. a network share).
         seed: accepted so one campaign options table fits every instrument; a
             real instrument has no seed, so it is only reported by ``describe``.
+        layout: result layout of a dissolution tester: "long" (default, one
+            row per reading), "wide" (one vessel per column) or "uv-absorbance".
+        calibration: for "uv-absorbance": {slope, intercept, max_absorbance},
+            absorbance = slope * concentration (mg/mL) + intercept.
+        dose_mg: for "uv-absorbance": drug in each vessel, mg.
+        medium_volume_ml: for "uv-absorbance": release medium per vessel, mL.
     """
 
     def __init__(
@@ -91,11 +101,24 @@ class FileDropInstrument:
         outbox: str | os.PathLike | None = None,
         inbox: str | os.PathLike | None = None,
         seed: int | None = None,
+        layout: str = "long",
+        calibration: Mapping[str, float] | None = None,
+        dose_mg: float | None = None,
+        medium_volume_ml: float | None = None,
     ):
         if kind not in PARSERS:
             raise InputError(f"{name}: option 'kind' must be one of {sorted(PARSERS)}, got {kind!r}")
         if not isinstance(settle_s, (int, float)) or not settle_s >= 0:
             raise InputError(f"{name}: option 'settle_s' must be a number of seconds >= 0, got {settle_s!r}")
+        layouts = ("long", "wide", "uv-absorbance") if kind == "dissolution" else ("long",)
+        if layout not in layouts:
+            raise InputError(f"{name}: option 'layout' must be one of {list(layouts)} for a {kind} instrument, got {layout!r}")
+        uv_options = {"calibration": calibration, "dose_mg": dose_mg, "medium_volume_ml": medium_volume_ml}
+        if layout != "uv-absorbance" and any(v is not None for v in uv_options.values()):
+            raise InputError(f"{name}: options {[k for k, v in uv_options.items() if v is not None]} need layout 'uv-absorbance'")
+        self.layout = layout
+        self.calibration = UvCalibration.from_options(calibration, dose_mg, medium_volume_ml, name) if layout == "uv-absorbance" else None
+        self._parse = {"long": PARSERS[kind], "wide": parse_wide}.get(layout) or self.calibration.parse
         self.name = name
         self.kind = kind
         self.settle_s = float(settle_s)
@@ -122,7 +145,10 @@ class FileDropInstrument:
             "folders": {k: str(v) for k, v in self.folders.items()},
             "settle_s": self.settle_s,
             "seed": self.seed,
-            "result_columns": list(DISSOLUTION_COLUMNS if self.kind == "dissolution" else SYNTHESIS_COLUMNS),
+            "layout": self.layout,
+            "result_columns": list(DISSOLUTION_COLUMNS if self.kind == "dissolution" else SYNTHESIS_COLUMNS)
+            if self.layout == "long" else self.layout,
+            "calibration": None if self.calibration is None else self.calibration.__dict__,
         }
 
     def submit(self, items: list[WorkItem], timeout_s: float = 30.0) -> None:
@@ -264,7 +290,7 @@ class FileDropInstrument:
             twins = sorted(self.folders["archive"].glob(f"{checksum[:12]}-*"))
             if twins:
                 raise LayoutError(f"identical to archived file {twins[0].name}: already ingested")
-            parsed = PARSERS[self.kind](data, checksum)
+            parsed = self._parse(data, checksum)
             unknown = [k for k in parsed.results if k not in submitted]
             if unknown:
                 raise LayoutError(f"key(s) {unknown[:5]} were never submitted through this adapter")
@@ -304,7 +330,7 @@ class FileDropInstrument:
             if path.name not in self._archive_cache:
                 data = path.read_bytes()
                 try:
-                    parsed = PARSERS[self.kind](data, hashlib.sha256(data).hexdigest())
+                    parsed = self._parse(data, hashlib.sha256(data).hexdigest())
                 except LayoutError as exc:
                     raise PermanentInstrumentError(self.name, f"archived file {path} is unreadable: {exc}") from None
                 self._archive_cache[path.name] = parsed.results

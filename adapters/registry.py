@@ -32,6 +32,9 @@ BUILTINS: dict[str, str] = {
     "simulated-synthesis": "nanoloop.adapters.simulated.synthesis:SimulatedSynthesis",
     "simulated-dissolution": "nanoloop.adapters.simulated.dissolution:SimulatedDissolution",
     "file-drop": "nanoloop.adapters.filedrop:FileDropInstrument",
+    "sila2-synthesis": "nanoloop.adapters.sila.client:SilaSynthesis",
+    "sila2-dissolution": "nanoloop.adapters.sila.client:SilaDissolution",
+    "liquid-handler-synthesis": "nanoloop.adapters.liquid_handler.instrument:LiquidHandlerSynthesis",
 }
 
 #: built-in instruments that take the campaign's seed by default

@@ -468,6 +468,8 @@ class Campaign:
         measured, failed, curve_rows, kinetics_rows = {}, [], [], []
         for r in _wait_and_collect(instrument, ids, wait_s, self.timeout_s):
             curves, notes = _usable_curves(r)
+            if r.state == JobState.DONE and r.reason:  # what the instrument dropped or flagged itself
+                notes.insert(0, r.reason)
             rows = [
                 {"formulation_id": r.key, "replicate": c.replicate, "time_hours": float(t), "release_pct": float(v), "instrument": instrument.name, "raw_checksum": r.raw_checksum}
                 for c in curves for t, v in zip(c.times_hours, c.release_pct)
