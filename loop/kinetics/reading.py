@@ -117,7 +117,7 @@ def _read_excel(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str, str, 
     name = sheet if sheet is not None else book.sheet_names[0]
     if name not in book.sheet_names:
         raise InputError(f"{path}: no sheet {name!r} (sheets: {', '.join(book.sheet_names)})")
-    frame = book.parse(name, dtype=object).dropna(how="all").dropna(axis=1, how="all")
+    frame = pd.read_excel(book, sheet_name=name, dtype=object).dropna(how="all").dropna(axis=1, how="all")
     frame.columns = [str(c) for c in frame.columns]
     cells = frame.to_numpy(dtype=object).ravel()
     commas = any(isinstance(cell, str) and _DECIMAL_COMMA.match(cell) for cell in cells)
