@@ -205,6 +205,12 @@ def test_fit_reads_excel(tmp_path, capsys):
     assert [(c["curve_id"], c["n_replicates"]) for c in report["curves"]] == [("A", 6), ("B", 6)]
 
 
+def test_unweighted_turns_the_replicate_weights_off(two_curves, capsys):
+    assert main(["kinetics", "fit", str(two_curves), "--json", "--unweighted"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert all(not c["weighted"] and not any(m["weighted"] for m in c["models"]) for c in report["curves"])
+
+
 def test_top_limits_the_table(two_curves, capsys):
     assert main(["kinetics", "fit", str(two_curves), "--top", "2"]) == 0
     out = capsys.readouterr().out
@@ -227,7 +233,11 @@ def test_readme_wide_example(capsys):
     assert "wide layout: 2 curve(s) from 12 release column(s), 2 with vessels" in out
     assert "curve A: 11 points, 0-96 h, mean of 6 replicates, weighted by 1/SD²" in out
     assert "best model: Weibull (Fmax)" in out
+    assert "│ 1 │ Weibull (Fmax)     │ Fmax = 87.56 ± 0.16 %      │ 1.0000 │  1.0000 │ 0.148 │ -9.77 │ 10.18 │" in out
+    assert ("mechanism (sphere): Korsmeyer-Peppas n = 0.796: anomalous (non-Fickian) transport "
+            "(no burst term needed)") in out
     assert main(["kinetics", "compare", str(DATA / "kinetics_wide.csv"), "--ref-curve", "A", "--test-curve", "B"]) == 0
     out = capsys.readouterr().out
+    assert "f1 = 22.50   f2 = 49.87 (mean profiles)" in out
     assert "fails: reference 'A' has 6 units; at least 12 are required for a regulatory f2" in out
     assert "verdict: not a valid regulatory f2 comparison: 3 condition(s) fail; bootstrap f2 90% BCa interval" in out

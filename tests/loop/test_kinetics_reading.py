@@ -72,6 +72,7 @@ def test_wide_ddsolver_sheet_is_detected_with_vessels():
     ("time,Vessel 1,Vessel 2", "auto", {"curves": 2}),
     ("time,A_1,A_2,B", "auto", {"A": 2, "B": 0}),
     ("time,A rep 1,A rep 2", "auto", {"A": 2}),
+    ("time,A.1,A.2,B vessel 1,B vessel 2", "auto", {"A": 2, "B": 2}),
     ("time,A_1,A_2", "wide", {"A_1": 0, "A_2": 0}),               # --layout wide: every column a curve
     ("time,A,B", "vessels", {"curves": 2}),                      # --layout vessels: all one curve
 ])
@@ -108,3 +109,15 @@ def test_tab_separated_with_decimal_commas(tmp_path):
     data = read_curves(_file(tmp_path, "time\trelease\n0,5\t5,5\n1\t10,25\n"))
     np.testing.assert_allclose(data.curves[0].times_hours, [0.5, 1])
     np.testing.assert_allclose(data.curves[0].release_pct, [5.5, 10.25])
+
+
+_SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "liposome-release" / "yanes2024_release_curves.csv"
+
+
+@pytest.mark.skipif(not _SHARED.is_file(), reason="the public liposome set is not beside the repository (../shared)")
+def test_the_public_liposome_set_reads_as_it_is():
+    data = read_curves(_SHARED)
+    assert len(data.curves) == 209 and data.skipped == {}
+    notes = [note for curve in data.curves for note in curve.notes]
+    assert sum(note.startswith("times sorted") for note in notes) == 11
+    assert sum(note.startswith("repeated times averaged") for note in notes) == 3
