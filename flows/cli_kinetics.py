@@ -16,6 +16,8 @@ _LAYOUTS = ("auto", "long", "wide", "vessels")
 _GEOMETRIES = ("sphere", "cylinder", "slab")
 #: Fits of at least this many curves show progress on stderr.
 PROGRESS_FROM_CURVES = 20
+#: Without a terminal, a progress line every few hundred curves, and at least this often (s).
+PROGRESS_SECONDS = 30.0
 
 
 def _count(text: str) -> int:
@@ -107,11 +109,12 @@ def _read(path, args):
 
 # ----------------------------------------------------------------------- fit
 class _Progress:
-    """Progress of a long fit on stderr: a rich bar on a terminal, else a line every few curves."""
+    """Progress of a long fit on stderr: a rich bar with the time left on a terminal; else a line
+    with the time left after 10 curves, every 50-500 curves, and at least every 30 s."""
 
     def __init__(self, total: int, n_laws: int):
         self.total, self.n_laws, self.done = total, n_laws, 0
-        self.started = time.perf_counter()
+        self.started = self.last_line = time.perf_counter()
         self.every = max(50, min(500, total // 20))
         self.bar = None
         if total < PROGRESS_FROM_CURVES:
@@ -132,8 +135,10 @@ class _Progress:
             return
         if self.bar is not None:
             self.bar.advance(self.task)
-        elif self.done == 10 or self.done % self.every == 0 or self.done == self.total:
-            elapsed = time.perf_counter() - self.started
+        elif (self.done == 10 or self.done % self.every == 0 or self.done == self.total
+              or time.perf_counter() - self.last_line > PROGRESS_SECONDS):
+            self.last_line = time.perf_counter()
+            elapsed = self.last_line - self.started
             left = elapsed / self.done * (self.total - self.done)
             print(f"fitted {self.done} of {self.total} curves in {elapsed:.0f} s; about {_duration(left)} left",
                   file=sys.stderr, flush=True)

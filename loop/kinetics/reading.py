@@ -244,10 +244,9 @@ def read_curves(path, *, time_unit: str = "h", release_scale: str = "auto", layo
         if (ids == "").any():
             raise InputError(f"{path}: curve id is missing on {rows[int(np.flatnonzero(ids == '')[0])]}")
         reps = frame[columns["replicate"]].astype(str).str.strip().to_numpy() if columns["replicate"] else None
-        for curve_id in dict.fromkeys(ids):
-            mask = (ids == curve_id).to_numpy()
-            series.append((curve_id, times[mask], release[mask], None if reps is None else reps[mask],
-                           [rows[i] for i in np.flatnonzero(mask)]))
+        for curve_id, where in ids.groupby(ids, sort=False).indices.items():
+            series.append((curve_id, times[where], release[where], None if reps is None else reps[where],
+                           [rows[i] for i in where]))
         layout_note = ("long layout" + (f", curves by {columns['curve']!r}" if columns["curve"] else ", one curve")
                        + (f", replicates by {columns['replicate']!r}" if columns["replicate"] else ""))
     else:
