@@ -6,7 +6,8 @@ Two layouts are read:
   (several curves in one file: `curve`, `formulation`, `sample`, `file_name`, ...)
   and a replicate column (`replicate`, `vessel`, `unit`: replicate units of one curve);
 - wide (DDSolver, dissolution testers): a time column and one release column per
-  curve or vessel. Columns named NAME_1, NAME_2, ... (or "NAME 1", "NAME.1",
+  curve or vessel, detected when no curve or replicate column exists and not
+  exactly one column is named like release. Columns named NAME_1, NAME_2, ... (or "NAME 1", "NAME.1",
   "NAME vessel 1") are vessels of curve NAME; columns named 1, 2, ... or
   "vessel 1", "V1", ... are vessels of one curve named after the file.
 
@@ -230,9 +231,9 @@ def read_curves(path, *, time_unit: str = "h", release_scale: str = "auto", layo
     times = _numbers(frame[columns["time"]], decimal) * TIME_UNITS_IN_HOURS[time_unit]
     keyed = {columns[r] for r in ("time", "curve", "replicate") if columns[r] is not None}
     values = _value_columns(frame, decimal, keyed)
+    release_named = [c for c in values if _COLUMN_RULES["release"](str(c).strip().lower())]
     long_file = layout == "long" or (layout == "auto" and (
-        columns["curve"] is not None or columns["replicate"] is not None
-        or (len(values) == 1 and values[0] == columns["release"])))
+        columns["curve"] is not None or columns["replicate"] is not None or len(release_named) == 1))
     series = []  # (curve id, times, release, replicate labels or None, row labels)
     if long_file:
         if columns["release"] is None:
@@ -247,8 +248,10 @@ def read_curves(path, *, time_unit: str = "h", release_scale: str = "auto", layo
         for curve_id, where in ids.groupby(ids, sort=False).indices.items():
             series.append((curve_id, times[where], release[where], None if reps is None else reps[where],
                            [rows[i] for i in where]))
+        unused = [str(c) for c in values if c != columns["release"]]
         layout_note = ("long layout" + (f", curves by {columns['curve']!r}" if columns["curve"] else ", one curve")
-                       + (f", replicates by {columns['replicate']!r}" if columns["replicate"] else ""))
+                       + (f", replicates by {columns['replicate']!r}" if columns["replicate"] else "")
+                       + (f", column(s) not used: {', '.join(unused)}" if unused else ""))
     else:
         if not values:
             raise InputError(f"{path}: no release column with numbers (columns: {', '.join(map(str, frame.columns))})")

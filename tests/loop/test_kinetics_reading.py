@@ -83,6 +83,12 @@ def test_wide_columns_are_grouped_into_curves_and_vessels(tmp_path, header, layo
     assert {c.curve_id: c.n_replicates for c in data.curves} == expected
 
 
+def test_a_long_file_with_an_extra_column_stays_long_and_says_so(tmp_path):
+    data = read_curves(_file(tmp_path, "time,release,sd\n1,10,1\n2,20,2\n4,35,2\n"))
+    assert [c.curve_id for c in data.curves] == ["curves"]
+    assert data.format_note == "comma-separated; long layout, one curve, column(s) not used: sd"
+
+
 def test_excel_wide_sheet_reads_like_the_csv(tmp_path):
     frame = pd.read_csv(DATA / "kinetics_wide.csv")
     book = tmp_path / "run.xlsx"
