@@ -39,7 +39,7 @@ def test_bca_levels_follow_the_formula():
     estimate = 400.0  # 400 of 1000 below: z0 = Φ⁻¹(0.4) = -0.253347
     jackknife = [[1, 2, 3, 6]]  # a = -0.057270 (above)
     lower, upper, z0, a = bca_interval(estimate, replicates, jackknife, confidence=0.90)
-    z = -1.644854
+    # z = Φ⁻¹(0.05) = -1.644854
     # α_lo = Φ(z0 + (z0 + z)/(1 - a(z0 + z))) = Φ(-0.253347 + (-1.898201)/(1 - 0.108712)) = Φ(-2.383171) = 0.008582
     # α_hi = Φ(z0 + (z0 - z)/(1 - a(z0 - z))) = Φ(-0.253347 + 1.391507/(1 + 0.079691)) = Φ(1.035432) = 0.849767
     assert lower == pytest.approx(np.percentile(replicates, 0.8582), abs=0.05)
