@@ -140,8 +140,8 @@ class _Progress:
             self.last_line = time.perf_counter()
             elapsed = self.last_line - self.started
             left = elapsed / self.done * (self.total - self.done)
-            print(f"fitted {self.done} of {self.total} curves in {elapsed:.0f} s; about {_duration(left)} left",
-                  file=sys.stderr, flush=True)
+            rest = f"; about {_duration(left)} left" if self.done < self.total else ""
+            print(f"fitted {self.done} of {self.total} curves in {elapsed:.0f} s{rest}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -265,7 +265,7 @@ def run_fit(args) -> int:
     counts = {"curves": len(results) + len(skipped), "fitted": len(results), "skipped": len(skipped),
               "changed_on_reading": sum(bool(c.notes) for c, _ in results),
               "flagged_values": sum(bool(c.flags) for c, _ in results),
-              "flagged_fits": sum(any(f.flags for f in fit.fits) for _, fit in results)}
+              "flagged_best_fits": sum(bool(fit.best and fit.best.flags) for _, fit in results)}
     if args.json:
         print(json.dumps({
             "file": str(data.path), "format": data.format_note, "release_scale": data.release_scale,
