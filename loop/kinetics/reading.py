@@ -42,9 +42,12 @@ _VESSEL_ONLY = re.compile(r"^\s*(?:(?:vessel|unit|rep|replicate|v|r)\s*[_\-.#]?\
 _NAMED_VESSEL = re.compile(r"^(?P<name>.*?\S)\s*[_\-.#\s]\s*(?:(?:vessel|unit|rep|replicate|v|r)\s*[_\-.#]?\s*)?\d+\s*$",
                            re.I)
 
+_SPREAD = re.compile(r"(^|[\s_(])(sd|std|stdev|sem|se|error)($|[\s_)])")  # an SD/error column, never a release
+
 _COLUMN_RULES = {
     "time": lambda c: c in ("t", "t (h)", "t (min)", "t (d)") or c.startswith("time"),
-    "release": lambda c: any(w in c for w in ("releas", "dissol", "cumulative")) or c in ("f", "fraction", "percent"),
+    "release": lambda c: (any(w in c for w in ("releas", "dissol", "cumulative")) or c in ("f", "fraction", "percent"))
+    and not _SPREAD.search(c),
     "curve": lambda c: c.startswith(("curve", "file", "formulation")) or c in ("id", "sample", "batch", "name", "product"),
     "replicate": lambda c: c.startswith("rep") or c in ("unit", "vessel"),
 }

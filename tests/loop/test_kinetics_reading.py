@@ -83,10 +83,12 @@ def test_wide_columns_are_grouped_into_curves_and_vessels(tmp_path, header, layo
     assert {c.curve_id: c.n_replicates for c in data.curves} == expected
 
 
-def test_a_long_file_with_an_extra_column_stays_long_and_says_so(tmp_path):
-    data = read_curves(_file(tmp_path, "time,release,sd\n1,10,1\n2,20,2\n4,35,2\n"))
+@pytest.mark.parametrize("spread", ["sd", "release_sd", "Release (SD)", "release SEM"])
+def test_a_long_file_with_an_sd_column_stays_long_and_says_so(tmp_path, spread):
+    data = read_curves(_file(tmp_path, f"time,release,{spread}\n1,10,1\n2,20,2\n4,35,2\n"))
     assert [c.curve_id for c in data.curves] == ["curves"]
-    assert data.format_note == "comma-separated; long layout, one curve, column(s) not used: sd"
+    np.testing.assert_allclose(data.curves[0].release_pct, [10, 20, 35])
+    assert data.format_note == f"comma-separated; long layout, one curve, column(s) not used: {spread}"
 
 
 def test_excel_wide_sheet_reads_like_the_csv(tmp_path):
