@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nanoloop.loop.errors import InputError
 
-_TIME_UNITS = ("h", "d", "min")
+_TIME_UNITS = ("auto", "h", "d", "min")
 _RELEASE_SCALES = ("auto", "percent", "fraction")
 _LAYOUTS = ("auto", "long", "wide", "vessels")
 _GEOMETRIES = ("sphere", "cylinder", "slab")
@@ -35,7 +35,8 @@ def _positive(text: str) -> int:
 
 
 def _curve_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--time-unit", choices=_TIME_UNITS, default="h", help="unit of the time column (default: h)")
+    parser.add_argument("--time-unit", choices=_TIME_UNITS, default="auto",
+                        help="unit of the time column (default: from its header, e.g. 'Time (min)', else h)")
     parser.add_argument("--release-scale", choices=_RELEASE_SCALES, default="auto",
                         help="release as percent or fraction of the dose (default: detected)")
     parser.add_argument("--layout", choices=_LAYOUTS, default="auto",

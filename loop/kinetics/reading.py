@@ -197,13 +197,33 @@ def _release_scale(values: np.ndarray, release_scale: str) -> tuple[float, str, 
     raise InputError(f"release scale must be auto, percent or fraction, not {release_scale!r}")
 
 
-def read_curves(path, *, time_unit: str = "h", release_scale: str = "auto", layout: str = "auto",
+_UNIT_WORDS = {"min": "min", "mins": "min", "minute": "min", "minutes": "min", "h": "h", "hr": "h", "hrs": "h",
+               "hour": "h", "hours": "h", "d": "d", "day": "d", "days": "d"}
+
+
+def _time_unit(column: str, given: str, path: Path) -> tuple[str, str]:
+    """(unit, note): the unit the time column's header names, checked against the one given."""
+    named = next((_UNIT_WORDS[w] for w in re.findall(r"[a-z]+", str(column).lower()) if w in _UNIT_WORDS), None)
+    if given == "auto":
+        if named is None:
+            return "h", f"time in h (the header {str(column)!r} names no unit; --time-unit to change)"
+        return named, f"time in {named} from the header {str(column)!r}" + (", converted to h" if named != "h" else "")
+    if given not in TIME_UNITS_IN_HOURS:
+        raise InputError(f"time unit must be one of auto, {', '.join(TIME_UNITS_IN_HOURS)}, not {given!r}")
+    if named is not None and named != given:
+        raise InputError(f"{path.name}: the time column {str(column)!r} is in {named} but --time-unit {given} was "
+                         "given; drop the option or rename the column")
+    return given, f"time in {given}" + (", converted to h" if given != "h" else "")
+
+
+def read_curves(path, *, time_unit: str = "auto", release_scale: str = "auto", layout: str = "auto",
                 sheet: str | None = None, strict: bool = False) -> CurveFile:
     """Read release curves from a CSV or Excel file, long or wide, tidying each curve.
 
     Args:
         path: a .csv (or other text) or .xlsx file.
-        time_unit: unit of the time column: "h", "d" or "min"; converted to h.
+        time_unit: unit of the time column: "h", "d" or "min", converted to h; "auto"
+            reads it from the header ("Time (min)", "time_hours", "Days"), else h.
         release_scale: "auto" (fraction if no value exceeds 1.5, else percent),
             "percent" or "fraction".
         layout: "auto" (detected and said), "long", "wide" (each release column
@@ -221,8 +241,8 @@ def read_curves(path, *, time_unit: str = "h", release_scale: str = "auto", layo
             `strict`) an unusable curve; the message names the file and problem.
     """
     path = Path(path)
-    if time_unit not in TIME_UNITS_IN_HOURS:
-        raise InputError(f"time unit must be one of {', '.join(TIME_UNITS_IN_HOURS)}, not {time_unit!r}")
+    if time_unit != "auto" and time_unit not in TIME_UNITS_IN_HOURS:
+        raise InputError(f"time unit must be one of auto, {', '.join(TIME_UNITS_IN_HOURS)}, not {time_unit!r}")
     if layout not in LAYOUTS:
         raise InputError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     frame, decimal, described, rows = read_table(path, sheet=sheet)
@@ -231,7 +251,8 @@ def read_curves(path, *, time_unit: str = "h", release_scale: str = "auto", layo
     columns = {role: _find_column(frame.columns, role) for role in _COLUMN_RULES}
     if columns["time"] is None:
         raise InputError(f"{path}: no time column (columns: {', '.join(map(str, frame.columns))}); name it 'time'")
-    times = _numbers(frame[columns["time"]], decimal) * TIME_UNITS_IN_HOURS[time_unit]
+    unit, unit_note = _time_unit(columns["time"], time_unit, path)
+    times = _numbers(frame[columns["time"]], decimal) * TIME_UNITS_IN_HOURS[unit]
     keyed = {columns[r] for r in ("time", "curve", "replicate") if columns[r] is not None}
     values = _value_columns(frame, decimal, keyed)
     release_named = [c for c in values if _COLUMN_RULES["release"](str(c).strip().lower())]
@@ -282,5 +303,5 @@ def read_curves(path, *, time_unit: str = "h", release_scale: str = "auto", layo
     if not curves:
         first = next(iter(skipped.values()))
         raise InputError(f"{path}: no usable curve; {first}" if len(skipped) > 1 else first)
-    format_note = f"{described}; {layout_note}"
+    format_note = f"{described}; {layout_note}; {unit_note}"
     return CurveFile(path, tuple(curves), scale, note, format_note, skipped)

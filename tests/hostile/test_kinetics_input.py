@@ -45,6 +45,10 @@ CASES = [
     ("header-only", "c.csv", "time,release\n", [], 2, "no data rows", "err"),
     ("old-excel", "c.xls", "not really excel", [], 2, "old .xls workbooks are not read", "err"),
     ("broken-xlsx", "c.xlsx", "not a zip", [], 2, "not a readable .xlsx workbook", "err"),
+    ("time-unit-contradicts-the-header", "c.csv", "Time (min),release\n30,10\n60,25\n", ["--time-unit", "h"], 2,
+     "the time column 'Time (min)' is in min but --time-unit h was given", "err"),
+    ("minutes-in-the-header-are-converted", "c.csv", "Time (min),release\n30,10\n60,25\n120,40\n", [], 0,
+     "time in min from the header 'Time (min)', converted to h", "out"),
     ("no-time-column", "c.csv", "hours,release\n1,10\n2,20\n", [], 2, "no time column (columns: hours, release)", "err"),
 ]
 

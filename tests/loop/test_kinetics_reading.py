@@ -38,7 +38,8 @@ def test_messy_long_file_is_tidied_and_each_change_is_said():
     assert negative.release_pct[0] == -0.6  # kept as measured
     assert negative.flags == ("2 point(s) below 0 % kept as measured (lowest -0.6 % at 0 h)",)
     assert curves["gaps"].notes == ("1 point(s) dropped: time or release is missing or not a number on line 30",)
-    assert data.format_note == "comma-separated; long layout, curves by 'formulation'"
+    assert data.format_note == ("comma-separated; long layout, curves by 'formulation'; "
+                                "time in h (the header 'time' names no unit; --time-unit to change)")
 
 
 def test_strict_refuses_the_messy_file():
@@ -57,7 +58,8 @@ def test_replicate_column_keeps_repeated_times_as_replicates(tmp_path):
 
 def test_wide_ddsolver_sheet_is_detected_with_vessels():
     data = read_curves(DATA / "kinetics_wide.csv")
-    assert data.format_note == "comma-separated; wide layout: 2 curve(s) from 12 release column(s), 2 with vessels"
+    assert data.format_note == ("comma-separated; wide layout: 2 curve(s) from 12 release column(s), 2 with vessels; "
+                                "time in h from the header 'Time (h)'")
     a, b = data.curves
     assert (a.curve_id, a.n_replicates, b.curve_id, b.n_replicates) == ("A", 6, "B", 6)
     np.testing.assert_allclose(a.times_hours, [0, 0.5, 1, 2, 4, 8, 12, 24, 48, 72, 96])
@@ -88,7 +90,26 @@ def test_a_long_file_with_an_sd_column_stays_long_and_says_so(tmp_path, spread):
     data = read_curves(_file(tmp_path, f"time,release,{spread}\n1,10,1\n2,20,2\n4,35,2\n"))
     assert [c.curve_id for c in data.curves] == ["curves"]
     np.testing.assert_allclose(data.curves[0].release_pct, [10, 20, 35])
-    assert data.format_note == f"comma-separated; long layout, one curve, column(s) not used: {spread}"
+    assert data.format_note.startswith(f"comma-separated; long layout, one curve, column(s) not used: {spread};")
+
+
+@pytest.mark.parametrize("header, given, hours, said", [
+    ("Time (min)", "auto", [0.5, 1.0], "time in min from the header 'Time (min)', converted to h"),
+    ("time_hours", "auto", [30, 60], "time in h from the header 'time_hours'"),
+    ("Time [days]", "auto", [720, 1440], "time in d from the header 'Time [days]', converted to h"),
+    ("t", "auto", [30, 60], "time in h (the header 't' names no unit; --time-unit to change)"),
+    ("t", "min", [0.5, 1.0], "time in min, converted to h"),
+    ("Time (min)", "min", [0.5, 1.0], "time in min, converted to h"),
+])
+def test_time_unit_is_read_from_the_header_and_said(tmp_path, header, given, hours, said):
+    data = read_curves(_file(tmp_path, f"{header},release\n30,10\n60,25\n"), time_unit=given)
+    np.testing.assert_allclose(data.curves[0].times_hours, hours)
+    assert data.format_note.endswith(said)
+
+
+def test_a_time_unit_that_contradicts_the_header_is_refused(tmp_path):
+    with pytest.raises(InputError, match=r"the time column 'Time \(min\)' is in min but --time-unit h was given"):
+        read_curves(_file(tmp_path, "Time (min),release\n30,10\n60,25\n"), time_unit="h")
 
 
 def test_excel_wide_sheet_reads_like_the_csv(tmp_path):
