@@ -7,7 +7,8 @@ says, in plain words, each change it made and each value that cannot be a
 cumulative release:
 
 - unsorted times are sorted; repeated times are averaged;
-- points without a number are dropped (refused with `strict`);
+- points without a number are dropped (refused with `strict`); a replicate
+  unit not sampled at the times most units were is left out (refused with `strict`);
 - release below 0 % or above 100 % is kept as measured and flagged; a fall of
   cumulative release by more than `FALL_TOLERANCE_PCT` is flagged;
 - a curve is unusable (an `InputError` the reader turns into "skipped") with
@@ -233,18 +234,27 @@ def tidy_curve(curve_id: str, times_hours, release_pct, *, replicates=None, line
         return ReleaseCurve(curve_id, t, F, notes=tuple(notes), flags=tuple(flags))
     replicates = np.asarray(replicates)
     series = []
-    for rep in dict.fromkeys(replicates):
+    for rep in dict.fromkeys(replicates.tolist()):
         mask = replicates == rep
         rep_notes: list[str] = []
         rep_t, rep_F = _one_series(t[mask], F[mask], [lines[i] for i in np.flatnonzero(mask)],
                                    f"{name} replicate {rep!r}", strict, rep_notes)
         notes.extend(f"replicate {rep!r}: {note}" for note in rep_notes)
         series.append((rep, rep_t, rep_F))
-    first_rep, first_t, _ = series[0]
-    for rep, rep_t, _ in series[1:]:
-        if rep_t.size != first_t.size or not np.allclose(rep_t, first_t):
-            raise InputError(f"{name}: replicate {rep!r} is sampled at {', '.join(f'{x:g}' for x in rep_t)} h "
-                             f"but replicate {first_rep!r} at {', '.join(f'{x:g}' for x in first_t)} h")
-    reps = np.array([rep_F for _, _, rep_F in series])
+    grids = [tuple(rep_t) for _, rep_t, _ in series]
+    common = max(grids, key=grids.count)  # the times most units were sampled at (the first on a tie)
+    first_rep = series[grids.index(common)][0]
+    kept = []
+    for (rep, rep_t, rep_F), grid in zip(series, grids):
+        if grid == common:
+            kept.append(rep_F)
+            continue
+        problem = (f"replicate {rep!r} is sampled at {', '.join(f'{x:g}' for x in rep_t)} h "
+                   f"but replicate {first_rep!r} at {', '.join(f'{x:g}' for x in common)} h")
+        if strict:
+            raise InputError(f"{name}: {problem}")
+        notes.append(f"replicate {rep!r} left out: {problem}")
+    first_t = np.array(common)
+    reps = np.array(kept)
     flags = _value_flags(first_t, reps.mean(axis=0), name, reps)
     return ReleaseCurve.from_replicates(curve_id, first_t, reps, notes=tuple(notes), flags=tuple(flags))

@@ -56,6 +56,18 @@ def test_replicate_column_keeps_repeated_times_as_replicates(tmp_path):
     np.testing.assert_allclose(curve.replicate_sd_pct, [1, 1, 1])
 
 
+def test_a_vessel_with_a_missing_value_is_left_out_and_said(tmp_path):
+    text = "time,A_1,A_2,A_3\n1,10,11,12\n2,20,,22\n4,40,41,42\n"
+    (curve,) = read_curves(_file(tmp_path, text)).curves
+    assert curve.n_replicates == 2
+    np.testing.assert_allclose(curve.release_pct, [11, 21, 41])
+    assert curve.notes == (
+        "replicate 'A_2': 1 point(s) dropped: time or release is missing or not a number on line 3, column 'A_2'",
+        "replicate 'A_2' left out: replicate 'A_2' is sampled at 1, 4 h but replicate 'A_1' at 1, 2, 4 h")
+    with pytest.raises(InputError, match="missing or not a number on line 3, column 'A_2'"):
+        read_curves(_file(tmp_path, text), strict=True)
+
+
 def test_wide_ddsolver_sheet_is_detected_with_vessels():
     data = read_curves(DATA / "kinetics_wide.csv")
     assert data.format_note == ("comma-separated; wide layout: 2 curve(s) from 12 release column(s), 2 with vessels; "
