@@ -74,7 +74,7 @@ def register(subparsers) -> None:
     compare = commands.add_parser(
         "compare", help="f1, f2 and their regulatory validity for a test curve against a reference",
         description="Compare a test formulation with a reference by f1 and f2 on their mean profiles, "
-                    "check the FDA/EMA conditions (12 units, CV limits, at most one point above 85 %%, "
+                    "check the FDA/EMA conditions (12 units, CV limits, at most one point above 85 %, "
                     "same times), and bootstrap f2 with a BCa interval when they fail. Each file holds "
                     "one formulation's vessels (long with a replicate column, or wide), or name the "
                     "curves with --ref-curve/--test-curve.")
