@@ -3,9 +3,11 @@
 Time is in hours and release in percent throughout (`times_hours`, `release_pct`).
 """
 
-from nanoloop.loop.kinetics.curves import CurveFile, ReleaseCurve, read_curves, validate_curve
+from nanoloop.loop.kinetics.curves import CurveFile, ReleaseCurve, tidy_curve, validate_curve
 from nanoloop.loop.kinetics.fitting import CurveFit, LawFit, fit_law, fit_laws, fit_statistics
-from nanoloop.loop.kinetics.laws import LAWS, LAWS_BY_NAME, Parameter, ReleaseLaw, get_law, release_mechanism
+from nanoloop.loop.kinetics.laws import LAWS, LAWS_BY_NAME, Parameter, ReleaseLaw, get_law
+from nanoloop.loop.kinetics.mechanism import GEOMETRIES, mechanism_reading, release_mechanism
+from nanoloop.loop.kinetics.reading import read_curves, read_table
 from nanoloop.loop.kinetics.measures import (
     burst_release,
     dissolution_efficiency,
@@ -17,6 +19,7 @@ from nanoloop.loop.kinetics.similarity import BootstrapF2, Comparison, bootstrap
 from nanoloop.loop.kinetics.summary import summarize_curve
 
 __all__ = [
+    "GEOMETRIES",
     "LAWS",
     "LAWS_BY_NAME",
     "BootstrapF2",
@@ -38,10 +41,13 @@ __all__ = [
     "fit_statistics",
     "get_law",
     "mean_dissolution_time",
+    "mechanism_reading",
     "read_curves",
+    "read_table",
     "release_at",
     "release_mechanism",
     "summarize_curve",
+    "tidy_curve",
     "time_to_release",
     "validate_curve",
 ]

@@ -1,9 +1,19 @@
-"""Release curves: validation, and reading them from CSV files.
+"""Release curves: validation, and tidying the curves that real files hold.
 
-A curve CSV has a time column and a release column, and optionally a curve id
-column (several curves in one file) and a replicate column (replicate units of
-one curve, each sampled at the same times). Release may be in percent or as a
-fraction of the dose; the scale is detected from the largest value and said.
+`validate_curve` checks a curve strictly (the fitting functions use it).
+`tidy_curve` turns one curve as read from a file (times in any order,
+repeated times, missing values, replicate units) into a `ReleaseCurve` and
+says, in plain words, each change it made and each value that cannot be a
+cumulative release:
+
+- unsorted times are sorted; repeated times are averaged;
+- points without a number are dropped (refused with `strict`); a replicate
+  unit not sampled at the times most units were is left out (refused with `strict`);
+- release below 0 % or above 100 % is kept as measured and flagged; a fall of
+  cumulative release by more than `FALL_TOLERANCE_PCT` is flagged;
+- a curve is unusable (an `InputError` the reader turns into "skipped") with
+  fewer than 2 points, a negative time, or release outside
+  [`RELEASE_MIN_PCT`, `RELEASE_MAX_PCT`].
 """
 
 from __future__ import annotations
@@ -12,14 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from nanoloop.loop.errors import InputError
 
-#: Hours per unit of the time column.
-TIME_UNITS_IN_HOURS = {"h": 1.0, "d": 24.0, "min": 1.0 / 60.0}
-#: Largest release value (over the file) read as a fraction of the dose rather than %.
-FRACTION_MAX = 1.5
+#: Release below this (in %) cannot be a measurement error around 0 %: the curve is refused.
+RELEASE_MIN_PCT = -10.0
+#: Release above this (in %) cannot be an overshoot of 100 % (dose or assay error): the curve is refused.
+RELEASE_MAX_PCT = 150.0
+#: Falls of cumulative release up to this many % points are read as noise (digitization, assay) and not flagged.
+FALL_TOLERANCE_PCT = 2.0
 
 
 def _hours(value: float) -> str:
@@ -78,12 +89,16 @@ class ReleaseCurve:
         release_pct: cumulative release in % (the mean of the replicates if given).
         replicates_pct: release of each replicate unit in %, shape
             (n_replicates, n_times); None when only the mean is known.
+        notes: what was changed on reading (sorted, averaged, dropped points).
+        flags: values that cannot be a cumulative release, kept as measured.
     """
 
     curve_id: str
     times_hours: np.ndarray
     release_pct: np.ndarray
     replicates_pct: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
 
     def __post_init__(self):
         t, F = validate_curve(self.times_hours, self.release_pct, curve_id=self.curve_id)
@@ -98,132 +113,148 @@ class ReleaseCurve:
             object.__setattr__(self, "replicates_pct", reps)
 
     @classmethod
-    def from_replicates(cls, curve_id: str, times_hours, replicates_pct) -> "ReleaseCurve":
+    def from_replicates(cls, curve_id: str, times_hours, replicates_pct, **notes) -> "ReleaseCurve":
         """A curve whose mean profile is the mean of `replicates_pct` (n_replicates, n_times), in %."""
         reps = np.atleast_2d(np.asarray(replicates_pct, dtype=float))
-        return cls(curve_id, times_hours, reps.mean(axis=0), reps)
+        return cls(curve_id, times_hours, reps.mean(axis=0), reps, **notes)
 
     @property
     def n_replicates(self) -> int:
         return 0 if self.replicates_pct is None else self.replicates_pct.shape[0]
 
+    @property
+    def replicate_sd_pct(self) -> np.ndarray | None:
+        """Standard deviation of the replicate units at each time in %, or None with fewer than 2."""
+        return self.replicates_pct.std(axis=0, ddof=1) if self.n_replicates >= 2 else None
+
 
 @dataclass(frozen=True)
 class CurveFile:
-    """The curves read from one CSV file.
+    """The curves read from one file.
 
     Attributes:
         path: the file.
-        curves: the curves, in the order they first appear.
+        curves: the usable curves, in the order they first appear.
         release_scale: "percent" or "fraction" (converted to %), as read.
         note: one sentence saying how release was read.
+        format_note: what was detected: file type, separator, decimal mark, layout.
+        skipped: curve id -> why the curve could not be used.
     """
 
     path: Path
     curves: tuple[ReleaseCurve, ...]
     release_scale: str
     note: str
+    format_note: str = ""
+    skipped: dict[str, str] | None = None
 
 
-def _find_column(columns, matches) -> str | None:
-    for column in columns:
-        name = str(column).strip().lower()
-        if matches(name):
-            return column
-    return None
+def _listed(values, limit: int = 4) -> str:
+    shown = ", ".join(values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
-_COLUMN_RULES = {
-    "time": lambda c: c == "t" or c.startswith("time"),
-    "release": lambda c: any(w in c for w in ("releas", "dissol", "cumulative")) or c in ("f", "fraction", "percent"),
-    "curve": lambda c: c.startswith("curve") or c in ("id", "sample", "formulation", "batch"),
-    "replicate": lambda c: c.startswith("rep") or c in ("unit", "vessel"),
-}
+def _one_series(t: np.ndarray, F: np.ndarray, lines: list[str], name: str, strict: bool, notes: list[str]):
+    """Sorted, averaged, complete points of one series (one curve or one replicate unit)."""
+    missing = ~(np.isfinite(t) & np.isfinite(F))
+    if missing.any():
+        where = [lines[i] for i in np.flatnonzero(missing)]
+        what = "time or release is missing or not a number"
+        if strict or missing.all():
+            raise InputError(f"{name}: {what} on {_listed(where)}"
+                             + (" (no usable point)" if missing.all() else ""))
+        notes.append(f"{missing.sum()} point(s) dropped: {what} on {_listed(where)}")
+        t, F = t[~missing], F[~missing]
+    if t.size and t.min() < 0:
+        raise InputError(f"{name}: negative time {_hours(t.min())}")
+    if np.any(np.diff(t) < 0):
+        back = int(np.flatnonzero(np.diff(t) < 0)[0])
+        notes.append(f"times sorted: {_hours(t[back])} came before {_hours(t[back + 1])} "
+                     f"({int(np.sum(np.diff(t) < 0))} step(s) back)")
+        order = np.argsort(t, kind="stable")
+        t, F = t[order], F[order]
+    unique, inverse, counts = np.unique(t, return_inverse=True, return_counts=True)
+    if unique.size < t.size:
+        repeated = [f"{_hours(x)} ({c} values)" for x, c in zip(unique, counts) if c > 1]
+        notes.append(f"repeated times averaged: {_listed(repeated)}")
+        F = np.bincount(inverse, weights=F) / counts
+        t = unique
+    if t.size < 2:
+        raise InputError(f"{name} has {'a single point' if t.size else 'no points'}; a release curve needs at least 2")
+    return t, F
 
 
-def _numeric(frame: pd.DataFrame, column: str, label: str, ids: pd.Series, path: Path) -> np.ndarray:
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        row = bad[0]
-        raise InputError(f"curve {ids.iloc[row]!r} in {path.name}: {label} is missing or not a number "
-                         f"on line {row + 2} ({frame[column].iloc[row]!r})")
-    return values
+def _value_flags(t: np.ndarray, F: np.ndarray, name: str, values: np.ndarray) -> list[str]:
+    """Flags for release that cannot be cumulative; InputError beyond the refusal limits."""
+    low, high = float(np.min(values)), float(np.max(values))
+    if low < RELEASE_MIN_PCT or high > RELEASE_MAX_PCT:
+        bad = low if low < RELEASE_MIN_PCT else high
+        raise InputError(f"{name}: release {bad:.4g} % is outside the accepted {RELEASE_MIN_PCT:g} to "
+                         f"{RELEASE_MAX_PCT:g} % (a cumulative release; check the unit, dose or column)")
+    flags = []
+    if np.min(F) < 0:
+        flags.append(f"{int(np.sum(F < 0))} point(s) below 0 % kept as measured "
+                     f"(lowest {np.min(F):.3g} % at {_hours(t[np.argmin(F)])})")
+    if np.max(F) > 100:
+        flags.append(f"{int(np.sum(F > 100))} point(s) above 100 % kept as measured "
+                     f"(highest {np.max(F):.4g} % at {_hours(t[np.argmax(F)])})")
+    falls = F[:-1] - F[1:]
+    big = np.flatnonzero(falls > FALL_TOLERANCE_PCT)
+    if big.size:
+        i = int(big[np.argmax(falls[big])])
+        flags.append(f"cumulative release falls {big.size} time(s) by more than {FALL_TOLERANCE_PCT:g} % "
+                     f"(most: {falls[i]:.3g} % from {_hours(t[i])} to {_hours(t[i + 1])})")
+    return flags
 
 
-def _release_scale(release: np.ndarray, release_scale: str) -> tuple[float, str, str]:
-    """(factor to %, scale, note) for the release values of a file."""
-    largest = float(np.max(release))
-    if release_scale == "auto":
-        release_scale = "fraction" if largest <= FRACTION_MAX else "percent"
-    if release_scale == "fraction":
-        return 100.0, "fraction", f"release read as a fraction of the dose (largest value {largest:g}) and converted to %"
-    if release_scale == "percent":
-        return 1.0, "percent", f"release read as percent (largest value {largest:g})"
-    raise InputError(f"release scale must be auto, percent or fraction, not {release_scale!r}")
-
-
-def _build_curve(curve_id: str, times: np.ndarray, release: np.ndarray, replicates: np.ndarray | None,
-                 path: Path) -> ReleaseCurve:
-    if replicates is None:
-        return ReleaseCurve(curve_id, *_checked(times, release, f"curve {curve_id!r} in {path.name}"))
-    series = []
-    for rep in pd.unique(replicates):
-        mask = replicates == rep
-        name = f"curve {curve_id!r} replicate {rep!r} in {path.name}"
-        series.append((rep, *_checked(times[mask], release[mask], name)))
-    first_rep, first_t, _ = series[0]
-    for rep, t, _ in series[1:]:
-        if t.size != first_t.size or not np.allclose(t, first_t):
-            raise InputError(
-                f"curve {curve_id!r} in {path.name}: replicate {rep!r} is sampled at "
-                f"{', '.join(f'{x:g}' for x in t)} h but replicate {first_rep!r} at {', '.join(f'{x:g}' for x in first_t)} h")
-    return ReleaseCurve.from_replicates(curve_id, first_t, np.array([F for _, _, F in series]))
-
-
-def read_curves(path, *, time_unit: str = "h", release_scale: str = "auto") -> CurveFile:
-    """Read one or many release curves from a CSV file.
+def tidy_curve(curve_id: str, times_hours, release_pct, *, replicates=None, lines=None,
+               where: str = "", strict: bool = False) -> ReleaseCurve:
+    """One curve as read from a file, tidied into a `ReleaseCurve` that says what was done.
 
     Args:
-        path: the CSV file, with columns time, release, and optionally curve id and replicate.
-        time_unit: unit of the time column: "h", "d" or "min"; converted to h.
-        release_scale: "auto" (fraction if no value exceeds 1.5, else percent),
-            "percent" or "fraction".
-
-    Returns:
-        The curves in % against h, with a note on how release was read.
+        curve_id: name of the curve.
+        times_hours: sampling times in h, in any order, repeats allowed, NaN for missing.
+        release_pct: cumulative release in %, NaN for missing.
+        replicates: replicate unit label of each point, or None for one series.
+        lines: where each point is in the file (e.g. "line 12"), for messages.
+        where: " in FILE" appended to the curve name in messages.
+        strict: refuse missing values instead of dropping the points.
 
     Raises:
-        InputError: unreadable file, missing columns, or an invalid curve (the
-            message names the curve and the problem).
+        InputError: the curve is unusable (module docstring); the message names it.
     """
-    path = Path(path)
-    if time_unit not in TIME_UNITS_IN_HOURS:
-        raise InputError(f"time unit must be one of {', '.join(TIME_UNITS_IN_HOURS)}, not {time_unit!r}")
-    try:
-        frame = pd.read_csv(path, skipinitialspace=True)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not a readable CSV file ({err})") from None
-    columns = {role: _find_column(frame.columns, rule) for role, rule in _COLUMN_RULES.items()}
-    for role in ("time", "release"):
-        if columns[role] is None:
-            raise InputError(f"{path}: no {role} column (columns: {', '.join(map(str, frame.columns))}); "
-                             f"name it '{role}'")
-    if frame.empty:
-        raise InputError(f"{path}: no data rows")
-    if columns["curve"] is not None and frame[columns["curve"]].isna().any():
-        row = int(np.flatnonzero(frame[columns["curve"]].isna())[0])
-        raise InputError(f"{path}: curve id is missing on line {row + 2}")
-    ids = frame[columns["curve"]].astype(str).str.strip() if columns["curve"] else pd.Series([path.stem] * len(frame))
-    times = _numeric(frame, columns["time"], "time", ids, path) * TIME_UNITS_IN_HOURS[time_unit]
-    release = _numeric(frame, columns["release"], "release", ids, path)
-    factor, scale, note = _release_scale(release, release_scale)
-    replicates = frame[columns["replicate"]].astype(str).to_numpy() if columns["replicate"] else None
-    curves = []
-    for curve_id in pd.unique(ids):
-        mask = (ids == curve_id).to_numpy()
-        curves.append(_build_curve(curve_id, times[mask], release[mask] * factor,
-                                   None if replicates is None else replicates[mask], path))
-    return CurveFile(path, tuple(curves), scale, note)
+    t = np.asarray(times_hours, dtype=float)
+    F = np.asarray(release_pct, dtype=float)
+    lines = list(lines) if lines is not None else [f"point {i + 1}" for i in range(t.size)]
+    name = f"curve {curve_id!r}{where}"
+    notes: list[str] = []
+    if replicates is None:
+        t, F = _one_series(t, F, lines, name, strict, notes)
+        flags = _value_flags(t, F, name, F)
+        return ReleaseCurve(curve_id, t, F, notes=tuple(notes), flags=tuple(flags))
+    replicates = np.asarray(replicates)
+    series = []
+    for rep in dict.fromkeys(replicates.tolist()):
+        mask = replicates == rep
+        rep_notes: list[str] = []
+        rep_t, rep_F = _one_series(t[mask], F[mask], [lines[i] for i in np.flatnonzero(mask)],
+                                   f"{name} replicate {rep!r}", strict, rep_notes)
+        notes.extend(f"replicate {rep!r}: {note}" for note in rep_notes)
+        series.append((rep, rep_t, rep_F))
+    grids = [tuple(rep_t) for _, rep_t, _ in series]
+    common = max(grids, key=grids.count)  # the times most units were sampled at (the first on a tie)
+    first_rep = series[grids.index(common)][0]
+    kept = []
+    for (rep, rep_t, rep_F), grid in zip(series, grids):
+        if grid == common:
+            kept.append(rep_F)
+            continue
+        problem = (f"replicate {rep!r} is sampled at {', '.join(f'{x:g}' for x in rep_t)} h "
+                   f"but replicate {first_rep!r} at {', '.join(f'{x:g}' for x in common)} h")
+        if strict:
+            raise InputError(f"{name}: {problem}")
+        notes.append(f"replicate {rep!r} left out: {problem}")
+    first_t = np.array(common)
+    reps = np.array(kept)
+    flags = _value_flags(first_t, reps.mean(axis=0), name, reps)
+    return ReleaseCurve.from_replicates(curve_id, first_t, reps, notes=tuple(notes), flags=tuple(flags))

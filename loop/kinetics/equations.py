@@ -10,7 +10,7 @@ The forms follow DDSolver (Zhang et al., AAPS J 2010) with time in hours;
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, ndtr
 
 #: Crank's sphere: switch from the short-time expansion to the series at D·t/r² = 0.05.
 _SPHERE_SHORT_TIME_LIMIT = 0.05
@@ -275,3 +275,43 @@ def fickian_sphere(times_hours, kD):
     terms = np.exp(-np.pi**2 * n2 * np.maximum(tau, _SPHERE_SHORT_TIME_LIMIT)[..., None]) / n2
     long = 1.0 - 6.0 / np.pi**2 * terms.sum(axis=-1)
     return 100.0 * np.where(tau < _SPHERE_SHORT_TIME_LIMIT, short, long)
+
+
+def makoid_banakar(times_hours, kMB, n, k):
+    """Makoid-Banakar: F = kMB·t^n·exp(−k·t) (DDSolver form).
+
+    Args:
+        times_hours: time t in h.
+        kMB: release constant in %/h^n.
+        n: time exponent (dimensionless).
+        k: exponential slowing constant in 1/h.
+    """
+    t = np.asarray(times_hours, dtype=float)
+    return kMB * np.power(t, n) * np.exp(-k * t)
+
+
+def probit(times_hours, alpha, beta):
+    """Probit (DDSolver form): F = 100·Φ(α + β·log10 t), Φ the standard normal CDF.
+
+    Half release at log10 t50 = −α/β.
+
+    Args:
+        times_hours: time t in h (α depends on this unit).
+        alpha: location α (dimensionless).
+        beta: slope β per decade of time (dimensionless).
+    """
+    t = np.asarray(times_hours, dtype=float)
+    with np.errstate(divide="ignore"):
+        return 100.0 * ndtr(alpha + beta * np.log10(t))
+
+
+def quadratic(times_hours, k1, k2):
+    """Quadratic (DDSolver form): F = 100·(k1·t² + k2·t).
+
+    Args:
+        times_hours: time t in h.
+        k1: curvature constant in 1/h² (negative for a release that slows down).
+        k2: initial rate constant in 1/h (as a fraction of the dose).
+    """
+    t = np.asarray(times_hours, dtype=float)
+    return 100.0 * (k1 * t * t + k2 * t)

@@ -11,7 +11,13 @@ perturbed guesses scored on the data. Statistics follow DDSolver:
     BIC = n·ln(SSE) + p·ln(n)
 
 with n the points fitted, p the parameters, SSE the residual and SST the
-total (about the mean) sum of squares. Models are ranked by AICc; a law fitted
+total (about the mean) sum of squares. With replicate SDs, points are weighted
+by w = 1/SD² (SD floored at `SD_FLOOR_PCT`, weights scaled to mean 1 so the
+statistics stay in %): SSE = Σ w·(F − F̂)², SST = Σ w·(F − F̄_w)².
+
+Each fit is flagged (`LawFit.flags`) when a parameter ends at or within 1 %
+of a bound (relative to the bound; for a bound of 0, within 1e-9 of the
+other bound's size), or when a standard error exceeds its estimate. Models are ranked by AICc; a law fitted
 on part of the curve (Korsmeyer-Peppas: up to 60 % released) has statistics
 that do not compare with the others and is ranked after them.
 """
@@ -32,6 +38,10 @@ _SSE_FLOOR = 1e-12  # keeps ln(SSE) finite for an exact fit
 _BAD_RESIDUAL = 1e6  # stands in for a non-finite model value
 _START_FACTORS = (0.1, 0.3, 3.0, 10.0)
 _RELATIVE_STEP = np.sqrt(np.finfo(float).eps)  # forward-difference step, as scipy's "2-point"
+#: Replicate SDs below this (in % points) are raised to it, so a point measured without spread
+#: (e.g. 0 % at t = 0) does not get an infinite weight.
+SD_FLOOR_PCT = 1.0
+BOUND_TOLERANCE = 0.01  # "at a bound": within 1 % of it
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,8 @@ class LawFit:
         sse: residual sum of squares in %².
         r2, r2_adjusted, rmse, aic, aicc, bic, msc: goodness of fit (module
             docstring); None where undefined (e.g. AICc when n ≤ p + 1).
+        flags: parameters at a bound, standard errors larger than the estimate.
+        weighted: whether points were weighted by replicate SD.
     """
 
     law: ReleaseLaw
@@ -62,6 +74,8 @@ class LawFit:
     aicc: float | None
     bic: float
     msc: float | None
+    flags: tuple[str, ...] = ()
+    weighted: bool = False
 
     def predict(self, times_hours) -> np.ndarray:
         """Fitted release in % at `times_hours` (h)."""
@@ -79,6 +93,8 @@ class LawFit:
             "units": {p.name: p.unit for p in self.law.parameters},
             "n_points": self.n_points,
             "fitted_on_all_points": self.fitted_on_all_points,
+            "weighted": self.weighted,
+            "flags": list(self.flags),
             **{key: finite_or_none(getattr(self, key))
                for key in ("sse", "r2", "r2_adjusted", "rmse", "aic", "aicc", "bic", "msc")},
         }
@@ -106,21 +122,23 @@ class CurveFit:
         return next((fit for fit in self.fits if fit.law.name == name), None)
 
 
-def fit_statistics(observed_pct, predicted_pct, n_params: int) -> dict[str, float | None]:
+def fit_statistics(observed_pct, predicted_pct, n_params: int, weights=None) -> dict[str, float | None]:
     """Goodness-of-fit statistics of a fitted curve (DDSolver definitions, module docstring).
 
     Args:
         observed_pct: measured release in %.
         predicted_pct: model release in % at the same times.
         n_params: number of fitted parameters p.
+        weights: weight of each point (mean 1), or None for equal weights.
 
     Returns:
         sse, r2, r2_adjusted, rmse, aic, aicc, bic, msc; None where undefined.
     """
     observed = np.asarray(observed_pct, dtype=float)
     n, p = observed.size, n_params
-    sse = float(np.sum((observed - np.asarray(predicted_pct, dtype=float)) ** 2))
-    sst = float(np.sum((observed - observed.mean()) ** 2))
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    sse = float(np.sum(w * (observed - np.asarray(predicted_pct, dtype=float)) ** 2))
+    sst = float(np.sum(w * (observed - np.average(observed, weights=w)) ** 2))
     log_sse = np.log(max(sse, _SSE_FLOOR))
     r2 = 1.0 - sse / sst if sst > 0 else None
     aic = n * log_sse + 2 * p
@@ -136,13 +154,32 @@ def fit_statistics(observed_pct, predicted_pct, n_params: int) -> dict[str, floa
     }
 
 
-def _points_for(law: ReleaseLaw, t: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The points a law is fitted on: all, or those before release first exceeds its limit."""
+def _points_for(law: ReleaseLaw, F: np.ndarray) -> int:
+    """How many leading points a law is fitted on: all, or those before release first exceeds its limit."""
     if law.max_release_pct is None:
-        return t, F
+        return F.size
     above = np.flatnonzero(F > law.max_release_pct)
-    end = int(above[0]) if above.size else F.size
-    return t[:end], F[:end]
+    return int(above[0]) if above.size else F.size
+
+
+def weights_from_sd(sd_pct) -> np.ndarray | None:
+    """Weights 1/SD² (SD floored at `SD_FLOOR_PCT`), scaled to mean 1; None when `sd_pct` is None."""
+    if sd_pct is None:
+        return None
+    w = 1.0 / np.maximum(np.asarray(sd_pct, dtype=float), SD_FLOOR_PCT) ** 2
+    return w / w.mean()
+
+
+def _fit_flags(law: ReleaseLaw, params: np.ndarray, errors: np.ndarray) -> tuple[str, ...]:
+    flags = []
+    for p, value, se in zip(law.parameters, params, errors):
+        for side, bound, other in (("lower", p.lower, p.upper), ("upper", p.upper, p.lower)):
+            tolerance = BOUND_TOLERANCE * abs(bound) if bound != 0 else 1e-9 * max(1.0, abs(other))
+            if abs(value - bound) <= tolerance:
+                flags.append(f"{p.name} at its {side} bound {bound:g}")
+        if np.isfinite(se) and se > abs(value):
+            flags.append(f"{p.name}: standard error {se:.2g} exceeds the estimate {value:.4g}")
+    return tuple(flags)
 
 
 def _starts(law: ReleaseLaw, t: np.ndarray, F: np.ndarray, n_starts: int) -> list[np.ndarray]:
@@ -165,13 +202,14 @@ def _starts(law: ReleaseLaw, t: np.ndarray, F: np.ndarray, n_starts: int) -> lis
     return [guess] + [candidates[i] for i in order[: n_starts - 1]]
 
 
-def _fit_points(law: ReleaseLaw, t: np.ndarray, F: np.ndarray, n_starts: int):
-    """Best least-squares solution over the starts: (params, jacobian)."""
+def _fit_points(law: ReleaseLaw, t: np.ndarray, F: np.ndarray, n_starts: int, scale: np.ndarray):
+    """Best least-squares solution of the residuals times `scale` (√weights) over the starts:
+    (params, jacobian of the scaled residuals)."""
     upper = law.upper_bounds
 
     def residuals(params):
         with np.errstate(all="ignore"):
-            r = law(t, *params) - F
+            r = (law(t, *params) - F) * scale
         return np.where(np.isfinite(r), r, _BAD_RESIDUAL)
 
     def jacobian(params):
@@ -181,7 +219,7 @@ def _fit_points(law: ReleaseLaw, t: np.ndarray, F: np.ndarray, n_starts: int):
         shifted = params + np.diag(step)
         with np.errstate(all="ignore"):
             columns = (law(t, *(shifted[:, j, None] for j in range(params.size))) - law(t, *params)) / step[:, None]
-        return np.where(np.isfinite(columns), columns, 0.0).T
+        return np.where(np.isfinite(columns), columns * scale, 0.0).T
 
     best = None
     for x0 in _starts(law, t, F, n_starts):
@@ -202,7 +240,7 @@ def _standard_errors(jacobian: np.ndarray, sse: float, n: int, p: int) -> np.nda
 
 
 def fit_law(law: ReleaseLaw | str, times_hours, release_pct, *, n_starts: int = 2,
-            curve_id: str = "curve") -> LawFit:
+            curve_id: str = "curve", sd_pct=None) -> LawFit:
     """Fit one release law to one curve.
 
     Args:
@@ -211,6 +249,7 @@ def fit_law(law: ReleaseLaw | str, times_hours, release_pct, *, n_starts: int = 
         release_pct: cumulative release in % (values a little above 100 are fine).
         n_starts: number of least-squares starts.
         curve_id: name of the curve in error messages.
+        sd_pct: replicate SD at each time in %, to weight the points by 1/SD²; None for equal weights.
 
     Returns:
         The fitted `LawFit`.
@@ -221,18 +260,19 @@ def fit_law(law: ReleaseLaw | str, times_hours, release_pct, *, n_starts: int = 
             number of parameters, counting only points ≤ 60 % for Korsmeyer-Peppas).
     """
     t, F = validate_curve(times_hours, release_pct, curve_id=curve_id)
-    return _fit(get_law(law) if isinstance(law, str) else law, t, F, n_starts)
+    return _fit(get_law(law) if isinstance(law, str) else law, t, F, n_starts, weights_from_sd(sd_pct))
 
 
-def _fit(law: ReleaseLaw, t: np.ndarray, F: np.ndarray, n_starts: int) -> LawFit:
-    t_fit, F_fit = _points_for(law, t, F)
-    n, p = F_fit.size, len(law.parameters)
+def _fit(law: ReleaseLaw, t: np.ndarray, F: np.ndarray, n_starts: int, weights: np.ndarray | None) -> LawFit:
+    n, p = _points_for(law, F), len(law.parameters)
     if n <= p:
         where = f" at or below {law.max_release_pct:g} % release" if law.max_release_pct else ""
         raise ValueError(f"{law.title} needs at least {p + 1} points{where}, the curve has {n}")
-    params, jacobian = _fit_points(law, t_fit, F_fit, n_starts)
+    t_fit, F_fit = t[:n], F[:n]
+    w = None if weights is None else weights[:n] / weights[:n].mean()
+    params, jacobian = _fit_points(law, t_fit, F_fit, n_starts, np.ones(n) if w is None else np.sqrt(w))
     with np.errstate(all="ignore"):  # e.g. exp overflow to inf on the way to 0 % or 100 %
-        stats = fit_statistics(F_fit, law(t_fit, *params), p)
+        stats = fit_statistics(F_fit, law(t_fit, *params), p, w)
     errors = _standard_errors(jacobian, stats["sse"], n, p)
     return LawFit(
         law=law,
@@ -241,6 +281,8 @@ def _fit(law: ReleaseLaw, t: np.ndarray, F: np.ndarray, n_starts: int) -> LawFit
         n_points=n,
         fitted_on_all_points=n == F.size,
         **stats,
+        flags=_fit_flags(law, params, errors),
+        weighted=w is not None,
     )
 
 
@@ -250,7 +292,7 @@ def _rank_key(fit: LawFit):
 
 
 def fit_laws(times_hours, release_pct, laws: Iterable[ReleaseLaw | str] = LAWS, *,
-             n_starts: int = 2, curve_id: str = "curve") -> CurveFit:
+             n_starts: int = 2, curve_id: str = "curve", sd_pct=None) -> CurveFit:
     """Fit several release laws (all by default) to one curve and rank them by AICc.
 
     A law that cannot be fitted (too few points, a numerical failure) is listed
@@ -262,16 +304,18 @@ def fit_laws(times_hours, release_pct, laws: Iterable[ReleaseLaw | str] = LAWS, 
         laws: the laws, or their names, to fit.
         n_starts: number of least-squares starts per law.
         curve_id: name of the curve in error messages.
+        sd_pct: replicate SD at each time in %, to weight the points by 1/SD²; None for equal weights.
 
     Raises:
         InputError: the curve is invalid (see `validate_curve`).
     """
     t, F = validate_curve(times_hours, release_pct, curve_id=curve_id)
+    weights = weights_from_sd(sd_pct)
     fits, skipped = [], {}
     for law in laws:
         law = get_law(law) if isinstance(law, str) else law
         try:
-            fits.append(_fit(law, t, F, n_starts))
+            fits.append(_fit(law, t, F, n_starts, weights))
         except (ValueError, np.linalg.LinAlgError) as err:
             skipped[law.name] = str(err)
     return CurveFit(fits=tuple(sorted(fits, key=_rank_key)), skipped=skipped)

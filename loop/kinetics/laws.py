@@ -1,10 +1,11 @@
-"""Release laws as small frozen value objects, and the Korsmeyer-Peppas mechanism reading.
+"""Release laws as small frozen value objects (the mechanism reading is in `loop.kinetics.mechanism`).
 
 A `ReleaseLaw` bundles a vectorised equation from `loop.kinetics.equations`
 (see each function's docstring for the equation, parameter meanings and units)
 with its parameter names, units and bounds, and a data-driven initial guess
 (mostly from the law's linearised form). `LAWS` lists them all, DDSolver's
-burst (F0) and plateau (Fmax) variants included.
+burst (F0) and plateau (Fmax) variants, Makoid-Banakar, probit and quadratic
+included.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from scipy.special import ndtri
 
 from nanoloop.loop.kinetics import equations as eq
 from nanoloop.loop.kinetics.measures import time_to_release
@@ -85,6 +87,7 @@ _BETA_LOGISTIC = Parameter("beta", "-", "logistic slope per decade of time", 1e-
 _K1 = Parameter("k1", "1/h", "first-order rate constant", 0.0, _RATE_MAX)
 _KKP = Parameter("kKP", "%/h^n", "Korsmeyer-Peppas release constant", 0.0, _RATE_MAX)
 _N_KP = Parameter("n", "-", "release exponent (mechanism)", 0.01, 2.0)
+_KMB = Parameter("kMB", "%/h^n", "Makoid-Banakar release constant", 0.0, _RATE_MAX)
 
 
 # ----------------------------------------------------------------- initial guesses
@@ -240,6 +243,29 @@ def _guess_fickian_sphere(t, F):
     return (0.0305 / _half_time(t, F),)
 
 
+def _guess_makoid_banakar(t, F):
+    ok = (t > 0) & (np.asarray(F) > 0.01)
+    if ok.sum() >= 3 and np.unique(t[ok]).size >= 3:
+        basis = np.column_stack([np.ones(ok.sum()), np.log(t[ok]), -t[ok]])
+        (log_k, n, k), *_ = np.linalg.lstsq(basis, np.log(np.asarray(F)[ok]), rcond=None)
+        if np.isfinite([log_k, n, k]).all():
+            return _bounded_exp(log_k, _KMB), float(np.clip(n, 0.05, 2.5)), float(np.clip(k, 0.0, 1.0))
+    return (*_guess_power(t, F), 0.0)
+
+
+def _guess_probit(t, F):
+    line = _guess_log_time(t, F, ndtri)
+    if line is None or line[1] <= 0:
+        return -np.log10(_half_time(t, F)), 1.0
+    return float(np.clip(line[0], -100, 100)), float(np.clip(line[1], 1e-3, 50.0))
+
+
+def _guess_quadratic(t, F):
+    basis = np.column_stack([t * t, t])
+    (k1, k2), *_ = np.linalg.lstsq(basis, np.asarray(F, dtype=float) / 100.0, rcond=None)
+    return float(k1), float(k2)
+
+
 def _with_plateau(guess):
     def plateau_guess(t, F):
         fmax = _plateau(F)
@@ -347,6 +373,24 @@ LAWS: tuple[ReleaseLaw, ...] = (
         (Parameter("kD", "1/h", "diffusion rate D/r²", 0.0, _RATE_MAX),),
         eq.fickian_sphere, _guess_fickian_sphere,
     ),
+    ReleaseLaw(
+        "makoid_banakar", "Makoid-Banakar", "F = kMB·t^n·e^(−k·t)",
+        (_KMB, Parameter("n", "-", "time exponent", 0.01, 3.0),
+         Parameter("k", "1/h", "exponential slowing constant", 0.0, 10.0)),
+        eq.makoid_banakar, _guess_makoid_banakar,
+    ),
+    ReleaseLaw(
+        "probit", "Probit", "F = 100·Φ(α + β·log10 t)",
+        (Parameter("alpha", "-", "probit location", -100.0, 100.0),
+         Parameter("beta", "-", "probit slope per decade of time", 1e-3, 50.0)),
+        eq.probit, _guess_probit,
+    ),
+    ReleaseLaw(
+        "quadratic", "Quadratic", "F = 100·(k1·t² + k2·t)",
+        (Parameter("k1", "1/h²", "curvature constant", -10.0, 10.0),
+         Parameter("k2", "1/h", "initial rate constant (fraction of the dose)", -10.0, 100.0)),
+        eq.quadratic, _guess_quadratic,
+    ),
 )
 
 LAWS_BY_NAME: dict[str, ReleaseLaw] = {law.name: law for law in LAWS}
@@ -358,30 +402,3 @@ def get_law(name: str) -> ReleaseLaw:
         return LAWS_BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown release law {name!r}; known: {', '.join(LAWS_BY_NAME)}") from None
-
-
-# ------------------------------------------------- Korsmeyer-Peppas mechanism
-#: Ritger-Peppas limits of n: (Fickian at or below, case II at or above), by geometry.
-PEPPAS_EXPONENT_LIMITS = {"slab": (0.5, 1.0), "cylinder": (0.45, 0.89), "sphere": (0.43, 0.85)}
-
-
-def release_mechanism(n: float, geometry: str = "sphere") -> str:
-    """Transport mechanism read from the Korsmeyer-Peppas exponent n.
-
-    For a sphere: n ≤ 0.43 Fickian diffusion, 0.43 < n < 0.85 anomalous
-    (diffusion and relaxation), n ≥ 0.85 case II (relaxation/erosion);
-    slab 0.5/1.0 and cylinder 0.45/0.89.
-
-    Args:
-        n: fitted release exponent (dimensionless).
-        geometry: "sphere" (nanoparticles), "cylinder" or "slab".
-    """
-    try:
-        fickian, case_ii = PEPPAS_EXPONENT_LIMITS[geometry]
-    except KeyError:
-        raise ValueError(f"geometry must be one of {sorted(PEPPAS_EXPONENT_LIMITS)}, not {geometry!r}") from None
-    if n <= fickian:
-        return "Fickian diffusion"
-    if n < case_ii:
-        return "anomalous (non-Fickian) transport"
-    return "case II transport"

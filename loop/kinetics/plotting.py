@@ -1,4 +1,4 @@
-"""PNG figure of release curves with their best fitted laws (matplotlib, Agg backend)."""
+"""PNG figure of release curves with their fitted laws and the best law's residuals (matplotlib, Agg)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,19 @@ from matplotlib.figure import Figure
 from nanoloop.loop.kinetics.curves import ReleaseCurve
 from nanoloop.loop.kinetics.fitting import CurveFit
 
+#: Curves sampled for longer than this (h) are drawn against days.
+DAYS_AFTER_HOURS = 72.0
+#: At most this many curves are drawn in one figure.
+MAX_PANELS = 12
+
 
 def plot_fits(results: Sequence[tuple[ReleaseCurve, CurveFit]], path, *, top: int = 3) -> Path:
-    """Draw each curve's data (mean ± SD of replicates) with its `top` ranked fitted laws.
+    """Draw each curve's data (mean ± SD of replicates) with its `top` ranked laws, and residuals.
+
+    The best law (lowest AICc on the whole curve) is drawn last, thick and opaque;
+    the other laws faint beneath it. A panel under each curve shows the best law's
+    residuals (data − fit). Time is in days for a curve longer than 72 h.
+    At most `MAX_PANELS` curves are drawn (the first ones).
 
     Args:
         results: (curve, its ranked fits) pairs, one panel each.
@@ -26,25 +36,46 @@ def plot_fits(results: Sequence[tuple[ReleaseCurve, CurveFit]], path, *, top: in
         The path written.
     """
     path = Path(path)
+    results = list(results)[:MAX_PANELS]
     columns = min(len(results), 3)
     rows = math.ceil(len(results) / columns)
-    figure = Figure(figsize=(4.8 * columns, 3.8 * rows), layout="constrained")
+    figure = Figure(figsize=(4.8 * columns, 4.6 * rows), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    for ax, (curve, fit) in zip(axes, results):
-        t, F = curve.times_hours, curve.release_pct
-        spread = curve.replicates_pct.std(axis=0, ddof=1) if curve.n_replicates >= 2 else None
-        ax.errorbar(t, F, yerr=spread, fmt="o", color="black", markersize=4, capsize=2, label="data", zorder=3)
-        grid = np.linspace(0.0, float(t[-1]), 400)
-        for law_fit in fit.fits[:top]:
-            aicc = "n/a" if law_fit.aicc is None else f"{law_fit.aicc:.1f}"
-            ax.plot(grid, law_fit.predict(grid), label=f"{law_fit.law.title} (AICc {aicc})")
-        ax.set_title(curve.curve_id)
-        ax.set_xlabel("time (h)")
-        ax.set_ylabel("cumulative release (%)")
-        ax.legend(fontsize=7, loc="lower right")
-        ax.grid(alpha=0.3)
-    for ax in axes[len(results):]:
-        ax.set_visible(False)
+    grid = figure.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows)
+    for index, (curve, fit) in enumerate(results):
+        row, column = divmod(index, columns)
+        ax = figure.add_subplot(grid[2 * row, column])
+        residual_ax = figure.add_subplot(grid[2 * row + 1, column], sharex=ax)
+        _draw_curve(ax, residual_ax, curve, fit, top)
     figure.savefig(path, dpi=120)
     return path
+
+
+def _draw_curve(ax, residual_ax, curve: ReleaseCurve, fit: CurveFit, top: int) -> None:
+    t, F = curve.times_hours, curve.release_pct
+    scale, unit = (24.0, "d") if t[-1] > DAYS_AFTER_HOURS else (1.0, "h")
+    sd = curve.replicate_sd_pct
+    ax.errorbar(t / scale, F, yerr=sd, fmt="o", color="black", markersize=4, capsize=2, label="data", zorder=4)
+    grid = np.linspace(0.0, float(t[-1]), 400)
+    best = fit.best
+    others = [f for f in fit.fits[:top] if f is not best]
+    for law_fit in others:
+        ax.plot(grid / scale, law_fit.predict(grid), linewidth=1.0, alpha=0.35, zorder=2,
+                label=f"{law_fit.law.title} (AICc {_aicc(law_fit)})")
+    if best is not None:
+        ax.plot(grid / scale, best.predict(grid), color="tab:red", linewidth=2.6, zorder=3,
+                label=f"best: {best.law.title} (AICc {_aicc(best)})")
+        residual_ax.axhline(0.0, color="grey", linewidth=0.8)
+        residual_ax.plot(t / scale, F - best.predict(t), "o", color="tab:red", markersize=3)
+    ax.set_title(curve.curve_id)
+    ax.set_ylabel("cumulative release (%)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    ax.tick_params(labelbottom=False)
+    residual_ax.set_xlabel(f"time ({unit})")
+    residual_ax.set_ylabel("residual (%)")
+    residual_ax.grid(alpha=0.3)
+
+
+def _aicc(law_fit) -> str:
+    return "n/a" if law_fit.aicc is None else f"{law_fit.aicc:.1f}"

@@ -4,13 +4,17 @@
 f1/f2 to be meaningful and reports each one that fails:
 
 - both curves sampled at the same times (else an `InputError`);
-- t = 0 excluded, and no point after the first one where both curves exceed
-  85 % (later points are dropped and the drop is noted);
+- t = 0 excluded, and at most one point above 85 %: no point after the first
+  one where either curve exceeds 85 % (later points are dropped, and said);
 - at least 3 points left;
-- with replicate units: coefficient of variation ≤ 20 % at early points (the
-  first point and any point at ≤ 10 min) and ≤ 10 % elsewhere.
+- at least 12 units (vessels) per product;
+- coefficient of variation of the units ≤ 20 % at early points (the first
+  point and any point at ≤ 10 min) and ≤ 10 % elsewhere.
 
-When the CV limits fail, the bootstrap f2 confidence interval is the fallback.
+The comparison is valid only when no condition fails, and its one verdict
+line is built from that list. When a condition fails and both products have
+at least 2 units, the bootstrap f2 with a BCa interval is the fallback
+(similar when the interval's lower end is ≥ 50).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.kinetics.bootstrap import bca_interval
 from nanoloop.loop.kinetics.curves import ReleaseCurve
 from nanoloop.loop.kinetics.measures import finite_or_none
 
@@ -31,6 +36,8 @@ CV_LIMIT_PCT = 10.0
 REGULATORY_UNITS = 12
 F1_LIMIT = 15.0
 F2_LIMIT = 50.0
+#: Bootstrap samples drawn when the conditions fail and no number was asked for.
+AUTO_BOOTSTRAP = 2000
 
 
 def f2(reference_pct, test_pct) -> np.ndarray:
@@ -75,9 +82,11 @@ class BootstrapF2:
 
     Attributes:
         f2: f2 of the mean profiles.
-        lower, upper: percentile confidence interval of f2.
+        lower, upper: bias-corrected and accelerated (BCa) confidence interval of f2.
         confidence: coverage of the interval, e.g. 0.90.
         n_bootstrap: number of bootstrap samples.
+        z0: bias correction; acceleration: the BCa acceleration a.
+        percentile_lower, percentile_upper: the plain percentile interval, for reference.
     """
 
     f2: float
@@ -85,17 +94,23 @@ class BootstrapF2:
     upper: float
     confidence: float
     n_bootstrap: int
+    z0: float = 0.0
+    acceleration: float = 0.0
+    percentile_lower: float | None = None
+    percentile_upper: float | None = None
 
 
 def bootstrap_f2(reference_replicates_pct, test_replicates_pct, *, n_bootstrap: int = 1000,
                  confidence: float = 0.90, seed: int | None = 0) -> BootstrapF2:
-    """Bootstrap f2: resample the units of each product, recompute f2 of the mean profiles.
+    """Bootstrap f2 with a BCa interval: resample the units of each product, recompute f2 of
+    the mean profiles; bias correction and acceleration as in `loop.kinetics.bootstrap`, the
+    acceleration from the jackknife over the units of both products.
 
     Args:
         reference_replicates_pct: release of each reference unit in %, shape (n_units, n_times).
         test_replicates_pct: release of each test unit in %, shape (n_units, n_times).
         n_bootstrap: number of bootstrap samples.
-        confidence: coverage of the percentile interval (0.90 is the usual choice;
+        confidence: coverage of the interval (0.90 is the usual choice;
             similar when its lower end is ≥ 50).
         seed: random seed, for a reproducible interval.
     """
@@ -107,23 +122,32 @@ def bootstrap_f2(reference_replicates_pct, test_replicates_pct, *, n_bootstrap: 
     reference_means = reference[rng.integers(0, len(reference), (n_bootstrap, len(reference)))].mean(axis=1)
     test_means = test[rng.integers(0, len(test), (n_bootstrap, len(test)))].mean(axis=1)
     samples = f2(reference_means, test_means)
+    estimate = float(f2(reference.mean(axis=0), test.mean(axis=0)))
+    jackknife = [f2(_leave_one_out_means(reference), test.mean(axis=0)),
+                 f2(reference.mean(axis=0), _leave_one_out_means(test))]
+    lower, upper, z0, a = bca_interval(estimate, samples, jackknife, confidence)
     tail = 100.0 * (1.0 - confidence) / 2.0
-    lower, upper = np.percentile(samples, [tail, 100.0 - tail])
-    return BootstrapF2(float(f2(reference.mean(axis=0), test.mean(axis=0))), float(lower), float(upper),
-                       confidence, n_bootstrap)
+    p_lower, p_upper = np.percentile(samples, [tail, 100.0 - tail])
+    return BootstrapF2(estimate, lower, upper, confidence, n_bootstrap, z0, a, float(p_lower), float(p_upper))
+
+
+def _leave_one_out_means(units: np.ndarray) -> np.ndarray:
+    """Mean profile with each unit left out in turn, shape (n_units, n_times)."""
+    n = len(units)
+    return (units.sum(axis=0) - units) / (n - 1)
 
 
 def _comparable_points(times_hours, reference_pct, test_pct) -> tuple[np.ndarray, list[str]]:
-    """Mask of the points f1/f2 use (t > 0, up to the first with both > 85 %), and notes."""
+    """Mask of the points f1/f2 use (t > 0, up to the first with either > 85 %), and notes."""
     t = np.asarray(times_hours, dtype=float)
     keep = t > 0
     notes = ["t = 0 excluded"] if not keep.all() else []
-    both_high = np.flatnonzero(keep & (np.asarray(reference_pct) > PLATEAU_PCT) & (np.asarray(test_pct) > PLATEAU_PCT))
-    if both_high.size and both_high[0] + 1 < t.size:
-        first = both_high[0]
+    high = np.flatnonzero(keep & ((np.asarray(reference_pct) > PLATEAU_PCT) | (np.asarray(test_pct) > PLATEAU_PCT)))
+    if high.size and high[0] + 1 < t.size:
+        first = high[0]
         keep[first + 1:] = False
-        notes.append(f"{t.size - first - 1} points after {t[first]:g} h dropped: both curves are above "
-                     f"{PLATEAU_PCT:g} % from {t[first]:g} h")
+        notes.append(f"{t.size - first - 1} points after {t[first]:g} h dropped: at most one point above "
+                     f"{PLATEAU_PCT:g} % is used, and a curve is above it at {t[first]:g} h")
     return keep, notes
 
 
@@ -151,11 +175,10 @@ class Comparison:
         reference_id, test_id: the curves compared.
         times_hours: the time points used, in h.
         f1, f2: difference and similarity factors on those points (None if undefined).
-        valid: whether the regulatory conditions hold.
-        similar: f1 ≤ 15 and f2 ≥ 50 when valid, else None.
-        reasons: each condition that fails.
+        reasons: each regulatory condition that fails; valid only when empty.
         notes: what was done to the data (points excluded), and advisories.
-        bootstrap: the bootstrap f2 interval, if asked for.
+        bootstrap: the bootstrap f2 interval, if drawn.
+        units: (reference, test) number of units (vessels).
     """
 
     reference_id: str
@@ -163,11 +186,36 @@ class Comparison:
     times_hours: np.ndarray
     f1: float | None
     f2: float | None
-    valid: bool
-    similar: bool | None
     reasons: tuple[str, ...]
     notes: tuple[str, ...]
     bootstrap: BootstrapF2 | None = None
+    units: tuple[int, int] = (0, 0)
+
+    @property
+    def valid(self) -> bool:
+        """Whether every regulatory condition holds (no reason fails)."""
+        return not self.reasons
+
+    @property
+    def similar(self) -> bool | None:
+        """f1 ≤ 15 and f2 ≥ 50 when valid, else None."""
+        if not self.valid:
+            return None
+        return self.f1 <= F1_LIMIT and self.f2 >= F2_LIMIT
+
+    @property
+    def verdict(self) -> str:
+        """One line built from the reasons (and the bootstrap when they fail); never contradicts them."""
+        if self.valid:
+            return (f"valid f2 comparison: {'similar' if self.similar else 'not similar'} "
+                    f"(f1 = {self.f1:.2f}, limit ≤ {F1_LIMIT:g}; f2 = {self.f2:.2f}, limit ≥ {F2_LIMIT:g})")
+        failed = f"not a valid regulatory f2 comparison: {len(self.reasons)} condition(s) fail"
+        boot = self.bootstrap
+        if boot is None:
+            return f"{failed}; no similarity conclusion"
+        outcome = "similar" if boot.lower >= F2_LIMIT else "similarity not shown"
+        return (f"{failed}; bootstrap f2 {boot.confidence:.0%} BCa interval {boot.lower:.2f} to "
+                f"{boot.upper:.2f}: {outcome} (lower end vs {F2_LIMIT:g})")
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""
@@ -175,6 +223,7 @@ class Comparison:
         return {
             "reference": self.reference_id,
             "test": self.test_id,
+            "units": {"reference": self.units[0], "test": self.units[1]},
             "times_hours": [float(x) for x in self.times_hours],
             "f1": self.f1,
             "f2": self.f2,
@@ -182,23 +231,26 @@ class Comparison:
             "similar": self.similar,
             "reasons": list(self.reasons),
             "notes": list(self.notes),
+            "verdict": self.verdict,
             "bootstrap": None if boot is None else {
-                "n_bootstrap": boot.n_bootstrap, "confidence": boot.confidence,
-                "f2_lower": boot.lower, "f2_upper": boot.upper,
+                "method": "BCa", "n_bootstrap": boot.n_bootstrap, "confidence": boot.confidence,
+                "f2_lower": boot.lower, "f2_upper": boot.upper, "z0": boot.z0, "acceleration": boot.acceleration,
+                "percentile_lower": boot.percentile_lower, "percentile_upper": boot.percentile_upper,
                 "similar": boot.lower >= F2_LIMIT,
             },
         }
 
 
-def compare_curves(reference: ReleaseCurve, test: ReleaseCurve, *, n_bootstrap: int = 0,
+def compare_curves(reference: ReleaseCurve, test: ReleaseCurve, *, n_bootstrap: int | None = None,
                    confidence: float = 0.90, seed: int | None = 0) -> Comparison:
     """Compare a test release curve with a reference by f1, f2 and the regulatory conditions.
 
     Args:
-        reference: the reference curve (replicate units optional).
+        reference: the reference curve (its replicate units are the vessels).
         test: the test curve, sampled at the same times.
-        n_bootstrap: bootstrap samples for the f2 interval; 0 for none. Needs at
-            least 2 replicate units per curve.
+        n_bootstrap: bootstrap samples for the BCa f2 interval; 0 for none; None
+            (default) for `AUTO_BOOTSTRAP` when a condition fails and both curves
+            have at least 2 units. An explicit number needs at least 2 units per curve.
         confidence: coverage of the bootstrap interval.
         seed: random seed of the bootstrap.
 
@@ -215,19 +267,30 @@ def compare_curves(reference: ReleaseCurve, test: ReleaseCurve, *, n_bootstrap: 
     reasons = []
     if keep.sum() < MIN_POINTS:
         reasons.append(f"only {keep.sum()} time points usable, at least {MIN_POINTS} are needed "
-                       f"(t = 0 excluded, none after both curves pass {PLATEAU_PCT:g} %)")
+                       f"(t = 0 excluded, at most one point above {PLATEAU_PCT:g} %)")
     for role, curve in (("reference", reference), ("test", test)):
+        if curve.n_replicates < REGULATORY_UNITS:
+            units = {0: "no replicate units (a mean profile only)", 1: "a single unit"}.get(
+                curve.n_replicates, f"{curve.n_replicates} units")
+            reasons.append(f"{role} {curve.curve_id!r} has {units}; at least {REGULATORY_UNITS} are required "
+                           "for a regulatory f2")
         if curve.n_replicates >= 2:
             problem = _cv_problem(curve, role, keep)
             if problem:
                 reasons.append(problem)
-            if curve.n_replicates < REGULATORY_UNITS:
-                notes.append(f"{role} {curve.curve_id!r} has {curve.n_replicates} units; "
-                             f"{REGULATORY_UNITS} are required for a regulatory f2")
         else:
-            units = "a single unit" if curve.n_replicates == 1 else "no replicate units"
-            notes.append(f"{role} {curve.curve_id!r} has {units}: CV limits not checked")
+            notes.append(f"{role} {curve.curve_id!r}: CV limits not checked (fewer than 2 units)")
+    ref_used, test_used = reference.release_pct[keep], test.release_pct[keep]
+    f1_value = finite_or_none(f1(ref_used, test_used)) if keep.any() else None
+    f2_value = finite_or_none(f2(ref_used, test_used)) if keep.any() else None
+    if keep.any() and (f1_value is None or f2_value is None):
+        reasons.append("f1 is undefined: the reference releases nothing at the points used")
     boot = None
+    both_have_units = min(reference.n_replicates, test.n_replicates) >= 2
+    if n_bootstrap is None:
+        n_bootstrap = AUTO_BOOTSTRAP if reasons and both_have_units and keep.sum() else 0
+        if n_bootstrap:
+            notes.append(f"conditions fail: bootstrap f2 drawn ({AUTO_BOOTSTRAP} samples, BCa interval)")
     if n_bootstrap > 0:
         for role, curve in (("reference", reference), ("test", test)):
             if curve.n_replicates < 2:
@@ -235,10 +298,5 @@ def compare_curves(reference: ReleaseCurve, test: ReleaseCurve, *, n_bootstrap: 
                                  f"has {curve.n_replicates or 'none'} (add a replicate column)")
         boot = bootstrap_f2(reference.replicates_pct[:, keep], test.replicates_pct[:, keep],
                             n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
-    ref_used, test_used = reference.release_pct[keep], test.release_pct[keep]
-    f1_value = finite_or_none(f1(ref_used, test_used)) if keep.any() else None
-    f2_value = finite_or_none(f2(ref_used, test_used)) if keep.any() else None
-    valid = not reasons and f1_value is not None and f2_value is not None
-    similar = (f1_value <= F1_LIMIT and f2_value >= F2_LIMIT) if valid else None
     return Comparison(reference.curve_id, test.curve_id, t_ref[keep], f1_value, f2_value,
-                      valid, similar, tuple(reasons), tuple(notes), boot)
+                      tuple(reasons), tuple(notes), boot, (reference.n_replicates, test.n_replicates))

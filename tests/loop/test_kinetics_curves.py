@@ -50,19 +50,34 @@ def test_several_curves_with_replicates(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("time,release\n1,10\n4,20\n2,30\n", r"curve 'curves' in curves.csv: times must increase, 4 h is followed by 2 h"),
     ("time,release\n-1,10\n4,20\n", r"curve 'curves' in curves.csv: negative time -1 h"),
-    ("time,release\n1,10\n2,\n4,30\n", r"curve 'curves' in curves.csv: release is missing or not a number on line 3"),
-    ("time,release\n1,10\n2,abc\n", r"release is missing or not a number on line 3 \('abc'\)"),
+    ("time,release\n1,10\n2,\n4,30\n",
+     r"curve 'curves' in curves.csv: time or release is missing or not a number on line 3"),
+    ("time,release\n1,10\n2,abc\n", r"missing or not a number on line 3"),
     ("curve,time,release\nA,1,10\nB,1,10\nB,2,20\n", r"curve 'A' in curves.csv has a single point"),
-    ("time,amount\n1,10\n2,20\n", r"no release column \(columns: time, amount\)"),
+    ("time,comment\n1,a\n2,b\n", r"no release column with numbers \(columns: time, comment\)"),
     ("curve,replicate,time,release\nA,1,1,10\nA,1,2,20\nA,2,1,11\nA,2,3,21\n",
      r"curve 'A' in curves.csv: replicate '2' is sampled at 1, 3 h but replicate '1' at 1, 2 h"),
     ("time,release\n", r"no data rows"),
 ])
-def test_bad_curve_files_are_named(tmp_path, text, message):
+def test_bad_curve_files_are_named_with_strict(tmp_path, text, message):
     with pytest.raises(InputError, match=message):
-        read_curves(_csv(tmp_path, text))
+        read_curves(_csv(tmp_path, text), strict=True)
+
+
+def test_without_strict_an_unusable_curve_is_skipped_with_its_reason(tmp_path):
+    data = read_curves(_csv(tmp_path, "curve,time,release\nA,1,10\nB,1,10\nB,2,20\nC,1,\nC,2,\n"))
+    assert [c.curve_id for c in data.curves] == ["B"]
+    assert data.skipped == {
+        "A": "curve 'A' in curves.csv has a single point; a release curve needs at least 2",
+        "C": "curve 'C' in curves.csv: time or release is missing or not a number on line 5, line 6 "
+             "(no usable point)",
+    }
+
+
+def test_a_file_with_no_usable_curve_is_refused(tmp_path):
+    with pytest.raises(InputError, match="has a single point"):
+        read_curves(_csv(tmp_path, "time,release\n1,10\n"))
 
 
 def test_missing_file_and_unknown_time_unit(tmp_path):

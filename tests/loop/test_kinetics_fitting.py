@@ -145,3 +145,58 @@ def test_summarize_curve_is_quick_and_never_raises_on_short_curves():
 def test_summarize_curve_rejects_invalid_curves():
     with pytest.raises(InputError, match="single point"):
         summarize_curve([1.0], [5.0])
+
+
+@pytest.mark.parametrize("law_name, params, errors, expected", [
+    # Fmax 149 is within 1 % of its upper bound 150 (|149 - 150| = 1 <= 1.5); SE 46 < 149
+    ("first_order_plateau", [149.0, 0.01], [46.0, 0.001], ["Fmax at its upper bound 150"]),
+    # k1: SE 0.02 exceeds the estimate 0.01
+    ("first_order_plateau", [100.0, 0.01], [5.0, 0.02], ["k1: standard error 0.02 exceeds the estimate 0.01"]),
+    # Hopfenberg n = 10 ± 44: at its upper bound 10, and SE above the estimate
+    ("hopfenberg", [0.001, 10.0], [0.0001, 44.0],
+     ["n at its upper bound 10", "n: standard error 44 exceeds the estimate 10"]),
+    # F0 = 0 is at its lower bound 0; 98.4 is 1.6 % below the upper bound 100: not flagged
+    ("zero_order_burst", [0.0, 0.1], [0.5, 0.01], ["F0 at its lower bound 0", "F0: standard error 0.5 exceeds the estimate 0"]),
+    ("zero_order_burst", [98.4, 0.1], [0.5, 0.01], []),
+])
+def test_fit_flags_parameters_at_bounds_and_large_errors(law_name, params, errors, expected):
+    from nanoloop.loop.kinetics.fitting import _fit_flags
+
+    assert list(_fit_flags(get_law(law_name), np.array(params), np.array(errors))) == expected
+
+
+def test_a_still_rising_curve_pushes_fmax_to_its_bound_and_is_flagged():
+    times = np.array([1, 2, 4, 8, 16, 24, 48.0])
+    fit = fit_law("first_order_plateau", times, 1.0 * times)  # straight line to 48 %
+    assert fit.params["Fmax"] == pytest.approx(150.0)
+    assert "Fmax at its upper bound 150" in fit.flags
+    assert "Fmax at its upper bound 150" in fit.to_dict()["flags"]
+
+
+def test_weights_by_replicate_sd_discount_a_noisy_point():
+    times = np.array([1, 2, 4, 8, 12, 24, 48.0])
+    truth = 100 * (1 - np.exp(-0.05 * times))
+    observed = truth.copy()
+    observed[4] += 15.0  # one badly measured time point ...
+    sd = np.full(times.size, 1.0)
+    sd[4] = 20.0  # ... whose replicates disagree
+    weighted = fit_law("first_order", times, observed, sd_pct=sd)
+    unweighted = fit_law("first_order", times, observed)
+    assert weighted.weighted and not unweighted.weighted
+    assert abs(weighted.params["k1"] - 0.05) < 0.2 * abs(unweighted.params["k1"] - 0.05)
+    assert weighted.params["k1"] == pytest.approx(0.05, rel=0.02)
+
+
+def test_weights_floor_the_sd_and_average_to_one():
+    from nanoloop.loop.kinetics.fitting import weights_from_sd
+
+    # SDs 0, 1, 2 -> floored 1, 1, 2 -> 1/SD² = 1, 1, 0.25 -> scaled by 3/2.25
+    np.testing.assert_allclose(weights_from_sd([0.0, 1.0, 2.0]), [4 / 3, 4 / 3, 1 / 3])
+
+
+def test_weighted_fit_statistics_match_hand_computation():
+    # weights 2, 0, 1, 1: SSE = 2·4 + 0·4 + 0 + 1·1 = 9
+    # weighted mean (20 + 0 + 30 + 40)/4 = 22.5; SST = 2·12.5² + 0 + 7.5² + 17.5² = 312.5 + 56.25 + 306.25 = 675
+    stats = fit_statistics([10, 20, 30, 40], [12, 18, 30, 41], n_params=1, weights=[2, 0, 1, 1])
+    assert stats["sse"] == pytest.approx(9.0)
+    assert stats["r2"] == pytest.approx(1 - 9 / 675)

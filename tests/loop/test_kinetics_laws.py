@@ -4,7 +4,7 @@ equations behave as their closed forms say."""
 import numpy as np
 import pytest
 
-from nanoloop.loop.kinetics import LAWS, LAWS_BY_NAME, fit_law, get_law, release_mechanism
+from nanoloop.loop.kinetics import LAWS, LAWS_BY_NAME, fit_law, fit_laws, get_law, mechanism_reading, release_mechanism
 from nanoloop.loop.kinetics import equations as eq
 
 TIMES = np.array([0, 0.5, 1, 2, 4, 8, 12, 24, 48, 72, 96, 168, 240, 336, 504, 672.0])
@@ -32,6 +32,9 @@ TRUTH = {
     "logistic": ((-4.0, 2.2), TIMES),
     "logistic_plateau": ((70.0, -5.0, 2.5), TIMES),
     "fickian_sphere": ((0.0005,), TIMES),
+    "makoid_banakar": ((6.0, 0.5, 0.002), TIMES),
+    "probit": ((-2.0, 1.5), TIMES),
+    "quadratic": ((-1e-6, 0.0015), TIMES),
 }
 
 
@@ -133,3 +136,55 @@ def test_release_mechanism_reads_the_exponent(n, geometry, expected):
 def test_release_mechanism_rejects_unknown_geometry():
     with pytest.raises(ValueError, match="sphere"):
         release_mechanism(0.5, "cube")
+
+
+def test_new_ddsolver_laws_match_their_closed_forms():
+    t = np.array([0.0, 1.0, 10.0, 100.0])
+    # Makoid-Banakar 6·t^0.5·e^(-0.002 t): at 100 h 6·10·e^(-0.2) = 60·0.818731 = 49.124
+    assert eq.makoid_banakar(t, 6.0, 0.5, 0.002)[3] == pytest.approx(49.1238, abs=1e-3)
+    # probit 100·Φ(-2 + 1.5·log10 t): at 10 h Φ(-0.5) = 0.308538
+    assert eq.probit(t, -2.0, 1.5)[2] == pytest.approx(30.8538, abs=1e-3)
+    assert eq.probit(t, -2.0, 1.5)[0] == pytest.approx(0.0)
+    # quadratic 100·(k1 t² + k2 t): at 100 h 100·(-1e-6·1e4 + 0.0015·100) = 100·(-0.01 + 0.15) = 14
+    assert eq.quadratic(t, -1e-6, 0.0015)[3] == pytest.approx(14.0)
+
+
+@pytest.mark.parametrize("n, expected", [
+    # Ritger-Peppas limits: slab 0.5/1.0, cylinder 0.45/0.89, sphere 0.43/0.85
+    (0.44, {"slab": "Fickian diffusion", "cylinder": "Fickian diffusion",
+            "sphere": "anomalous (non-Fickian) transport"}),
+    (0.87, {"slab": "anomalous (non-Fickian) transport", "cylinder": "anomalous (non-Fickian) transport",
+            "sphere": "case II transport"}),
+    (0.95, {"slab": "anomalous (non-Fickian) transport", "cylinder": "case II transport",
+            "sphere": "case II transport"}),
+])
+def test_mechanism_follows_the_geometry(n, expected):
+    times = np.array([0.5, 1, 2, 4, 8, 16, 24])
+    fit = fit_laws(times, 5.0 * times**n, ["korsmeyer_peppas", "korsmeyer_peppas_burst", "zero_order"])
+    for geometry, mechanism in expected.items():
+        reading = mechanism_reading(fit, geometry)
+        assert reading["n"] == pytest.approx(n, abs=1e-3)
+        assert reading["mechanism"] == mechanism, geometry
+
+
+def test_mechanism_is_read_from_the_burst_variant_when_the_burst_wins():
+    times = np.array([0.25, 0.5, 1, 2, 4, 8, 12, 24, 36, 48])
+    release = 25.0 + 2.0 * times**0.79 + np.random.default_rng(3).normal(0, 0.3, times.size)
+    fit = fit_laws(times, release)
+    plain = fit.get("korsmeyer_peppas").params["n"]
+    reading = mechanism_reading(fit, "sphere")
+    assert plain < 0.43  # without the burst term the exponent reads as Fickian
+    assert reading["model"] == "korsmeyer_peppas_burst"
+    assert reading["n"] == pytest.approx(0.79, abs=0.08)
+    assert reading["mechanism"] == "anomalous (non-Fickian) transport"
+    assert "burst" in reading["why"]
+
+
+def test_peppas_sahlin_reading_compares_the_terms():
+    from nanoloop.loop.kinetics.mechanism import peppas_sahlin_reading
+
+    # k2·t^m/k1 at 4 h = 2·4^0.5/8 = 0.5: diffusion dominates
+    reading = peppas_sahlin_reading(8.0, 2.0, 0.5, "slab", at_hours=4.0)
+    assert reading["ratio"] == pytest.approx(0.5) and "diffusion dominates" in reading["reading"]
+    assert reading["fickian_limit"] == 0.5
+    assert "relaxation dominates" in peppas_sahlin_reading(1.0, 2.0, 0.5, at_hours=4.0)["reading"]

@@ -57,18 +57,21 @@ def test_f2_is_symmetric(a, b):
 TIMES = [0, 1, 2, 4, 8, 12]
 
 
-def test_compare_drops_t0_and_points_after_both_pass_85_percent():
+def test_compare_drops_t0_and_points_after_one_passes_85_percent():
     reference = ReleaseCurve("R", TIMES, [0, 30, 60, 87, 95, 98])
-    test = ReleaseCurve("T", TIMES, [0, 25, 55, 86, 94, 97])
+    test = ReleaseCurve("T", TIMES, [0, 25, 55, 80, 94, 97])
     result = compare_curves(reference, test)
-    # used: 1, 2, 4 h (4 h is the first point with both above 85 %); differences 5, 5, 1
+    # used: 1, 2, 4 h (4 h is the first point with a curve above 85 %); differences 5, 5, 7
     assert list(result.times_hours) == [1, 2, 4]
-    # f1 = 100·11/(30 + 60 + 87) = 6.2147; f2 = 50·log10(100/√(1 + 51/3)) = 68.619
-    assert result.f1 == pytest.approx(1100 / 177)
-    assert result.f2 == pytest.approx(68.619, abs=1e-3)
-    assert result.valid and result.similar
+    # f1 = 100·17/(30 + 60 + 87) = 9.6045; f2 = 50·log10(100/√(1 + 99/3)) = 50·log10(100/5.830952) = 50·1.234260 = 61.713
+    assert result.f1 == pytest.approx(1700 / 177)
+    assert result.f2 == pytest.approx(61.713, abs=1e-3)
     assert any("dropped" in note for note in result.notes)
     assert any("t = 0 excluded" in note for note in result.notes)
+    # mean profiles without units are not a regulatory comparison
+    assert not result.valid and result.similar is None
+    assert any("no replicate units" in reason and "at least 12" in reason for reason in result.reasons)
+    assert result.verdict.startswith("not a valid regulatory f2 comparison: 2 condition(s) fail")
 
 
 def test_compare_is_invalid_with_fewer_than_three_points():
@@ -79,11 +82,47 @@ def test_compare_is_invalid_with_fewer_than_three_points():
     assert "at least 3" in result.reasons[0]
 
 
+@pytest.mark.parametrize("n_units, cv, shift", [(12, 4, 3), (12, 4, 20), (6, 4, 3), (12, 15, 3), (1, 0, 3)])
+def test_the_verdict_never_contradicts_the_reasons(n_units, cv, shift):
+    times, mean = [1, 2, 4, 8], [20, 40, 60, 80]
+    units = (lambda m, seed: _replicates(m, [cv] * 4, n=n_units, seed=seed)) if n_units > 1 else (lambda m, seed: [m])
+    reference = ReleaseCurve.from_replicates("R", times, units(mean, 0))
+    test = ReleaseCurve.from_replicates("T", times, units(np.array(mean) - shift, 1))
+    result = compare_curves(reference, test, n_bootstrap=200 if n_units > 1 else 0)
+    assert result.valid == (not result.reasons)
+    assert result.verdict.startswith("valid f2") == (not result.reasons)
+    if result.reasons:
+        assert f"{len(result.reasons)} condition(s) fail" in result.verdict and result.similar is None
+    assert result.to_dict()["verdict"] == result.verdict
+
+
 def _replicates(mean, cv_pct, n=12, seed=0):
     """Units around `mean` with exactly the given CV at each time."""
     noise = np.random.default_rng(seed).standard_normal((n, len(mean)))
     noise = (noise - noise.mean(0)) / noise.std(0, ddof=1)
     return np.asarray(mean) * (1 + noise * np.asarray(cv_pct) / 100)
+
+
+def test_twelve_units_with_low_cv_are_a_valid_comparison():
+    times, mean = [0.25, 1, 2, 4], [20, 40, 60, 80]
+    reference = ReleaseCurve.from_replicates("R", times, _replicates(mean, [5, 4, 4, 4]))
+    test = ReleaseCurve.from_replicates("T", times, _replicates(np.array(mean) - 3, [5, 4, 4, 4], seed=1))
+    result = compare_curves(reference, test)
+    assert result.valid and result.similar and result.reasons == ()
+    assert result.bootstrap is None  # nothing fails: no fallback drawn
+    assert result.verdict.startswith("valid f2 comparison: similar")
+
+
+def test_eleven_units_are_not_enough():
+    times, mean = [0.25, 1, 2, 4], [20, 40, 60, 80]
+    reference = ReleaseCurve.from_replicates("R", times, _replicates(mean, [5, 4, 4, 4]))
+    test = ReleaseCurve.from_replicates("T", times, _replicates(mean, [5, 4, 4, 4], n=11, seed=1))
+    result = compare_curves(reference, test)
+    assert result.reasons == ("test 'T' has 11 units; at least 12 are required for a regulatory f2",)
+    assert not result.valid and result.similar is None
+    # the fallback: a BCa bootstrap interval, and the verdict is built from it and the reasons
+    assert result.bootstrap is not None and result.bootstrap.n_bootstrap == 2000
+    assert result.verdict.startswith("not a valid regulatory f2 comparison: 1 condition(s) fail; bootstrap f2 90% BCa")
 
 
 def test_cv_limits_20_percent_early_and_10_percent_later():
@@ -94,12 +133,13 @@ def test_cv_limits_20_percent_early_and_10_percent_later():
     result = compare_curves(ok, late)
     assert not result.valid
     assert "test 'T'" in result.reasons[0] and "1 h" in result.reasons[0] and "limit 10 %" in result.reasons[0]
+    assert "BCa interval" in result.verdict
 
 
 def test_points_up_to_10_minutes_count_as_early():
     times, mean = [0.05, 0.15, 1, 2], [20, 40, 60, 80]
     curve = ReleaseCurve.from_replicates("R", times, _replicates(mean, [18, 18, 5, 5]))
-    assert compare_curves(curve, curve).valid  # 0.15 h = 9 min is early
+    assert compare_curves(curve, curve).valid  # 0.15 h = 9 min is early (12 units each)
 
 
 def test_compare_rejects_different_time_points():
