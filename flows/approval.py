@@ -28,18 +28,34 @@ class BatchApproval(RunInput):
 
 
 def batch_markdown(campaign: Campaign, round_: int, problem: str = "") -> str:
-    """The batch as a markdown table, for the approval form and the round artifact."""
-    frame = campaign.formulations()
-    frame = frame[(frame["round"] == round_) & (frame["status"] == "proposed")]
-    params = campaign.parameters(frame)
-    head = "| id | " + " | ".join(params.columns) + " | predicted f2 | ± |"
-    lines = [f"### Round {round_}: {len(frame)} formulations await approval", "", head, "|" + "---|" * (len(params.columns) + 3)]
-    for (fid, form), (_, p) in zip(frame.set_index("formulation_id").iterrows(), params.iterrows()):
-        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in p]
-        f2 = "-" if form["predicted_objective"] != form["predicted_objective"] else f"{form['predicted_objective']:.1f}"
-        sd = "-" if form["objective_std"] != form["objective_std"] else f"{form['objective_std']:.1f}"
-        lines.append(f"| {fid} | " + " | ".join(cells) + f" | {f2} | {sd} |")
-    lines += ["", "Submit as is to approve all; list ids under `reject` (with a `reason`) or give `edits` as {id: {variable: value}}."]
+    """The batch as a markdown table, one row per variable and one column per formulation, for the approval form.
+
+    Narrow enough for a 1400 px window with a batch of 8: the recipe (units in
+    the variable names), the predicted objective with its 90 % interval, why
+    each was chosen, and the predicted failure risk where failures are known.
+    """
+    from nanoloop.loop.review import batch_review
+
+    review = batch_review(campaign, round_)
+    rows = [r for r in review["formulations"] if r["status"] == "proposed"]
+    name = review["objective"]
+    lines = [f"### Round {round_}: {len(rows)} formulations await approval", "",
+             f"Objective: {review['objective_description']}. Columns are the formulations (#1, #2, ...); reject or edit by id.", ""]
+    lines += ["| | " + " | ".join(f"#{i + 1}" for i in range(len(rows))) + " |", "|---|" + "---|" * len(rows)]
+
+    def row(label: str, cells) -> None:
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("**id**", [f"`{r['formulation_id']}`" for r in rows])
+    for variable in (rows[0]["recipe"] if rows else {}):
+        row(variable, [v if isinstance(v, str) else f"{v:.3g}" for v in (r["recipe"][variable] for r in rows)])
+    row(f"**predicted {name}**", ["-" if r["predicted"]["objective"] is None else f"{r['predicted']['objective']:.1f}" for r in rows])
+    row("90 % interval", ["-" if r["predicted"]["objective_low_90"] is None else f"{r['predicted']['objective_low_90']:.0f}–{r['predicted']['objective_high_90']:.0f}" for r in rows])
+    row("chosen to", [r["acquisition"]["reason"] for r in rows])
+    if review["failure_model"] is not None:
+        row("failure risk", [f"{r['failure_risk']:.0%}" + (" ⚠" if r["warnings"] else "") for r in rows])
+    lines += ["", "Submit as is to approve all; list ids under `reject` (with a `reason`) or give `edits` as {id: {variable: value}}. "
+              "`nanoloop batch STORE` shows the predicted release at each target time and the nearest measured formulation."]
     if problem:
         lines = [f"**The last answer was not applied: {problem}**", ""] + lines
     return "\n".join(lines)

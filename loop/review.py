@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.evaluation import Z90, measured_mean_curves
+from nanoloop.loop.evaluation import Z90, failure_reasons, measured_mean_curves
 from nanoloop.loop.ledger import Ledger, latest_status
 
 #: a predicted failure risk at or above this is "high": an edit into such a region warns
@@ -29,23 +29,6 @@ MIN_MADE_FOR_RISK = 4
 
 
 # -- failures -------------------------------------------------------------------------------
-def failure_reasons(ledger: Ledger) -> pd.DataFrame:
-    """Failed formulations with their reason: formulation_id, round, stage (synthesis, dissolution, ...), reason.
-
-    The reason is the one recorded on the formulation's ``failed`` event, as the instrument or check gave it.
-    """
-    events = ledger.read("events")
-    states = latest_status(ledger)
-    failed = events[(events["status"] == "failed") & events["formulation_id"].map(states).eq("failed")]
-    failed = failed.sort_values("time").groupby("formulation_id").tail(1)
-    reasons = failed["reason"].fillna("").replace("", "failed (no reason recorded)")
-    stage = reasons.str.extract(r"^([a-z-]+):", expand=False).fillna("unknown")
-    return pd.DataFrame({
-        "formulation_id": failed["formulation_id"].to_numpy(), "round": failed["round"].astype(int).to_numpy(),
-        "stage": stage.to_numpy(), "reason": reasons.to_numpy(),
-    })
-
-
 def short_reason(reason: str) -> str:
     """A failure reason without its stage prefix, e.g. ``aggregation during nanoprecipitation: drug loading ...``."""
     head, sep, rest = reason.partition(": ")
@@ -158,14 +141,28 @@ class _Context:
 
 
 def measured_objectives(campaign) -> pd.DataFrame:
-    """Objective, f2 and feasibility of every measured formulation, with its round (index: formulation id)."""
+    """:func:`measured_objectives_from` the campaign's ledger."""
+    return measured_objectives_from(campaign.ledger, campaign.config)
+
+
+def measured_objectives_from(ledger: Ledger, config) -> pd.DataFrame:
+    """Objective, f2, feasibility and round of every measured formulation (index: formulation id).
+
+    The objective and f2 stored on the ``measured`` event are used; a ledger
+    written before they were stored gets them computed from its curves.
+    """
     from nanoloop.loop.objective import Objective
 
-    objective = Objective.from_config(campaign.config)
-    chars = campaign.ledger.read("characterization") if objective.characterization_constraints else None
-    frame = objective.measured(measured_mean_curves(campaign.ledger), chars)
-    rounds = campaign.formulations().set_index("formulation_id")["round"]
-    return frame.assign(round=rounds.reindex(frame.index).astype(int).to_numpy())
+    objective = Objective.from_config(config)
+    chars = ledger.read("characterization") if objective.characterization_constraints else None
+    frame = objective.measured(measured_mean_curves(ledger), chars)
+    events = ledger.read("events")
+    stored = events[(events["status"] == "measured") & events["measured_objective"].notna()].groupby("formulation_id")[["measured_objective", "measured_f2"]].last()
+    known = frame.index.intersection(stored.index)
+    frame.loc[known, "objective"] = stored.loc[known, "measured_objective"].to_numpy(float)
+    frame.loc[known, "f2"] = stored.loc[known, "measured_f2"].to_numpy(float)
+    rounds = ledger.read("formulations").set_index("formulation_id")["round"]
+    return frame.assign(round=rounds.reindex(frame.index).fillna(-1).astype(int).to_numpy())
 
 
 def _why(row, incumbent: float, name: str) -> tuple[str, str]:
@@ -243,6 +240,7 @@ def batch_review(campaign, round_: int | None = None, edits: dict[str, dict] | N
 
 
 def _review_row(campaign, row, recipe: dict, incumbent: float, name: str, context: _Context) -> dict:
+    recipe = {n: recipe[n] for n in campaign.space.names}
     mean, std = _num(row["predicted_objective"]), _num(row["objective_std"])
     kind, why = _why(row, incumbent, name)
     encoded = campaign.space.encode(pd.DataFrame([recipe])[campaign.space.names])
