@@ -7,24 +7,9 @@ import os
 from pathlib import Path
 
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.review import parse_edits
 
 EXPORT_FORMATS = (".csv", ".xlsx", ".parquet")
-
-
-def parse_edits(texts: list[str] | None) -> dict[str, dict]:
-    """``ID:VARIABLE=VALUE`` strings -> ``{id: {variable: value}}`` (numbers as floats, other values as text)."""
-    edits: dict[str, dict] = {}
-    for text in texts or []:
-        fid, _, assignment = text.partition(":")
-        variable, _, value = assignment.partition("=")
-        if not fid or not variable or not value:
-            raise InputError(f"--edit {text!r}: expected ID:VARIABLE=VALUE")
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-        edits.setdefault(fid.strip(), {})[variable.strip()] = value
-    return edits
 
 
 def _check_store(store: str) -> None:

@@ -73,22 +73,24 @@ class Campaign:
             Reading, approving and evaluating need none.
     """
 
-    def __init__(self, config: CampaignConfig, ledger: Ledger, instruments: dict | Callable[[CampaignConfig], dict] | None = None):
+    def __init__(self, config: CampaignConfig, ledger: Ledger, instruments: dict | Callable[[CampaignConfig], dict] | None = None,
+                 read_only: bool = False):
         self.config = config
         self.ledger = ledger
         self.space = config.design_space()
         self._instruments = instruments
-        self._store_config()
+        if not read_only:  # read_only: a viewer (the dashboard) never writes the config back
+            self._store_config()
 
     # -- opening ----------------------------------------------------------------
     @classmethod
-    def open(cls, store: str, instruments: dict | Callable[[CampaignConfig], dict] | None = None) -> "Campaign":
-        """Reopen the campaign kept in ``store`` with the config stored there."""
+    def open(cls, store: str, instruments: dict | Callable[[CampaignConfig], dict] | None = None, read_only: bool = False) -> "Campaign":
+        """Reopen the campaign kept in ``store`` with the config stored there (``read_only``: write nothing back)."""
         ledger = Ledger(store, create=False)
         blob = ledger.read_blob(CONFIG_BLOB)
         if blob is None:
             raise InputError(f"store {store!r} holds no campaign (no {CONFIG_BLOB})")
-        return cls(parse_config(json.loads(blob), source=f"{store}/{CONFIG_BLOB}"), ledger, instruments)
+        return cls(parse_config(json.loads(blob), source=f"{store}/{CONFIG_BLOB}"), ledger, instruments, read_only=read_only)
 
     def _store_config(self) -> None:
         text = json.dumps(self.config.model_dump(mode="json"), indent=1)  # key order is the variable order

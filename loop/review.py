@@ -87,6 +87,27 @@ def fit_failure_risk(campaign) -> FailureRisk | None:
     return FailureRisk().fit(campaign.space.encode(campaign.parameters(made)), labels)
 
 
+def parse_edits(texts) -> dict[str, dict]:
+    """``ID:VARIABLE=VALUE`` strings -> ``{id: {variable: value}}`` (numbers as floats, other values as text).
+
+    Raises:
+        InputError: a string is not of that form.
+    """
+    edits: dict[str, dict] = {}
+    for text in texts or []:
+        fid, _, assignment = str(text).partition(":")
+        variable, _, value = assignment.partition("=")
+        if not fid.strip() or not variable.strip() or not value.strip():
+            raise InputError(f"--edit {text!r}: expected ID:VARIABLE=VALUE")
+        value = value.strip()
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+        edits.setdefault(fid.strip(), {})[variable.strip()] = value
+    return edits
+
+
 # -- predictions ------------------------------------------------------------------------------
 def predict_recipes(campaign, recipes: list[dict], model_version: str, times_hours=None) -> list[dict]:
     """Predicted curve (mean and std, %) and objective (mean and std over ensemble members) of recipes.
