@@ -120,7 +120,7 @@ def _curve_traces(fig: go.Figure, item: dict, color: str, legend: set, row=None,
     short = "h" if unit == "hours" else "d"
     if predicted is not None:
         t = list(np.asarray(predicted["times_hours"], float) / scale)
-        fig.add_trace(go.Scatter(x=t + t[::-1], y=list(predicted["high_pct"]) + list(predicted["low_pct"])[::-1], fill="toself",
+        fig.add_trace(go.Scatter(x=t + t[::-1], y=list(predicted["high_pct"]) + list(predicted["low_pct"])[::-1], fill="toself", mode="lines",
                                  fillcolor=_rgba(color, 0.18), line={"width": 0}, hoverinfo="skip", legendgroup="band",
                                  name="predicted 90 % band", showlegend=_first(legend, "band")), **kw)
         fig.add_trace(go.Scatter(x=t, y=predicted["mean_pct"], mode="lines", line={"color": color, "dash": "dash"}, legendgroup="pred",

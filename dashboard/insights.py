@@ -136,10 +136,10 @@ def coverage_figure(snap: data.Snapshot) -> go.Figure:
 def separating_pair(made: pd.DataFrame, names: list[str], space) -> tuple[str, str] | None:
     """The two continuous variables whose plane best separates the outcomes (measured, each failure reason).
 
-    Scored by leave-one-out nearest-neighbour accuracy in the unit-scaled plane; None with fewer than two variables.
+    Scored by leave-one-out nearest-neighbour balanced accuracy (mean recall over outcomes) in the unit-scaled plane; None with fewer than two variables.
     """
     continuous = [n for n in names if space[n].categories is None]
-    if len(continuous) < 2:
+    if len(continuous) < 2 or len(made) < 2:
         return None
     labels = np.where(made["status"] == "failed", made["reason"], "measured")
     scaled = {n: (made[n].astype(float).to_numpy() - space[n].min) / (space[n].max - space[n].min) for n in continuous}
@@ -148,7 +148,8 @@ def separating_pair(made: pd.DataFrame, names: list[str], space) -> tuple[str, s
         points = np.column_stack([scaled[a], scaled[b]])
         distance = ((points[:, None, :] - points[None, :, :]) ** 2).sum(-1)
         np.fill_diagonal(distance, np.inf)
-        score = float(np.mean(labels[distance.argmin(axis=1)] == labels)) if len(points) > 1 else 0.0
+        predicted = labels[distance.argmin(axis=1)]
+        score = float(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))  # balanced: every outcome counts alike
         if score > best_score:
             best, best_score = (a, b), score
     return best
