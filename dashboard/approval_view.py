@@ -138,6 +138,8 @@ def register(app: dash.Dash, view, store: str, approve_command: list[str] | None
             none = html.P("No batch is awaiting approval.", id="no-pending") if snap is not None else ""
             return none, None, figures.message_figure("No batch is awaiting approval."), [], [], True, True, "", "Approvals", hidden, ""
         review, problem = _review(store, edits_text)
+        if review is None:  # approved since the snapshot was read: the next poll shows it
+            return no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update
         rows = [r for r in review["formulations"] if r["status"] == "proposed"]
         ids = [r["formulation_id"] for r in rows]
         _, note = actions.prefect_server()
