@@ -14,12 +14,8 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from nanoloop.dashboard import data
+from nanoloop.loop.kinetics.measures import time_scale  # days past 72 h, in every plot
 from nanoloop.loop.review import short_reason
-
-
-def time_scale(max_hours: float) -> tuple[float, str]:
-    """(hours per unit, unit) of a time axis: days for runs longer than 72 h, else hours."""
-    return (24.0, "days") if max_hours > 72 else (1.0, "hours")
 
 PALETTE = qualitative.Plotly
 F2_SIMILAR = 50.0  # f2 >= 50: similar to the target (FDA)

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from nanoloop.loop.kinetics.curves import ReleaseCurve
 from nanoloop.loop.kinetics.fitting import CurveFit
+from nanoloop.loop.kinetics.measures import time_scale
 
 
 def plot_fits(results: Sequence[tuple[ReleaseCurve, CurveFit]], path, *, top: int = 3) -> Path:
@@ -33,14 +34,15 @@ def plot_fits(results: Sequence[tuple[ReleaseCurve, CurveFit]], path, *, top: in
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for ax, (curve, fit) in zip(axes, results):
         t, F = curve.times_hours, curve.release_pct
+        scale, unit = time_scale(float(t[-1]))
         spread = curve.replicates_pct.std(axis=0, ddof=1) if curve.n_replicates >= 2 else None
-        ax.errorbar(t, F, yerr=spread, fmt="o", color="black", markersize=4, capsize=2, label="data", zorder=3)
+        ax.errorbar(t / scale, F, yerr=spread, fmt="o", color="black", markersize=4, capsize=2, label="data", zorder=3)
         grid = np.linspace(0.0, float(t[-1]), 400)
         for law_fit in fit.fits[:top]:
             aicc = "n/a" if law_fit.aicc is None else f"{law_fit.aicc:.1f}"
-            ax.plot(grid, law_fit.predict(grid), label=f"{law_fit.law.title} (AICc {aicc})")
+            ax.plot(grid / scale, law_fit.predict(grid), label=f"{law_fit.law.title} (AICc {aicc})")
         ax.set_title(curve.curve_id)
-        ax.set_xlabel("time (h)")
+        ax.set_xlabel(f"time ({unit})")
         ax.set_ylabel("cumulative release (%)")
         ax.legend(fontsize=7, loc="lower right")
         ax.grid(alpha=0.3)
