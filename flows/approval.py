@@ -28,33 +28,30 @@ class BatchApproval(RunInput):
 
 
 def batch_markdown(campaign: Campaign, round_: int, problem: str = "") -> str:
-    """The batch as a markdown table, one row per variable and one column per formulation, for the approval form.
+    """The batch as markdown for the approval form: per formulation, a heading line and a two-column table.
 
-    Narrow enough for a 1400 px window with a batch of 8: the recipe (units in
-    the variable names), the predicted objective with its 90 % interval, why
-    each was chosen, and the predicted failure risk where failures are known.
+    The Prefect UI shows the form in a narrow dialog (about 450 px, whatever the
+    window's width), so each formulation gets its own table of one row per
+    variable (units in the names): nothing is cut off. The heading line gives the
+    predicted objective with its 90 % interval, why it was chosen and, where
+    failures are known, the predicted failure risk.
     """
     from nanoloop.loop.review import batch_review
 
     review = batch_review(campaign, round_)
     rows = [r for r in review["formulations"] if r["status"] == "proposed"]
     name = review["objective"]
-    lines = [f"### Round {round_}: {len(rows)} formulations await approval", "",
-             f"Objective: {review['objective_description']}. Columns are the formulations (#1, #2, ...); reject or edit by id.", ""]
-    lines += ["| | " + " | ".join(f"#{i + 1}" for i in range(len(rows))) + " |", "|---|" + "---|" * len(rows)]
-
-    def row(label: str, cells) -> None:
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-
-    row("**id**", [f"`{r['formulation_id']}`" for r in rows])
-    for variable in (rows[0]["recipe"] if rows else {}):
-        row(variable, [v if isinstance(v, str) else f"{v:.3g}" for v in (r["recipe"][variable] for r in rows)])
-    row(f"**predicted {name}**", ["-" if r["predicted"]["objective"] is None else f"{r['predicted']['objective']:.1f}" for r in rows])
-    row("90 % interval", ["-" if r["predicted"]["objective_low_90"] is None else f"{r['predicted']['objective_low_90']:.0f}–{r['predicted']['objective_high_90']:.0f}" for r in rows])
-    row("chosen to", [r["acquisition"]["reason"] for r in rows])
-    if review["failure_model"] is not None:
-        row("failure risk", [f"{r['failure_risk']:.0%}" + (" ⚠" if r["warnings"] else "") for r in rows])
-    lines += ["", "Submit as is to approve all; list ids under `reject` (with a `reason`) or give `edits` as {id: {variable: value}}. "
+    lines = [f"### Round {round_}: {len(rows)} formulations await approval", "", f"Objective: {review['objective_description']}.", ""]
+    for i, r in enumerate(rows, 1):
+        p = r["predicted"]
+        bits = [f"predicted {name} **{p['objective']:.1f}** (90 %: {p['objective_low_90']:.0f} to {p['objective_high_90']:.0f})"
+                if p["objective"] is not None else "no prediction (initial design)", f"chosen to {r['acquisition']['reason']}"]
+        if r["failure_risk"] is not None:
+            bits.append(f"failure risk {r['failure_risk']:.0%}" + (" ⚠" if r["warnings"] else ""))
+        lines += [f"**#{i} `{r['formulation_id']}`**: " + ", ".join(bits), "", "| variable | value |", "|---|---|"]
+        lines += [f"| {k} | {v if isinstance(v, str) else format(v, '.3g')} |" for k, v in r["recipe"].items()]
+        lines.append("")
+    lines += ["Submit as is to approve all; list ids under `reject` (with a `reason`) or give `edits` as {id: {variable: value}}. "
               "`nanoloop batch STORE` shows the predicted release at each target time and the nearest measured formulation."]
     if problem:
         lines = [f"**The last answer was not applied: {problem}**", ""] + lines

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from nanoloop.adapters.registry import build_instruments
 from nanoloop.loop.campaign import Campaign
 from nanoloop.loop.evaluation import campaign_status
 from nanoloop.loop.ledger import Ledger
