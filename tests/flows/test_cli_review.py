@@ -185,3 +185,46 @@ def test_export_with_a_bad_name_writes_nothing(store, tmp_path, capsys):
     assert "must end in .csv, .xlsx, .parquet" in err and len(err.splitlines()) == 1
     assert os.listdir(tmp_path) == []
     assert main(["export", str(tmp_path / "missing")]) == 2
+
+
+def test_a_run_says_what_it_waits_for_before_prefect_starts(tmp_path, capsys, monkeypatch):
+    import nanoloop.flows.rounds as rounds
+
+    monkeypatch.setattr(rounds, "campaign_flow", lambda *a, **k: [])
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert main(["demo", "--store", str(tmp_path / "d"), "--rounds", "1"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "starting a temporary local Prefect server for this run (10-20 s" in out
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4999/api")
+    assert main(["demo", "--store", str(tmp_path / "e"), "--rounds", "1"]) == 0
+    assert "connecting to the Prefect server at http://127.0.0.1:4999/api" in capsys.readouterr().out
+
+
+def test_the_server_tells_its_ui_to_call_the_api_on_its_port():
+    from nanoloop.flows.cli import server_ui_settings
+
+    settings = server_ui_settings(4311, {"PREFECT_API_URL": "http://127.0.0.1:4200/api"})
+    assert settings["PREFECT_UI_API_URL"] == settings["PREFECT_API_URL"] == "http://127.0.0.1:4311/api"
+    assert settings["PREFECT_SERVER_API_PORT"] == "4311"
+    assert "PREFECT_UI_API_URL" not in server_ui_settings(4311, {"PREFECT_UI_API_URL": "https://lab.example/api"})  # a proxy setting is kept
+
+
+def test_the_demo_config_has_a_dissolution_method_and_a_bad_one_is_one_line(tmp_path, capsys):
+    from nanoloop.loop.config import default_config
+
+    method = default_config().dissolution_method
+    assert (method.apparatus, method.volume_ml, method.temperature_c) == ("sample-and-separate", 50.0, 37.0)
+    from nanoloop.loop.config import example_config_text
+
+    config = tmp_path / "campaign.toml"
+    config.write_text(example_config_text().replace('apparatus = "sample-and-separate"', 'apparatus = "USP 9"'))
+    assert main(["run", str(config), "--store", str(tmp_path / "s"), "--auto-approve"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "dissolution_method.apparatus" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+
+
+def test_curves_carry_the_dissolution_method(store):
+    curves = nanoloop.curves(str(store))
+    assert set(curves["apparatus"]) == {"sample-and-separate"} and set(curves["temperature_c"]) == {37.0}
+    assert set(curves["volume_ml"]) == {50.0}
