@@ -44,8 +44,11 @@ def batch_markdown(campaign: Campaign, round_: int, problem: str = "") -> str:
     lines = [f"### Round {round_}: {len(rows)} formulations await approval", "", f"Objective: {review['objective_description']}.", ""]
     for i, r in enumerate(rows, 1):
         p = r["predicted"]
-        bits = [f"predicted {name} **{p['objective']:.1f}** (90 %: {p['objective_low_90']:.0f} to {p['objective_high_90']:.0f})"
-                if p["objective"] is not None else "no prediction (initial design)", f"chosen to {r['acquisition']['reason']}"]
+        if p["objective"] is None:
+            bits = [r["acquisition"]["why"]]  # the initial design: no model, no prediction
+        else:
+            bits = [f"predicted {name} **{p['objective']:.1f}** (90 %: {p['objective_low_90']:.0f} to {p['objective_high_90']:.0f})",
+                    f"chosen to {r['acquisition']['reason']}"]
         if r["failure_risk"] is not None:
             bits.append(f"failure risk {r['failure_risk']:.0%}" + (" ⚠" if r["warnings"] else ""))
         lines += [f"**#{i} `{r['formulation_id']}`**: " + ", ".join(bits), "", "| variable | value |", "|---|---|"]
