@@ -228,3 +228,12 @@ def test_curves_carry_the_dissolution_method(store):
     curves = nanoloop.curves(str(store))
     assert set(curves["apparatus"]) == {"sample-and-separate"} and set(curves["temperature_c"]) == {37.0}
     assert set(curves["volume_ml"]) == {50.0}
+
+
+def test_the_simulated_dissolution_tester_follows_the_method():
+    from nanoloop.loop.config import default_config
+
+    config = default_config()
+    method = config.dissolution_method.model_copy(update={"temperature_c": 32.0, "sampling_times_hours": [2.0, 24.0, 96.0, 336.0]})
+    described = build_instruments(config.model_copy(update={"dissolution_method": method}))["dissolution"].describe()
+    assert described["temperature_c"] == 32.0 and list(described["sampling_times_hours"]) == [2.0, 24.0, 96.0, 336.0]
