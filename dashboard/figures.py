@@ -162,7 +162,8 @@ def round_batch_figure(snap: data.Snapshot, round_: int, columns: int = 4) -> go
     fig.update_xaxes(title_text=unit, row=rows)
     fig.update_annotations(font_size=11)
     measured = sum(1 for i in items if i["measured"] is not None)
-    fig.update_layout(template=TEMPLATE, height=120 + 260 * rows, margin={"t": 100},
+    lines = max(t.count("<br>") + 1 for t in titles)  # a failure's reason adds lines above its panel
+    fig.update_layout(template=TEMPLATE, height=120 + 15 * lines + 260 * rows, margin={"t": 70 + 15 * lines},
                       title=f"Round {round_}: {len(items)} formulations, {measured} measured. Dashed: predicted at proposal with 90 % band (±1.645 sd)",
                       legend={"orientation": "h", "yanchor": "top", "y": -0.35 / rows})
     return fig
