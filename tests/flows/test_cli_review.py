@@ -237,3 +237,14 @@ def test_the_simulated_dissolution_tester_follows_the_method():
     method = config.dissolution_method.model_copy(update={"temperature_c": 32.0, "sampling_times_hours": [2.0, 24.0, 96.0, 336.0]})
     described = build_instruments(config.model_copy(update={"dissolution_method": method}))["dissolution"].describe()
     assert described["temperature_c"] == 32.0 and list(described["sampling_times_hours"]) == [2.0, 24.0, 96.0, 336.0]
+
+
+def test_the_demo_progress_line_says_why_formulations_failed(store):
+    from nanoloop.flows.rounds import _why_failed
+
+    campaign = Campaign.open(str(store))
+    failed = campaign.formulations().query("status == 'failed'")["formulation_id"].tolist()
+    line = _why_failed(campaign, failed)
+    reasons = Ledger(store).read("events").query("status == 'failed'")["reason"]
+    assert line.startswith(": ") and all(reason in line for reason in reasons)
+    assert _why_failed(campaign, []) == ""
