@@ -13,7 +13,10 @@ Dissolution result (a dissolution tester's export; one row per reading)::
 
 Synthesis result (one row per batch)::
 
-    key,size_nm,pdi,zeta_mv,encapsulation_efficiency_pct,drug_loading_pct[,failure_reason]
+    key,size_nm,pdi,zeta_mv,encapsulation_efficiency_pct,actual_drug_loading_pct[,failure_reason]
+
+(``actual_drug_loading_pct`` is the measured loading; a file from before it was
+renamed, with ``drug_loading_pct`` instead, is read as well.)
 
 Rules: UTF-8 (a BOM is fine), comma-separated, a header row naming at least
 the required columns (order free, extra columns ignored); ``replicate`` is an
@@ -31,7 +34,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from nanoloop.loop.instruments import Characterization, JobResult, JobState, ReleaseCurve
+from nanoloop.loop.instruments import RENAMED_FIELDS, Characterization, JobResult, JobState, ReleaseCurve
 
 DISSOLUTION_COLUMNS = ("key", "replicate", "time_hours", "dissolved_pct")
 SYNTHESIS_COLUMNS = ("key", *Characterization.fields())
@@ -86,6 +89,7 @@ def _rows(data: bytes, required: tuple[str, ...]) -> list[tuple[int, dict[str, s
         raise LayoutError("contains NUL bytes: not a CSV text file")
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
+    header = [RENAMED_FIELDS.get(h, h) if RENAMED_FIELDS.get(h) in required and RENAMED_FIELDS[h] not in header else h for h in header]
     missing = [c for c in required if c not in header]
     if missing:
         raise LayoutError(f"missing column(s) {missing}; header is {header}")

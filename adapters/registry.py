@@ -117,11 +117,20 @@ def load_instrument(
 def build_instruments(config) -> dict[str, Instrument]:
     """The synthesis and dissolution instruments a campaign config names.
 
-    The simulated lab follows the campaign's seed unless its options give one.
+    The simulated lab follows the campaign's seed unless its options give one;
+    the simulated dissolution tester also follows the campaign's
+    ``dissolution_method`` (temperature, sampling times) unless its options say otherwise.
     Pass this function (or its result) as a Campaign's ``instruments``.
     """
     def options(spec):
-        return {"seed": config.seed, **spec.options} if spec.kind in SIMULATED else dict(spec.options)
+        if spec.kind not in SIMULATED:
+            return dict(spec.options)
+        method = {}
+        if spec.kind == "simulated-dissolution" and getattr(config, "dissolution_method", None) is not None:
+            method = {"temperature_c": config.dissolution_method.temperature_c}
+            if config.dissolution_method.sampling_times_hours is not None:
+                method["sampling_times_hours"] = list(config.dissolution_method.sampling_times_hours)
+        return {"seed": config.seed, **method, **spec.options}
 
     return {
         role: load_instrument(spec.kind, options(spec), expected_kind=role)

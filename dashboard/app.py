@@ -19,7 +19,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
-from nanoloop.dashboard import actions, data, figures
+from nanoloop.dashboard import approval_view, data, figures, insights
 
 log = logging.getLogger("nanoloop.dashboard")
 
@@ -30,6 +30,12 @@ TABLE = {"borderCollapse": "collapse", "fontSize": "13px", "margin": "8px 0"}
 CELL = {"border": "1px solid #ddd", "padding": "3px 8px", "textAlign": "right"}
 # Hidden but laid out: a plot drawn in here while hidden still gets the page's width when shown.
 HIDDEN = {"visibility": "hidden", "height": "0", "overflow": "hidden"}
+#: the plots that answer a scientist's questions (the Insights tab), by the id of their graph
+INSIGHTS = {
+    "parity": insights.parity_figure, "learning": insights.learning_figure, "coverage": insights.coverage_figure,
+    "failures": insights.failures_figure, "characterization": insights.characterization_figure,
+}
+TABS = ("overview", "batch", "formulation", "insights", "importance", "approvals")
 BANNER = {"padding": "16px", "border": "1px solid #e0b252", "background": "#fff8e6", "borderRadius": "6px", "margin": "16px 0", "fontSize": "16px"}
 
 
@@ -107,11 +113,14 @@ def layout(store: str, poll_seconds: float) -> html.Div:
         _graph("fig-model-quality"),
         html.H4("Rounds"),
         html.Div(id="rounds-table"),
+        html.H4("Failures by reason"),
+        html.Div(id="failure-reasons"),
     ])
     batch = html.Div([
         html.Div([html.Label("round ", htmlFor="round-select"), dcc.Dropdown(id="round-select", clearable=False, style={"width": "200px"})],
                  style={"display": "flex", "gap": "8px", "alignItems": "center", "margin": "12px 0"}),
         _graph("fig-batch"),
+        html.Div(id="round-table"),
     ])
     formulation = html.Div([
         html.Div([html.Label("formulation ", htmlFor="formulation-select"),
@@ -126,25 +135,11 @@ def layout(store: str, poll_seconds: float) -> html.Div:
         html.Div(id="importance-note", style={"color": "#555", "margin": "8px 0"}),
         _graph("fig-importance"),
     ])
-    approvals = html.Div([
-        html.Div(id="approval-summary", style={"margin": "12px 0"}),
-        html.Div(id="approval-table"),
-        html.Div(id="approval-controls", children=[html.Div([
-            html.Div("Tick the formulations to reject:", style={"fontSize": "13px", "color": "#555"}),
-            dcc.Checklist(id="reject-select", options=[], value=[], inline=True, inputStyle={"marginRight": "4px"}, labelStyle={"marginRight": "16px"}),
-            dcc.Input(id="reject-reason", type="text", placeholder="reason for rejecting (optional)", style={"width": "420px", "margin": "8px 0"}),
-        ], style={"margin": "8px 0"}),
-        html.Div([
-            html.Button("Approve batch (reject the ticked ones)", id="approve-button", n_clicks=0,
-                        style={"background": "#2a7d2a", "color": "white", "border": "none", "padding": "8px 14px", "borderRadius": "4px", "cursor": "pointer"}),
-            html.Button("Reject the whole batch", id="reject-all-button", n_clicks=0,
-                        style={"background": "#b03030", "color": "white", "border": "none", "padding": "8px 14px", "borderRadius": "4px", "cursor": "pointer"}),
-        ], style={"display": "flex", "gap": "12px"})]),
-        dcc.Loading(html.Div(id="approval-message", style={"margin": "12px 0", "fontWeight": "600", "whiteSpace": "pre-wrap"}), type="dot"),
-        html.Div(id="prefect-note", style={"fontSize": "13px", "color": "#555", "margin": "8px 0"}),
-    ])
+    approvals = approval_view.layout()
+    insights_view = html.Div([_graph(f"fig-{name}") for name in INSIGHTS])
     tab_style = {"padding": "8px"}
     return html.Div([
+        dcc.Location(id="url", refresh=False),
         dcc.Interval(id="poll", interval=int(poll_seconds * 1000), n_intervals=0),
         dcc.Store(id="ledger-version"),
         html.H2(["nanoloop ", html.Span("", id="campaign-name")], style={"marginBottom": "0"}),
@@ -161,6 +156,7 @@ def layout(store: str, poll_seconds: float) -> html.Div:
                 dcc.Tab(label="Campaign overview", value="overview", id="tab-overview", children=overview, style=tab_style, selected_style=tab_style),
                 dcc.Tab(label="Round batch", value="batch", id="tab-batch", children=batch, style=tab_style, selected_style=tab_style),
                 dcc.Tab(label="Formulation", value="formulation", id="tab-formulation", children=formulation, style=tab_style, selected_style=tab_style),
+                dcc.Tab(label="Insights", value="insights", id="tab-insights", children=insights_view, style=tab_style, selected_style=tab_style),
                 dcc.Tab(label="Feature importance", value="importance", id="tab-importance", children=importance, style=tab_style, selected_style=tab_style),
                 dcc.Tab(label="Approvals", value="approvals", id="tab-approvals", children=approvals, style=tab_style, selected_style=tab_style),
             ]),
@@ -194,6 +190,7 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         Output("kpi-best-f2", "children"), Output("kpi-best-f2-note", "children"),
         Output("kpi-awaiting", "children"), Output("kpi-awaiting-note", "children"),
         Output("fig-best-f2", "figure"), Output("fig-model-quality", "figure"), Output("rounds-table", "children"),
+        Output("failure-reasons", "children"),
         Input("ledger-version", "data"),
     )
     def overview(_version):
@@ -205,7 +202,7 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
                                f"this page checks the store every {poll_seconds:g} s and shows it when it appears.", style={"fontSize": "14px", "marginTop": "8px"})]
             empty = figures.message_figure("no campaign")
             return (banner, {**BANNER, "display": "block"}, HIDDEN, "", stamp,
-                    "—", "", "—", "", "—", "", "—", "", empty, empty, "")
+                    "—", "", "—", "", "—", "", "—", "", empty, empty, "", "")
         k = data.key_numbers(snap)
         rounds_note = f"{k['rounds_measured']} with results"
         exp_note = ", ".join(p for p in (f"{k['failed']} failed" if k["failed"] else "", f"{k['in_flight']} in the lab" if k["in_flight"] else "") if p) or "measured formulations"
@@ -218,7 +215,7 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         return (None, {**BANNER, "display": "none"}, {}, f"campaign {k['campaign']}", stamp,
                 str(k["rounds"]), rounds_note, str(k["experiments"]), exp_note, best, best_note,
                 str(k["awaiting_approval"]), await_note,
-                figures.best_f2_figure(snap), figures.model_quality_figure(snap), html_table(rounds, "rounds-table-body"))
+                figures.best_f2_figure(snap), figures.model_quality_figure(snap), html_table(rounds, "rounds-table-body"), _failure_table(snap))
 
     @app.callback(Output("round-select", "options"), Output("round-select", "value"), Input("ledger-version", "data"), State("round-select", "value"))
     def round_options(_version, current):
@@ -232,12 +229,16 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         measured = [r["round"] for r in snap.status["rounds"] if r["measured"] > 0]
         return options, (measured or rounds)[-1]
 
-    @app.callback(Output("fig-batch", "figure"), Input("round-select", "value"), Input("ledger-version", "data"))
+    @app.callback(Output("fig-batch", "figure"), Output("round-table", "children"), Input("round-select", "value"), Input("ledger-version", "data"))
     def batch(round_, _version):
         snap, problem = view.get()
         if snap is None or round_ is None:
-            return figures.message_figure(problem or "choose a round")
-        return figures.round_batch_figure(snap, int(round_))
+            return figures.message_figure(problem or "choose a round"), None
+        items = data.round_batch(snap, int(round_))
+        name = snap.objective_name
+        table = pd.DataFrame([{"formulation": i["formulation_id"], "status": i["status"], "reason": i["reason"], f"predicted {name}": i["predicted_objective"],
+                               "measured f2": i["measured_f2"]} for i in items])
+        return figures.round_batch_figure(snap, int(round_)), html_table(table, "round-table-body")
 
     @app.callback(Output("formulation-select", "options"), Output("formulation-select", "value"), Input("ledger-version", "data"),
                   State("formulation-select", "value"))
@@ -257,8 +258,9 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         if snap is None or fid is None or fid not in snap.formulations.index:
             return figures.message_figure(problem or "choose a formulation"), None
         detail = data.formulation_detail(snap, fid)
-        recipe = {"formulation": fid, "round": detail["round"], "status": detail["status"], "origin": detail["origin"],
-                  "model version": detail["model_version"] or "(initial design)", **detail["parameters"]}
+        recipe = {"formulation": fid, "round": detail["round"], "status": detail["status"], "reason": detail["reason"] or "—", "origin": detail["origin"],
+                  "model version": detail["model_version"] or "(initial design)", f"measured {snap.objective_name}": detail["measured_objective"],
+                  **detail["parameters"]}
         chars = detail["characterization"]
         kin = detail["kinetics"]
         blocks = [html.Div([html.H4("Recipe"), key_value_table(recipe, "formulation-recipe")])]
@@ -266,11 +268,15 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
                                 key_value_table({k: v for k, v in chars.items() if k != "raw_checksum"}, "formulation-characterization") if chars
                                 else html.P("not synthesized yet (or synthesis failed)", id="formulation-characterization")]))
         if kin:
-            kin_rows = {"best model": kin["best_model"], **{f"param {k}": v for k, v in kin["params"].items()},
+            kin_rows = {"best model": kin["best_model"], **{f"{k} ({kin['units'].get(k, '?')})": v for k, v in kin["params"].items()},
                         "R²": kin["r2"], "t50 (h)": kin["t50_hours"], "t80 (h)": kin["t80_hours"], "burst 24 h (%)": kin["burst_24h_pct"], "MDT (h)": kin["mdt_hours"]}
             blocks.append(html.Div([html.H4("Kinetics fit"), key_value_table(kin_rows, "formulation-kinetics")]))
         else:
             blocks.append(html.Div([html.H4("Kinetics fit"), html.P("no measured curve yet", id="formulation-kinetics")]))
+        method = detail["dissolution_method"]
+        blocks.append(html.Div([html.H4("Dissolution method"), key_value_table(
+            {"apparatus": method["apparatus"], "medium": method["medium"], "volume (mL)": method["volume_ml"], "temperature (°C)": method["temperature_c"]},
+            "formulation-method", digits=1) if method else html.P("not measured (or measured before the method was recorded)", id="formulation-method")]))
         history = pd.DataFrame(detail["events"], columns=["status", "time", "reason"])
         blocks.append(html.Div([html.H4("History"), html_table(history, "formulation-events")]))
         return figures.formulation_figure(snap, fid), blocks
@@ -298,48 +304,32 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
             return figures.message_figure(problem or "")
         return figures.importance_figure(snap, None if round_ in (None, "all") else int(round_))
 
-    @app.callback(Output("approval-summary", "children"), Output("approval-table", "children"), Output("reject-select", "options"),
-                  Output("reject-select", "value"), Output("approve-button", "disabled"), Output("reject-all-button", "disabled"),
-                  Output("prefect-note", "children"), Output("tab-approvals", "label"), Output("approval-controls", "style"),
-                  Input("ledger-version", "data"), State("reject-select", "value"))
-    def approvals(_version, ticked):
-        snap, _ = view.get()
-        hidden = {"display": "none"}
-        if snap is None:
-            return "", None, [], [], True, True, "", "Approvals", hidden
-        pending = data.pending_approvals(snap)
-        if pending.empty:
-            return (html.P("No batch is awaiting approval.", id="no-pending"), None, [], [], True, True, "", "Approvals", hidden)
-        _, note = actions.prefect_server()
-        round_ = int(pending["round"].iloc[0])
-        summary = html.P(f"Round {round_}: {len(pending)} formulations await approval.", id="pending-summary")
-        ids = pending["formulation_id"].tolist()
-        options = [{"label": fid, "value": fid} for fid in ids]
-        ticked = [t for t in (ticked or []) if t in ids]
-        table = html_table(pending.rename(columns={"predicted_f2_std": "predicted_f2_sd"}), "pending-table", digits=3)
-        return summary, table, options, ticked, False, False, note, f"Approvals ({len(pending)})", {"display": "block"}
+    approval_view.register(app, view, store, approve_command)
 
-    @app.callback(Output("approval-message", "children"), Output("ledger-version", "data", allow_duplicate=True),
-                  Input("approve-button", "n_clicks"), Input("reject-all-button", "n_clicks"),
-                  State("reject-select", "value"), State("reject-select", "options"), State("reject-reason", "value"),
-                  prevent_initial_call=True,
-                  running=[(Output("approve-button", "disabled"), True, False), (Output("reject-all-button", "disabled"), True, False)])
-    def approve(_approve, _reject_all, ticked, options, reason):
-        trigger = dash.ctx.triggered_id
-        if trigger == "reject-all-button":
-            reject = [o["value"] for o in options or []]
-        else:
-            reject = list(ticked or [])
-        if not options:
-            return "Nothing awaits approval.", no_update
-        result = actions.approve(store, reject, reason or "", approve_command)
-        reachable, note = actions.prefect_server()
-        lines = [("✔ " if result.ok else "✘ ") + result.message]
-        if not reachable:
-            lines.append(note)
-        return html.Div([html.Div(lines[0], id="approval-result"), *[html.Div(line) for line in lines[1:]]]), view.version()
+    @app.callback(*[Output(f"fig-{name}", "figure") for name in INSIGHTS], Input("ledger-version", "data"))
+    def insights_figures(_version):
+        snap, problem = view.get()
+        if snap is None:
+            return [figures.message_figure(problem or "")] * len(INSIGHTS)
+        return [function(snap) for function in INSIGHTS.values()]
+
+    @app.callback(Output("url", "hash"), Output("tabs", "value"), Input("url", "hash"), Input("tabs", "value"))
+    def tab_in_url(hash_, tab):
+        """Each view has its own address (``/#approvals``, ``/#insights``, ...): a link opens it, choosing a tab updates it."""
+        if dash.ctx.triggered_id == "tabs":
+            return f"#{tab}", no_update
+        wanted = (hash_ or "").lstrip("#")
+        return no_update, wanted if wanted in TABS else (tab or "overview")
 
     return app
+
+
+def _failure_table(snap: data.Snapshot):
+    """Failures counted by reason (the same as ``nanoloop status``), or a sentence when there are none."""
+    if snap.failures.empty:
+        return html.P("No formulation has failed.", id="failure-reasons-body")
+    counts = snap.failures.groupby("reason").agg(failed=("formulation_id", "size"), rounds=("round", lambda r: ", ".join(map(str, sorted(set(r))))))
+    return html_table(counts.reset_index().sort_values("failed", ascending=False), "failure-reasons-body")
 
 
 def serve(store: str, port: int = 8050, host: str = "127.0.0.1", poll_seconds: float = 3.0) -> None:

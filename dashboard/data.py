@@ -23,8 +23,9 @@ import pyarrow.fs as pafs
 
 from nanoloop.loop.config import CampaignConfig, parse_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.evaluation import Z90, campaign_status, measured_mean_curves, measured_objective, prospective_errors
+from nanoloop.loop.evaluation import Z90, campaign_status, failure_reasons, measured_mean_curves, measured_objective, prospective_errors
 from nanoloop.loop.ledger import SCHEMAS, Ledger, latest_status
+from nanoloop.loop.records import formulation_table, law_parameter_units
 
 CONFIG_BLOB = "campaign.json"  # where loop.campaign stores the config (loop.campaign.CONFIG_BLOB)
 
@@ -76,6 +77,8 @@ class Snapshot:
         mean_curves: id -> mean measured curve (index hours, values %).
         curves, characterization, kinetics, explanations, events, models: the ledger tables.
         errors: :func:`nanoloop.loop.evaluation.prospective_errors`.
+        failures: :func:`nanoloop.loop.evaluation.failure_reasons` (id, round, stage, reason).
+        records: :func:`nanoloop.loop.records.formulation_table` (one tidy row per formulation), same index.
     """
 
     store: str
@@ -91,11 +94,20 @@ class Snapshot:
     events: pd.DataFrame
     models: pd.DataFrame
     errors: pd.DataFrame
+    failures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    records: pd.DataFrame = field(default_factory=pd.DataFrame)
     fingerprint: tuple = field(default=())
 
     @property
     def target(self):
         return self.config.target
+
+    @property
+    def objective_name(self) -> str:
+        """The campaign objective's name: f2, -rmse_pct or desirability_pct."""
+        from nanoloop.loop.objective import Objective
+
+        return Objective.from_config(self.config).name
 
     @property
     def rounds(self) -> list[int]:
@@ -138,7 +150,8 @@ def load_snapshot(store: str | os.PathLike) -> Snapshot:
         characterization=ledger.read("characterization").set_index("formulation_id", drop=False),
         kinetics=ledger.read("kinetics").set_index("formulation_id", drop=False),
         explanations=ledger.read("explanations"), events=ledger.read("events"), models=ledger.read("models"),
-        errors=prospective_errors(ledger), fingerprint=stamp,
+        errors=prospective_errors(ledger), failures=failure_reasons(ledger),
+        records=formulation_table(ledger, config).set_index("formulation_id", drop=False), fingerprint=stamp,
     )
 
 
@@ -252,7 +265,8 @@ def round_batch(snap: Snapshot, round_: int) -> list[dict]:
 
     Each item: formulation_id, status, origin, predicted (see :func:`predicted_curve`
     or None), measured (see :func:`measured_curve` or None), measured_f2,
-    predicted_f2, predicted_f2_std.
+    predicted_objective, predicted_objective_std (the campaign's objective, see
+    :attr:`Snapshot.objective_name`), reason (of the latest status: why it failed, ...).
     """
     forms = snap.formulations[snap.formulations["round"] == round_]
     items = []
@@ -260,8 +274,8 @@ def round_batch(snap: Snapshot, round_: int) -> list[dict]:
         items.append({
             "formulation_id": fid, "status": row["status"], "origin": row["origin"],
             "predicted": predicted_curve(snap, fid), "measured": measured_curve(snap, fid),
-            "measured_f2": _maybe(row["measured_f2"]), "predicted_f2": _maybe(row["predicted_objective"]),
-            "predicted_f2_std": _maybe(row["objective_std"]),
+            "measured_f2": _maybe(row["measured_f2"]), "predicted_objective": _maybe(row["predicted_objective"]),
+            "predicted_objective_std": _maybe(row["objective_std"]), "reason": _reason(snap, fid),
         })
     return items
 
@@ -271,9 +285,11 @@ def formulation_detail(snap: Snapshot, fid: str) -> dict:
     """All the ledger says of one formulation.
 
     Keys: formulation_id, round, status, origin, model_version, parameters (dict),
-    measured_f2, predicted_f2, predicted, measured, replicates, characterization
-    (dict or None), kinetics (dict with ``params`` parsed, or None), events
-    (list of status, time, reason, oldest first).
+    reason (of the latest status), measured_f2, measured_objective, predicted_objective,
+    predicted, measured, replicates, characterization (dict or None), kinetics
+    (dict with ``params`` parsed and ``units`` of each, or None), dissolution_method
+    (apparatus, medium, volume_ml, temperature_c, or None), events (list of status,
+    time, reason, oldest first).
 
     Raises:
         KeyError: no such formulation.
@@ -286,14 +302,16 @@ def formulation_detail(snap: Snapshot, fid: str) -> dict:
     if fid in snap.kinetics.index:
         k = snap.kinetics.loc[fid]
         kinetics = {
-            "best_model": k["best_model"], "params": json.loads(k["params_json"] or "{}"),
+            "best_model": k["best_model"], "params": json.loads(k["params_json"] or "{}"), "units": law_parameter_units(k["best_model"]),
             **{c: _maybe(k[c]) for c in ("r2", "t50_hours", "t80_hours", "burst_24h_pct", "mdt_hours")},
         }
     events = snap.events[snap.events["formulation_id"] == fid].sort_values("time")
     return {
         "formulation_id": fid, "round": int(row["round"]), "status": row["status"], "origin": row["origin"],
         "model_version": row["model_version"] or None, "parameters": snap.parameters.loc[fid].to_dict(),
-        "measured_f2": _maybe(row["measured_f2"]), "predicted_f2": _maybe(row["predicted_objective"]),
+        "reason": _reason(snap, fid), "measured_f2": _maybe(row["measured_f2"]),
+        "measured_objective": _maybe(snap.records.loc[fid, "measured_objective"]) if fid in snap.records.index else None,
+        "predicted_objective": _maybe(row["predicted_objective"]), "dissolution_method": _method(snap, fid),
         "predicted": predicted_curve(snap, fid), "measured": measured_curve(snap, fid),
         "replicates": replicate_curves(snap, fid), "characterization": chars, "kinetics": kinetics,
         "events": [{"status": e.status, "time": e.time, "reason": e.reason} for e in events.itertuples()],
@@ -324,15 +342,35 @@ def feature_importance(snap: Snapshot, round_: int | None = None) -> pd.DataFram
 
 
 def pending_approvals(snap: Snapshot) -> pd.DataFrame:
-    """Formulations awaiting approval (``campaign_status``'s list): id, round, predicted f2 ± std, acquisition value, variables."""
+    """Formulations awaiting approval (``campaign_status``'s list): id, round, predicted objective ± sd, acquisition value, variables.
+
+    The prediction columns are named for the objective, e.g. ``predicted f2`` and ``predicted f2 sd``.
+    """
     ids = snap.status["awaiting_approval"]
     forms = snap.formulations.loc[ids]
+    name = snap.objective_name
     frame = pd.DataFrame({
         "formulation_id": ids, "round": forms["round"].astype(int).to_numpy(), "origin": forms["origin"].to_numpy(),
-        "predicted_f2": forms["predicted_objective"].to_numpy(float), "predicted_f2_std": forms["objective_std"].to_numpy(float),
+        f"predicted {name}": forms["predicted_objective"].to_numpy(float), f"predicted {name} sd": forms["objective_std"].to_numpy(float),
         "acquisition_value": forms["acquisition_value"].to_numpy(float),
     })
     return pd.concat([frame, snap.parameters.loc[ids].reset_index(drop=True)], axis=1)
+
+
+def _reason(snap: Snapshot, fid: str) -> str:
+    """The reason recorded with the formulation's latest status ('' when none)."""
+    if fid in snap.records.index:
+        return str(snap.records.loc[fid, "status_reason"] or "")
+    return ""
+
+
+def _method(snap: Snapshot, fid: str) -> dict | None:
+    """The dissolution method its curve was measured by, or None (not measured, or measured before it was recorded)."""
+    part = snap.curves[snap.curves["formulation_id"] == fid]
+    if part.empty or part["apparatus"].isna().all():
+        return None
+    first = part.iloc[0]
+    return {"apparatus": first["apparatus"], "medium": first["medium"], "volume_ml": _maybe(first["volume_ml"]), "temperature_c": _maybe(first["temperature_c"])}
 
 
 def _maybe(value) -> float | None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from nanoloop.dashboard import data
+from nanoloop.loop.kinetics.measures import time_scale  # days past 72 h, in every plot
+from nanoloop.loop.review import short_reason
 
 PALETTE = qualitative.Plotly
 F2_SIMILAR = 50.0  # f2 >= 50: similar to the target (FDA)
@@ -81,7 +84,28 @@ def _first(legend: set, entry: str) -> bool:
     return fresh
 
 
-def _curve_traces(fig: go.Figure, item: dict, color: str, legend: set, row=None, col=None, name: str = "") -> None:
+def _wrap(text: str, width: int = 45) -> str:
+    """Text broken into lines of about ``width`` characters (plotly titles do not wrap)."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + len(word) > width:
+            lines.append(line)
+            line = ""
+        line = f"{line} {word}".strip()
+    return "<br>".join(lines + [line])
+
+
+def _max_hours(snap: data.Snapshot, items: list[dict]) -> float:
+    """The longest time any curve of ``items`` (or the target) reaches, hours."""
+    times = [max(snap.target.times_hours)]
+    for item in items:
+        for key, column in (("predicted", "times_hours"), ("measured", "times_hours")):
+            if item.get(key) is not None and len(item[key][column]):
+                times.append(float(max(item[key][column])))
+    return max(times)
+
+
+def _curve_traces(fig: go.Figure, item: dict, color: str, legend: set, row=None, col=None, name: str = "", scale: float = 1.0, unit: str = "hours") -> None:
     """Band and predicted mean (dashed, ``color``), then the measured mean curve (solid red, markers).
 
     ``legend``: the kinds of trace already in the legend (updated).
@@ -89,25 +113,27 @@ def _curve_traces(fig: go.Figure, item: dict, color: str, legend: set, row=None,
     kw = {"row": row, "col": col} if row else {}
     predicted, measured = item.get("predicted"), item.get("measured")
     group = name or item.get("formulation_id", "")
+    short = "h" if unit == "hours" else "d"
     if predicted is not None:
-        t = list(predicted["times_hours"])
-        fig.add_trace(go.Scatter(x=t + t[::-1], y=list(predicted["high_pct"]) + list(predicted["low_pct"])[::-1], fill="toself",
+        t = list(np.asarray(predicted["times_hours"], float) / scale)
+        fig.add_trace(go.Scatter(x=t + t[::-1], y=list(predicted["high_pct"]) + list(predicted["low_pct"])[::-1], fill="toself", mode="lines",
                                  fillcolor=_rgba(color, 0.18), line={"width": 0}, hoverinfo="skip", legendgroup="band",
                                  name="predicted 90 % band", showlegend=_first(legend, "band")), **kw)
         fig.add_trace(go.Scatter(x=t, y=predicted["mean_pct"], mode="lines", line={"color": color, "dash": "dash"}, legendgroup="pred",
                                  name="predicted", showlegend=_first(legend, "predicted"),
-                                 hovertemplate=f"{group} predicted<br>%{{x}} h: %{{y:.1f}} %<extra></extra>"), **kw)
+                                 hovertemplate=f"{group} predicted<br>%{{x:.3g}} {short}: %{{y:.1f}} %<extra></extra>"), **kw)
     if measured is not None:
-        fig.add_trace(go.Scatter(x=measured["times_hours"], y=measured["release_pct"], mode="lines+markers", line={"color": MEASURED_COLOR},
+        fig.add_trace(go.Scatter(x=np.asarray(measured["times_hours"], float) / scale, y=measured["release_pct"], mode="lines+markers", line={"color": MEASURED_COLOR},
                                  marker={"size": 5}, legendgroup="meas", name="measured (mean)", showlegend=_first(legend, "measured"),
-                                 hovertemplate=f"{group} measured<br>%{{x}} h: %{{y:.1f}} %<extra></extra>"), **kw)
+                                 hovertemplate=f"{group} measured<br>%{{x:.3g}} {short}: %{{y:.1f}} %<extra></extra>"), **kw)
 
 
-def _target_trace(fig: go.Figure, snap: data.Snapshot, legend: set, row=None, col=None) -> None:
+def _target_trace(fig: go.Figure, snap: data.Snapshot, legend: set, row=None, col=None, scale: float = 1.0, unit: str = "hours") -> None:
     kw = {"row": row, "col": col} if row else {}
-    fig.add_trace(go.Scatter(x=snap.target.times_hours, y=snap.target.release_pct, mode="lines+markers", line=TARGET_STYLE,
+    short = "h" if unit == "hours" else "d"
+    fig.add_trace(go.Scatter(x=np.asarray(snap.target.times_hours, float) / scale, y=snap.target.release_pct, mode="lines+markers", line=TARGET_STYLE,
                              marker={"symbol": "diamond", "size": 7, "color": "black"}, name="target", legendgroup="target",
-                             showlegend=_first(legend, "target"), hovertemplate="target<br>%{x} h: %{y:.0f} %<extra></extra>"), **kw)
+                             showlegend=_first(legend, "target"), hovertemplate=f"target<br>%{{x:.3g}} {short}: %{{y:.0f}} %<extra></extra>"), **kw)
 
 
 def round_batch_figure(snap: data.Snapshot, round_: int, columns: int = 4) -> go.Figure:
@@ -117,24 +143,27 @@ def round_batch_figure(snap: data.Snapshot, round_: int, columns: int = 4) -> go
         return message_figure(f"Round {round_} has no formulations.")
     cols = min(columns, len(items))
     rows = math.ceil(len(items) / cols)
-    titles = []
+    titles, name = [], snap.objective_name
     for item in items:
         f2 = f"f2 {item['measured_f2']:.1f}" if item["measured_f2"] is not None else item["status"]
-        pred = f" (pred. {item['predicted_f2']:.0f})" if item["predicted_f2"] is not None else ""
-        titles.append(f"{item['formulation_id']}<br>{f2}{pred}")
+        pred = f" (pred. {name} {item['predicted_objective']:.0f})" if item["predicted_objective"] is not None else ""
+        why = f"<br><i>{_wrap(short_reason(item['reason']))}</i>" if item["status"] == "failed" and item["reason"] else ""
+        titles.append(f"{item['formulation_id']}<br>{f2}{pred}{why}")
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True, vertical_spacing=0.5 / rows if rows > 1 else 0.1,
                         horizontal_spacing=0.03)
     legend: set = set()
+    scale, unit = time_scale(_max_hours(snap, items))
     for i, item in enumerate(items):
         r, c = i // cols + 1, i % cols + 1
-        _curve_traces(fig, item, PALETTE[0], legend, row=r, col=c)
-        _target_trace(fig, snap, legend, row=r, col=c)
+        _curve_traces(fig, item, PALETTE[0], legend, row=r, col=c, scale=scale, unit=unit)
+        _target_trace(fig, snap, legend, row=r, col=c, scale=scale, unit=unit)
     fig.update_yaxes(range=[0, 105])
     fig.update_yaxes(title_text="% released", col=1)
-    fig.update_xaxes(title_text="hours", row=rows)
+    fig.update_xaxes(title_text=unit, row=rows)
     fig.update_annotations(font_size=11)
     measured = sum(1 for i in items if i["measured"] is not None)
-    fig.update_layout(template=TEMPLATE, height=120 + 260 * rows, margin={"t": 100},
+    lines = max(t.count("<br>") + 1 for t in titles)  # a failure's reason adds lines above its panel
+    fig.update_layout(template=TEMPLATE, height=120 + 15 * lines + 260 * rows, margin={"t": 70 + 15 * lines},
                       title=f"Round {round_}: {len(items)} formulations, {measured} measured. Dashed: predicted at proposal with 90 % band (±1.645 sd)",
                       legend={"orientation": "h", "yanchor": "top", "y": -0.35 / rows})
     return fig
@@ -144,20 +173,23 @@ def formulation_figure(snap: data.Snapshot, fid: str) -> go.Figure:
     """One formulation: replicates (thin), measured mean, predicted curve with its band, target."""
     detail = data.formulation_detail(snap, fid)
     fig = go.Figure()
+    scale, unit = time_scale(_max_hours(snap, [detail]))
     for rep in detail["replicates"]:
-        fig.add_trace(go.Scatter(x=rep["times_hours"], y=rep["release_pct"], mode="lines+markers", line={"color": "#aaa", "width": 1},
+        fig.add_trace(go.Scatter(x=np.asarray(rep["times_hours"], float) / scale, y=rep["release_pct"], mode="lines+markers", line={"color": "#aaa", "width": 1},
                                  marker={"size": 3}, name=f"replicate {rep['replicate']}", legendgroup="replicates",
-                                 hovertemplate=f"replicate {rep['replicate']}<br>%{{x}} h: %{{y:.1f}} %<extra></extra>"))
-    _curve_traces(fig, detail, PALETTE[0], set(), name=fid)
-    _target_trace(fig, snap, set())
+                                 hovertemplate=f"replicate {rep['replicate']}<br>%{{x:.3g}} {unit}: %{{y:.1f}} %<extra></extra>"))
+    _curve_traces(fig, detail, PALETTE[0], set(), name=fid, scale=scale, unit=unit)
+    _target_trace(fig, snap, set(), scale=scale, unit=unit)
     bits = [f"round {detail['round']}", detail["status"]]
     if detail["measured_f2"] is not None:
         bits.append(f"measured f2 {detail['measured_f2']:.1f}")
-    if detail["predicted_f2"] is not None:
-        bits.append(f"predicted f2 {detail['predicted_f2']:.1f}")
+    if detail["predicted_objective"] is not None:
+        bits.append(f"predicted {snap.objective_name} {detail['predicted_objective']:.1f}")
+    if detail["status"] == "failed" and detail["reason"]:
+        bits.append(short_reason(detail["reason"]))
     if detail["predicted"] is None and detail["measured"] is None:
         fig.add_annotation(text="not measured, and proposed without a model: no curve yet", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
-    fig.update_layout(template=TEMPLATE, title=f"{fid}: {', '.join(bits)}", height=420, xaxis_title="hours", yaxis_title="% released",
+    fig.update_layout(template=TEMPLATE, title=f"{fid}: {', '.join(bits)}", height=420, xaxis_title=unit, yaxis_title="% released",
                       yaxis_range=[0, 105])
     return fig
 

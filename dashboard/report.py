@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from nanoloop.loop import __version__
-from nanoloop.dashboard import data, figures
+from nanoloop.dashboard import data, figures, insights
 from nanoloop.loop.errors import InputError
 
 STYLE = """
@@ -43,15 +43,18 @@ def _card(label: str, value: str, note: str = "") -> str:
 
 
 def measured_table(snap: data.Snapshot) -> pd.DataFrame:
-    """Every measured formulation with its f2, characterization and kinetics fit, best first."""
-    forms = snap.formulations[snap.formulations["measured_f2"].notna()]
-    if forms.empty:
+    """Every measured or failed formulation: recipe, status and reason, measured objective and f2, characterization, kinetics; best first."""
+    records = snap.records[snap.records["status"].isin(["measured", "failed"])]
+    if records.empty:
         return pd.DataFrame()
-    frame = forms[["formulation_id", "round", "measured_f2"]].rename(columns={"measured_f2": "f2"})
-    chars = snap.characterization.drop(columns=["formulation_id", "instrument", "raw_checksum"], errors="ignore")
-    kin = snap.kinetics[["best_model", "r2", "t50_hours", "t80_hours", "burst_24h_pct"]]
-    frame = frame.join(chars, how="left").join(kin, how="left")
-    return frame.sort_values("f2", ascending=False).reset_index(drop=True)
+    recipe = list(snap.parameters.columns)
+    name = snap.objective_name
+    columns = ["formulation_id", "round", "status", "status_reason", *recipe, "measured_objective", "measured_f2", "size_nm", "pdi",
+               "encapsulation_efficiency_pct", "actual_drug_loading_pct", "best_law", "t50_hours", "burst_24h_pct", "mdt_hours"]
+    frame = records[columns].rename(columns={"status_reason": "reason", "measured_objective": f"measured {name}", "measured_f2": "f2"})
+    if name == "f2":
+        frame = frame.drop(columns=[f"measured {name}"])
+    return frame.sort_values(["f2", "round"], ascending=[False, True], na_position="last").reset_index(drop=True)
 
 
 def build_report(snap: data.Snapshot) -> str:
@@ -89,7 +92,14 @@ def build_report(snap: data.Snapshot) -> str:
     for round_ in snap.rounds:
         figure(figures.round_batch_figure(snap, round_))
 
-    parts.append("<h2>Measured formulations</h2>")
+    parts.append("<h2>What the campaign has learned</h2>")
+    for make in (insights.parity_figure, insights.learning_figure, insights.coverage_figure, insights.failures_figure, insights.characterization_figure):
+        figure(make(snap))
+    if not snap.failures.empty:
+        counts = snap.failures["reason"].value_counts().rename_axis("reason").reset_index(name="failed")
+        parts.append("<h3>Failures by reason</h3>" + _table(counts))
+
+    parts.append("<h2>Formulations made</h2>")
     if k["best_id"]:
         figure(figures.formulation_figure(snap, k["best_id"]))
     parts.append(_table(measured_table(snap), digits=2))

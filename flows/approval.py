@@ -28,18 +28,34 @@ class BatchApproval(RunInput):
 
 
 def batch_markdown(campaign: Campaign, round_: int, problem: str = "") -> str:
-    """The batch as a markdown table, for the approval form and the round artifact."""
-    frame = campaign.formulations()
-    frame = frame[(frame["round"] == round_) & (frame["status"] == "proposed")]
-    params = campaign.parameters(frame)
-    head = "| id | " + " | ".join(params.columns) + " | predicted f2 | ± |"
-    lines = [f"### Round {round_}: {len(frame)} formulations await approval", "", head, "|" + "---|" * (len(params.columns) + 3)]
-    for (fid, form), (_, p) in zip(frame.set_index("formulation_id").iterrows(), params.iterrows()):
-        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in p]
-        f2 = "-" if form["predicted_objective"] != form["predicted_objective"] else f"{form['predicted_objective']:.1f}"
-        sd = "-" if form["objective_std"] != form["objective_std"] else f"{form['objective_std']:.1f}"
-        lines.append(f"| {fid} | " + " | ".join(cells) + f" | {f2} | {sd} |")
-    lines += ["", "Submit as is to approve all; list ids under `reject` (with a `reason`) or give `edits` as {id: {variable: value}}."]
+    """The batch as markdown for the approval form: per formulation, a heading line and a two-column table.
+
+    The Prefect UI shows the form in a narrow dialog (about 450 px, whatever the
+    window's width), so each formulation gets its own table of one row per
+    variable (units in the names): nothing is cut off. The heading line gives the
+    predicted objective with its 90 % interval, why it was chosen and, where
+    failures are known, the predicted failure risk.
+    """
+    from nanoloop.loop.review import batch_review
+
+    review = batch_review(campaign, round_)
+    rows = [r for r in review["formulations"] if r["status"] == "proposed"]
+    name = review["objective"]
+    lines = [f"### Round {round_}: {len(rows)} formulations await approval", "", f"Objective: {review['objective_description']}.", ""]
+    for i, r in enumerate(rows, 1):
+        p = r["predicted"]
+        if p["objective"] is None:
+            bits = [r["acquisition"]["why"]]  # the initial design: no model, no prediction
+        else:
+            bits = [f"predicted {name} **{p['objective']:.1f}** (90 %: {p['objective_low_90']:.0f} to {p['objective_high_90']:.0f})",
+                    f"chosen to {r['acquisition']['reason']}"]
+        if r["failure_risk"] is not None:
+            bits.append(f"failure risk {r['failure_risk']:.0%}" + (" ⚠" if r["warnings"] else ""))
+        lines += [f"**#{i} `{r['formulation_id']}`**: " + ", ".join(bits), "", "| variable | value |", "|---|---|"]
+        lines += [f"| {k} | {v if isinstance(v, str) else format(v, '.3g')} |" for k, v in r["recipe"].items()]
+        lines.append("")
+    lines += ["Submit as is to approve all; list ids under `reject` (with a `reason`) or give `edits` as {id: {variable: value}}. "
+              "`nanoloop batch STORE` shows the predicted release at each target time and the nearest measured formulation."]
     if problem:
         lines = [f"**The last answer was not applied: {problem}**", ""] + lines
     return "\n".join(lines)

@@ -17,9 +17,13 @@ def artifact_key(campaign: str, what: str) -> str:
 
 
 def batch_rows(campaign: Campaign, round_: int) -> list[dict]:
-    """One row per formulation of the round: status, predicted and measured f2, release at 24 h."""
+    """One row per formulation of the round: status and its reason, predicted objective, measured f2, release at 24 h."""
+    from nanoloop.loop.objective import Objective
+
+    name = Objective.from_config(campaign.config).name
     frame = campaign.formulations()
     frame = frame[frame["round"] == round_]
+    reasons = campaign.ledger.read("events").sort_values("time").groupby("formulation_id")["reason"].last()
     scores = measured_objective(campaign.ledger, campaign.config.target)
     means = measured_mean_curves(campaign.ledger)
     rows = []
@@ -31,7 +35,8 @@ def batch_rows(campaign: Campaign, round_: int) -> list[dict]:
         rows.append({
             "formulation": form.formulation_id,
             "status": form.status,
-            "predicted f2": None if np.isnan(form.predicted_objective) else round(float(form.predicted_objective), 1),
+            "reason": reasons.get(form.formulation_id, "") or "",
+            f"predicted {name}": None if np.isnan(form.predicted_objective) else round(float(form.predicted_objective), 1),
             "measured f2": round(float(scores[form.formulation_id]), 1) if form.formulation_id in scores else None,
             "predicted % at 24 h": predicted_24h,
             "measured % at 24 h": round(float(np.interp(24.0, curve.index, curve.to_numpy())), 1) if curve is not None else None,

@@ -74,6 +74,9 @@ def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, ap
         say(f"campaign {config.name} in {store} already has {rounds} finished rounds; pass --rounds to go on")
     else:
         say(f"campaign {config.name}: running to {rounds} rounds of {config.batch_size}; ledger in {store}")
+        api = os.environ.get("PREFECT_API_URL")
+        say(f"connecting to the Prefect server at {api} ..." if api else
+            "starting a temporary local Prefect server for this run (10-20 s; set PREFECT_API_URL to use a running one) ...")
         from nanoloop.flows.rounds import campaign_flow
 
         summaries = campaign_flow(
@@ -120,8 +123,14 @@ def _print_status(store: str, as_json: bool) -> int:
     if best:
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["parameters"].items())
         console.print(f"best: {best['formulation_id']} (round {best['round']}) f2 = {best['f2']:.1f}: {params}")
+    failures = status["failures"]
+    if failures["formulations"]:
+        console.print(f"failed: {len(failures['formulations'])} formulations, by reason:")
+        for reason, count in failures["by_reason"].items():
+            console.print(f"  {count:3d}  {reason}")
     if status["awaiting_approval"]:
         console.print(f"awaiting approval: {len(status['awaiting_approval'])} formulations: {' '.join(status['awaiting_approval'])}")
+        console.print(f"review them with `nanoloop batch {store}` before `nanoloop approve {store}`")
     return 0
 
 
@@ -155,12 +164,26 @@ def cmd_server(args) -> int:
     home = Path(args.home).expanduser()
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    env.update(server_ui_settings(args.port, os.environ))
     print(f"Prefect server on 127.0.0.1:{args.port}, data in {home}. In other shells:\n  export PREFECT_API_URL=http://127.0.0.1:{args.port}/api", flush=True)
     prefect = Path(sys.executable).with_name("prefect")
     try:
         return subprocess.call([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(args.port)], env=env)
     except KeyboardInterrupt:
         return 0
+
+
+def server_ui_settings(port: int, environ) -> dict[str, str]:
+    """Settings that make the Prefect UI served on ``port`` call the API on that same port.
+
+    Without them the UI calls the default port 4200 (or a PREFECT_API_URL left in
+    the shell). A PREFECT_UI_API_URL the user set (e.g. behind a proxy) is kept.
+    """
+    api = f"http://127.0.0.1:{port}/api"
+    settings = {"PREFECT_SERVER_API_PORT": str(port), "PREFECT_API_URL": api}
+    if not (environ.get("PREFECT_UI_API_URL") or environ.get("PREFECT_SERVER_UI_API_URL")):
+        settings["PREFECT_UI_API_URL"] = api
+    return settings
 
 
 def cmd_serve(args) -> int:
@@ -234,12 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_status)
 
-    from nanoloop.flows import cli_dashboard, cli_design, cli_kinetics, cli_surrogate
+    from nanoloop.flows import cli_dashboard, cli_design, cli_kinetics, cli_review, cli_surrogate
 
     cli_kinetics.register(sub)
     cli_surrogate.register(sub)
     cli_design.register(sub)
     cli_dashboard.register(sub)
+    cli_review.register(sub)
     return parser
 
 

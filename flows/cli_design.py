@@ -174,11 +174,15 @@ def plot_designs(target, designs, path) -> None:
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.subplots()
+    from nanoloop.loop.kinetics.measures import time_scale
+
+    scale, unit = time_scale(max([float(max(target.times_hours))] + [float(max(d.times_hours)) for d in designs]))
     for d in designs:
-        line, = ax.plot(d.times_hours, d.release_pct, marker=".", label=f"#{d.rank}: f2 {d.f2_mean:.0f} ± {d.f2_std:.0f} ({d.kinetics.get('best_model') or '?'})")
-        ax.fill_between(d.times_hours, d.lower_pct, d.upper_pct, color=line.get_color(), alpha=0.12)
-    ax.plot(target.times_hours, target.release_pct, "ks", label="target", zorder=5)
-    ax.set_xlabel("time (h)")
+        t = np.asarray(d.times_hours, float) / scale
+        line, = ax.plot(t, d.release_pct, marker=".", label=f"#{d.rank}: f2 {d.f2_mean:.0f} ± {d.f2_std:.0f} ({d.kinetics.get('best_model') or '?'})")
+        ax.fill_between(t, d.lower_pct, d.upper_pct, color=line.get_color(), alpha=0.12)
+    ax.plot(np.asarray(target.times_hours, float) / scale, target.release_pct, "ks", label="target", zorder=5)
+    ax.set_xlabel(f"time ({unit})")
     ax.set_ylabel("cumulative release (%)")
     ax.set_ylim(0, 105)
     ax.grid(alpha=0.3)

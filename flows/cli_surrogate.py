@@ -224,12 +224,18 @@ def _plot(dense: dict, points: dict, labels: list[str], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    import numpy as np
+
+    from nanoloop.loop.kinetics.measures import time_scale
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    scale, unit = time_scale(float(max(dense["times_hours"])))
+    dense_t, points_t = np.asarray(dense["times_hours"], float) / scale, np.asarray(points["times_hours"], float) / scale
     for curve, at, label in zip(dense["formulations"], points["formulations"], labels):
-        line, = ax.plot(dense["times_hours"], curve["release_pct"], label=label)
-        ax.fill_between(dense["times_hours"], curve["lower_90_pct"], curve["upper_90_pct"], color=line.get_color(), alpha=0.15)
-        ax.plot(points["times_hours"], at["release_pct"], "o", ms=4, color=line.get_color())
-    ax.set_xlabel("time (hours)")
+        line, = ax.plot(dense_t, curve["release_pct"], label=label)
+        ax.fill_between(dense_t, curve["lower_90_pct"], curve["upper_90_pct"], color=line.get_color(), alpha=0.15)
+        ax.plot(points_t, at["release_pct"], "o", ms=4, color=line.get_color())
+    ax.set_xlabel(f"time ({unit})")
     ax.set_ylabel("cumulative release (%)")
     ax.set_ylim(0, 100)
     ax.set_xlim(0, None)

@@ -23,7 +23,7 @@ from nanoloop.flows.progress import say
 from nanoloop.loop.campaign import Campaign
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.config import load_config
-from nanoloop.loop.evaluation import campaign_status
+from nanoloop.loop.evaluation import campaign_status, failure_reasons
 from nanoloop.loop.explain import PERMUTATION, explain_round
 from nanoloop.loop.ledger import Ledger, LedgerBusy
 
@@ -71,8 +71,17 @@ def synthesize(campaign: Campaign, round_: int) -> dict:
     sent = campaign.dispatch_synthesis(round_)
     outcome = campaign.collect_synthesis(round_)
     if sent or outcome["synthesized"] or outcome["failed"]:
-        say(f"round {round_}: synthesized {len(outcome['synthesized'])}, failed {len(outcome['failed'])}")
+        say(f"round {round_}: synthesized {len(outcome['synthesized'])}, failed {len(outcome['failed'])}" + _why_failed(campaign, outcome["failed"]))
     return outcome
+
+
+def _why_failed(campaign: Campaign, ids: list[str]) -> str:
+    """``: <count> <reason>; ...`` for the failed ids (empty when none)."""
+    if not ids:
+        return ""
+    reasons = failure_reasons(campaign.ledger)
+    counts = reasons[reasons["formulation_id"].isin(ids)]["reason"].value_counts()
+    return ": " + "; ".join(f"{n} {reason}" for reason, n in counts.items())
 
 
 @task(name="dissolution", **_LAB)
@@ -80,7 +89,8 @@ def dissolution(campaign: Campaign, round_: int) -> dict:
     campaign.dispatch_dissolution(round_)
     outcome = campaign.collect_dissolution(round_)
     if outcome["measured"] or outcome["failed"]:
-        say(f"round {round_}: measured {len(outcome['measured'])} release curves")
+        failed = f", failed {len(outcome['failed'])}{_why_failed(campaign, outcome['failed'])}" if outcome["failed"] else ""
+        say(f"round {round_}: measured {len(outcome['measured'])} release curves{failed}")
     return outcome
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 from nanoloop.loop import __version__
 from nanoloop.loop.instruments import Characterization, JobState, PermanentInstrumentError, WorkItem
 from nanoloop.loop.plausibility import result_problems
+from nanoloop.loop.review import repredicted_edit
 from nanoloop.loop.acquisition import AcquisitionSettings, choose_batch
 from nanoloop.loop.config import CampaignConfig, parse_config
 from nanoloop.loop.errors import InputError
@@ -72,22 +73,24 @@ class Campaign:
             Reading, approving and evaluating need none.
     """
 
-    def __init__(self, config: CampaignConfig, ledger: Ledger, instruments: dict | Callable[[CampaignConfig], dict] | None = None):
+    def __init__(self, config: CampaignConfig, ledger: Ledger, instruments: dict | Callable[[CampaignConfig], dict] | None = None,
+                 read_only: bool = False):
         self.config = config
         self.ledger = ledger
         self.space = config.design_space()
         self._instruments = instruments
-        self._store_config()
+        if not read_only:  # read_only: a viewer (the dashboard) never writes the config back
+            self._store_config()
 
     # -- opening ----------------------------------------------------------------
     @classmethod
-    def open(cls, store: str, instruments: dict | Callable[[CampaignConfig], dict] | None = None) -> "Campaign":
-        """Reopen the campaign kept in ``store`` with the config stored there."""
+    def open(cls, store: str, instruments: dict | Callable[[CampaignConfig], dict] | None = None, read_only: bool = False) -> "Campaign":
+        """Reopen the campaign kept in ``store`` with the config stored there (``read_only``: write nothing back)."""
         ledger = Ledger(store, create=False)
         blob = ledger.read_blob(CONFIG_BLOB)
         if blob is None:
             raise InputError(f"store {store!r} holds no campaign (no {CONFIG_BLOB})")
-        return cls(parse_config(json.loads(blob), source=f"{store}/{CONFIG_BLOB}"), ledger, instruments)
+        return cls(parse_config(json.loads(blob), source=f"{store}/{CONFIG_BLOB}"), ledger, instruments, read_only=read_only)
 
     def _store_config(self) -> None:
         text = json.dumps(self.config.model_dump(mode="json"), indent=1)  # key order is the variable order
@@ -154,11 +157,16 @@ class Campaign:
             f"(max_failed_pct = {self.config.max_failed_pct:g}); the reasons are in `nanoloop status` and the events table"
         )
 
-    def record(self, ids, status: str, round_: int, reason: str = "") -> int:
-        """Append a status event for each id (a status already recorded is not repeated)."""
+    def record(self, ids, status: str, round_: int, reason: str = "", measured: dict[str, tuple[float, float]] | None = None) -> int:
+        """Append a status event for each id (a status already recorded is not repeated).
+
+        ``measured``: id -> (objective, f2) of its mean measured curve, stored on ``measured`` events.
+        """
         now = _now()
+        measured = measured or {}
         rows = [
-            {"event_id": _event_id(fid, status), "formulation_id": fid, "campaign": self.config.name, "round": round_, "status": status, "reason": reason, "time": now}
+            {"event_id": _event_id(fid, status), "formulation_id": fid, "campaign": self.config.name, "round": round_, "status": status, "reason": reason, "time": now,
+             "measured_objective": measured.get(fid, (np.nan, np.nan))[0], "measured_f2": measured.get(fid, (np.nan, np.nan))[1]}
             for fid in ids
         ]
         return self.ledger.append("events", rows)
@@ -370,6 +378,7 @@ class Campaign:
             edited = self.space.validate({**original, **changes})
             row = frame.loc[fid].to_dict()
             row.update(origin=f"edit-of:{fid}", model_version=row["model_version"], created_at=_now())
+            row.update(repredicted_edit(self, row, edited))  # the edit's own prediction, not the original's
             new_ids += self._store_proposals(pd.DataFrame([edited]), [row], round_)
         for fid, reason in rejected.items():
             self.record([fid], "rejected", round_, reason or "rejected")
@@ -465,13 +474,16 @@ class Campaign:
         """
         ids = self._ids(round_, "dissolving")
         instrument = self.instruments["dissolution"]
+        method = self.config.dissolution_method
+        method_columns = {"apparatus": method.apparatus, "medium": method.medium, "volume_ml": method.volume_ml, "temperature_c": method.temperature_c}
         measured, failed, curve_rows, kinetics_rows = {}, [], [], []
         for r in _wait_and_collect(instrument, ids, wait_s, self.timeout_s):
             curves, notes = _usable_curves(r)
             if r.state == JobState.DONE and r.reason:  # what the instrument dropped or flagged itself
                 notes.insert(0, r.reason)
             rows = [
-                {"formulation_id": r.key, "replicate": c.replicate, "time_hours": float(t), "release_pct": float(v), "instrument": instrument.name, "raw_checksum": r.raw_checksum}
+                {"formulation_id": r.key, "replicate": c.replicate, "time_hours": float(t), "release_pct": float(v), "instrument": instrument.name,
+                 "raw_checksum": r.raw_checksum, **method_columns}
                 for c in curves for t, v in zip(c.times_hours, c.release_pct)
                 if np.isfinite(t) and np.isfinite(v)
             ]
@@ -486,9 +498,21 @@ class Campaign:
         self.ledger.append("curves", curve_rows)
         fault_point("during-ingest")
         self.ledger.append("kinetics", kinetics_rows)
+        scores = self._measured_scores(curve_rows)
         for reason in dict.fromkeys(measured.values()):
-            self.record([fid for fid, r in measured.items() if r == reason], "measured", round_, reason)
+            self.record([fid for fid, r in measured.items() if r == reason], "measured", round_, reason, measured=scores)
         return {"measured": list(measured), "failed": failed}
+
+    def _measured_scores(self, curve_rows: list[dict]) -> dict[str, tuple[float, float]]:
+        """id -> (objective, f2 to the target) of each new mean measured curve."""
+        if not curve_rows:
+            return {}
+        from nanoloop.loop.objective import Objective
+
+        objective = Objective.from_config(self.config)
+        chars = self.ledger.read("characterization") if objective.characterization_constraints else None
+        scores = objective.measured(mean_curves(pd.DataFrame(curve_rows)), chars)
+        return {fid: (float(r.objective), float(r.f2)) for fid, r in scores.iterrows()}
 
     def run_round(self, round_: int) -> None:
         """Every step of a round in this process, auto-approved, without Prefect (scripts, benchmarks)."""

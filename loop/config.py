@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.instruments import Characterization
+from nanoloop.loop.instruments import RENAMED_FIELDS, Characterization
 from nanoloop.loop.space import Categorical, Continuous, DesignSpace, LinearConstraint
 
 
@@ -125,6 +125,11 @@ class PropertyConstraintConfig(_Strict):
     max: float | None = None
     at_hours: float = Field(24.0, gt=0)  # burst_pct: release read from the curve at this time
 
+    @field_validator("property", mode="before")
+    @classmethod
+    def _renamed(cls, value):
+        return RENAMED_FIELDS.get(value, value)  # a config stored before the measured loading was renamed
+
     @model_validator(mode="after")
     def _check(self):
         if self.min is None and self.max is None:
@@ -141,6 +146,32 @@ class ObjectiveConfig(_Strict):
     constraints: list[PropertyConstraintConfig] = Field(default_factory=list)
 
 
+APPARATUS = ("USP 1", "USP 2", "USP 4", "dialysis", "sample-and-separate")
+
+
+class DissolutionMethodConfig(_Strict):
+    """How release is measured: stored with every curve and shown with each formulation.
+
+    ``apparatus``: USP 1 (basket), USP 2 (paddle), USP 4 (flow-through cell),
+    dialysis (bag or cassette) or sample-and-separate (centrifugation or filtration).
+    """
+
+    apparatus: Literal[APPARATUS] = "sample-and-separate"
+    medium: str = Field("PBS pH 7.4", min_length=1, max_length=200)
+    volume_ml: float = Field(50.0, gt=0, le=10_000)
+    temperature_c: float = Field(37.0, ge=4, le=60)
+    sampling_times_hours: list[float] | None = None  # when given, the times release is sampled at (else the instrument's)
+
+    @field_validator("sampling_times_hours")
+    @classmethod
+    def _times(cls, times):
+        if times is not None:
+            t = np.asarray(times, dtype=float)
+            if len(t) < 3 or not np.all(np.isfinite(t)) or np.any(t <= 0) or np.any(np.diff(t) <= 0):
+                raise ValueError(f"sampling_times_hours must be at least 3 positive, strictly increasing hours, got {times}")
+        return times
+
+
 class CampaignConfig(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = 0
@@ -154,6 +185,7 @@ class CampaignConfig(_Strict):
     surrogate: SurrogateConfig = SurrogateConfig()
     acquisition: AcquisitionConfig = AcquisitionConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
+    dissolution_method: DissolutionMethodConfig = DissolutionMethodConfig()
 
     @field_validator("space")
     @classmethod

@@ -40,6 +40,23 @@ def measured_objective(ledger: Ledger, target: TargetProfile) -> pd.Series:
     )
 
 
+def failure_reasons(ledger: Ledger) -> pd.DataFrame:
+    """Failed formulations with their reason: formulation_id, round, stage (synthesis, dissolution, ...), reason.
+
+    The reason is the one recorded on the formulation's ``failed`` event, as the instrument or check gave it.
+    """
+    events = ledger.read("events")
+    states = latest_status(ledger)
+    failed = events[(events["status"] == "failed") & events["formulation_id"].map(states).eq("failed")]
+    failed = failed.sort_values("time").groupby("formulation_id").tail(1)
+    reasons = failed["reason"].fillna("").replace("", "failed (no reason recorded)")
+    stage = reasons.str.extract(r"^([a-z-]+):", expand=False).fillna("unknown")
+    return pd.DataFrame({
+        "formulation_id": failed["formulation_id"].to_numpy(), "round": failed["round"].astype(int).to_numpy(),
+        "stage": stage.to_numpy(), "reason": reasons.to_numpy(),
+    })
+
+
 def prospective_errors(ledger: Ledger) -> pd.DataFrame:
     """Per measured point of model-proposed formulations: predicted (stored at proposal) vs measured.
 
@@ -97,6 +114,17 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
         fid = scores.idxmax()
         row = forms.set_index("formulation_id").loc[fid]
         best = {"formulation_id": fid, "f2": float(scores[fid]), "round": int(row["round"]), "parameters": json.loads(row["parameters_json"])}
+    failures = failure_reasons(ledger)
+    events = ledger.read("events")
+    latest_reason = events.assign(_s=events["formulation_id"].map(status)).query("status == _s").sort_values("time").groupby("formulation_id")["reason"].last()
+    stored = events[events["status"] == "measured"].sort_values("time").groupby("formulation_id")[["measured_objective", "measured_f2"]].last()
+    per_formulation = [
+        {"formulation_id": f.formulation_id, "round": int(f.round), "status": f.status, "reason": latest_reason.get(f.formulation_id, "") or "",
+         "measured_objective": _or_none(stored["measured_objective"].get(f.formulation_id)),
+         "measured_f2": _or_none(stored["measured_f2"].get(f.formulation_id, scores.get(f.formulation_id))),
+         "predicted_objective": _or_none(f.predicted_objective)}
+        for f in forms.sort_values(["round", "formulation_id"]).itertuples()
+    ]
     return {
         "campaign": campaign,
         "store": ledger.location,
@@ -104,4 +132,17 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
         "rounds": rounds,
         "best": best,
         "awaiting_approval": forms.loc[forms["status"] == "proposed", "formulation_id"].tolist(),
+        "failures": {
+            "by_reason": {str(k): int(v) for k, v in failures["reason"].value_counts().items()},
+            "formulations": failures.to_dict("records"),
+        },
+        "formulations": per_formulation,
     }
+
+
+def _or_none(value) -> float | None:
+    """A float, or None for a missing value (JSON has no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if np.isnan(value) else value

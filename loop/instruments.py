@@ -85,7 +85,7 @@ class Characterization:
     pdi: float
     zeta_mv: float
     encapsulation_efficiency_pct: float
-    drug_loading_pct: float
+    actual_drug_loading_pct: float  # measured, not the recipe's nominal drug_loading_pct
 
     @classmethod
     def fields(cls) -> tuple[str, ...]:
@@ -97,8 +97,22 @@ class Characterization:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Characterization:
-        """Build from a dict with (at least) every field; extra keys are ignored."""
+        """Build from a dict with (at least) every field; extra keys are ignored.
+
+        A field's name before the ledger's schema version 2 (see :data:`RENAMED_FIELDS`) is accepted too.
+        """
+        data = {RENAMED_FIELDS.get(k, k): v for k, v in data.items() if not (k in RENAMED_FIELDS and RENAMED_FIELDS[k] in data)}
         return cls(**{k: float(data[k]) for k in cls.fields()})
+
+
+#: old name -> name of a characterization field (ledger schema 1 called the measured loading ``drug_loading_pct``,
+#: the same name as the recipe's nominal loading)
+RENAMED_FIELDS: dict[str, str] = {"drug_loading_pct": "actual_drug_loading_pct"}
+
+#: units of the characterization fields, for tables and exports
+CHARACTERIZATION_UNITS: dict[str, str] = {
+    "size_nm": "nm", "pdi": "", "zeta_mv": "mV", "encapsulation_efficiency_pct": "%", "actual_drug_loading_pct": "% w/w",
+}
 
 
 #: plausible range of each characterization field (a reading outside is not trusted)
@@ -107,7 +121,7 @@ CHARACTERIZATION_RANGES: dict[str, tuple[float, float]] = {
     "pdi": (0.0, 1.0),
     "zeta_mv": (-200.0, 200.0),
     "encapsulation_efficiency_pct": (0.0, 100.0),
-    "drug_loading_pct": (0.0, 100.0),
+    "actual_drug_loading_pct": (0.0, 100.0),
 }
 assert tuple(CHARACTERIZATION_RANGES) == Characterization.fields()
 

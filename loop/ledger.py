@@ -28,10 +28,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.instruments import Characterization
+from nanoloop.loop.instruments import RENAMED_FIELDS, Characterization
 from nanoloop.loop.faults import fault_point
 
-SCHEMA_VERSION = "1"
+#: version 2: characterization's measured ``drug_loading_pct`` is ``actual_drug_loading_pct``; events carry the
+#: measured objective; curves carry the dissolution method. Parts written under version 1 are read as version 2.
+SCHEMA_VERSION = "2"
 
 
 class LedgerBusy(RuntimeError):
@@ -72,6 +74,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("status", pa.string()),
             ("reason", pa.string()),
             ("time", pa.timestamp("us", tz="UTC")),
+            # on ``measured`` events: the campaign's objective and f2 to the target of the mean measured curve
+            ("measured_objective", pa.float64()),
+            ("measured_f2", pa.float64()),
         ]
     ),
     "characterization": pa.schema(
@@ -91,6 +96,11 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("release_pct", pa.float64()),
             ("instrument", pa.string()),
             ("raw_checksum", pa.string()),
+            # the dissolution method the curve was measured by (the campaign's ``dissolution_method``)
+            ("apparatus", pa.string()),
+            ("medium", pa.string()),
+            ("volume_ml", pa.float64()),
+            ("temperature_c", pa.float64()),
         ]
     ),
     # Kinetic summary of each measured (mean) curve.
@@ -133,6 +143,15 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+
+#: columns added after schema version 1: rows may leave them out (stored as missing), old parts lack them
+OPTIONAL: dict[str, tuple[str, ...]] = {
+    "events": ("measured_objective", "measured_f2"),
+    "curves": ("apparatus", "medium", "volume_ml", "temperature_c"),
+}
+
+#: table -> {old column name: new column name}, applied when reading parts of an older schema
+RENAMED: dict[str, dict[str, str]] = {"characterization": dict(RENAMED_FIELDS)}
 
 KEYS: dict[str, tuple[str, ...]] = {
     "formulations": ("formulation_id",),
@@ -199,7 +218,7 @@ class Ledger:
         schema = SCHEMAS[table]
         if not paths:
             return schema.empty_table().to_pandas()
-        tables = [pq.read_table(p, filesystem=self.fs, schema=schema) for p in paths]
+        tables = [_conform(table, pq.read_table(p, filesystem=self.fs), schema) for p in paths]
         return pa.concat_tables(tables).to_pandas()
 
     def append(self, table: str, rows: pd.DataFrame | list[dict]) -> int:
@@ -212,6 +231,9 @@ class Ledger:
         if frame.empty:
             return 0
         schema = SCHEMAS[table]
+        optional = [n for n in OPTIONAL.get(table, ()) if n not in frame.columns]
+        if optional:
+            frame = frame.assign(**{n: None for n in optional})
         missing = [n for n in schema.names if n not in frame.columns]
         if missing:
             raise ValueError(f"ledger table {table!r}: rows lack column(s) {missing}")
@@ -309,6 +331,18 @@ def latest_status(ledger: Ledger) -> pd.Series:
     events["order"] = events["status"].map({s: i for i, s in enumerate(STATUS_ORDER)})
     latest = events.sort_values(["time", "order"]).groupby("formulation_id").tail(1)
     return latest.set_index("formulation_id")["status"]
+
+
+def _conform(table: str, arrow: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A part as the current schema: old column names renamed, columns added since filled with nulls."""
+    renames = RENAMED.get(table, {})
+    if renames and any(n in renames for n in arrow.column_names):
+        arrow = arrow.rename_columns([renames.get(n, n) for n in arrow.column_names])
+    columns = [
+        arrow.column(f.name).cast(f.type) if f.name in arrow.column_names else pa.nulls(len(arrow), f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _fsync_dir(folder: str) -> None:

@@ -5,6 +5,8 @@ The Python API, for a notebook or a script (time in hours, release in %)::
     import nanoloop
 
     campaign = nanoloop.open_campaign("nanoloop-demo")        # a campaign's ledger
+    table = nanoloop.formulations("nanoloop-demo")              # one tidy row per formulation (no JSON to parse)
+    readings = nanoloop.curves("nanoloop-demo")                 # every release reading, long form
     curves = nanoloop.read_table("nanoloop-demo", "curves")     # any ledger table as a DataFrame
     fits = nanoloop.fit_kinetics([1, 4, 24, 72], [8, 20, 45, 70])   # release laws ranked by AICc
     nanoloop.f2([10, 40, 80], [12, 38, 77])                      # FDA similarity factor
@@ -42,7 +44,7 @@ _EXPORTS = {
     "inverse_design": "nanoloop.loop.inverse:inverse_design",
 }
 
-__all__ = ["__version__", "open_campaign", "read_table", "design", *_EXPORTS]
+__all__ = ["__version__", "open_campaign", "read_table", "formulations", "curves", "design", *_EXPORTS]
 
 
 def __getattr__(name: str):
@@ -74,6 +76,31 @@ def read_table(store: str, table: str):
     from nanoloop.loop.ledger import Ledger
 
     return Ledger(store, create=False).read(table)
+
+
+def formulations(store: str):
+    """One tidy row per formulation of the campaign in ``store`` (what ``nanoloop export`` writes).
+
+    Columns: id, round, origin, status and its reason, the recipe (one column per
+    design variable), characterization, kinetic summary (best law, its parameters
+    as name/value/unit columns, t50, t80, burst, MDT), predicted and measured
+    objective, measured f2, model version, dissolution method.
+    ``nanoloop.loop.records.COLUMNS`` gives each column's unit and meaning.
+    """
+    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.records import formulation_table
+
+    campaign = Campaign.open(store)
+    return formulation_table(campaign.ledger, campaign.config)
+
+
+def curves(store: str):
+    """Every measured release reading of the campaign in ``store``, long form: formulation_id, round,
+    replicate, time_hours, time_days, release_pct, dissolution method, instrument."""
+    from nanoloop.loop.ledger import Ledger
+    from nanoloop.loop.records import curves_table
+
+    return curves_table(Ledger(store, create=False))
 
 
 def design(campaign, n: int = 5, target=None, *, pool_size: int = 32768, seed: int = 0):

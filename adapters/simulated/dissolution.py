@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from nanoloop.loop.instruments import Characterization, JobResult, JobState, PermanentInstrumentError, ReleaseCurve, WorkItem
+from nanoloop.loop.instruments import RENAMED_FIELDS, Characterization, JobResult, JobState, PermanentInstrumentError, ReleaseCurve, WorkItem
 from nanoloop.adapters.simulated import physics
 from nanoloop.adapters.simulated.base import (
     STREAM_CHARACTERIZATION,
@@ -132,10 +132,11 @@ class SimulatedDissolution(SimulatedInstrument):
             raise PermanentInstrumentError(
                 self.name, f"item {item.key!r}: context['characterization'] must be a dict", item_key=item.key
             )
-        limits = {"size_nm": (1.0, 10_000.0), "drug_loading_pct": (0.0, 100.0)}
+        limits = {"size_nm": (1.0, 10_000.0), "actual_drug_loading_pct": (0.0, 100.0)}
         values = {}
         for field, (low, high) in limits.items():
-            value = given.get(field)
+            old = next((o for o, new in RENAMED_FIELDS.items() if new == field), None)
+            value = given.get(field, given.get(old) if old else None)
             try:
                 values[field] = float(value) if not isinstance(value, (bool, str)) else math.nan
             except (TypeError, ValueError):
@@ -148,11 +149,11 @@ class SimulatedDissolution(SimulatedInstrument):
                     item_key=item.key,
                 )
         mean = physics.expected_characterization(recipe)
-        return replace(mean, size_nm=values["size_nm"], drug_loading_pct=values["drug_loading_pct"])
+        return replace(mean, size_nm=values["size_nm"], actual_drug_loading_pct=values["actual_drug_loading_pct"])
 
     def _run(self, item: WorkItem, recipe: Recipe, start_h: float) -> JobResult:
         char = self._characterization(item, recipe)
-        base = physics.release_parameters(recipe, char.size_nm, char.drug_loading_pct, self.temperature_c)
+        base = physics.release_parameters(recipe, char.size_nm, char.actual_drug_loading_pct, self.temperature_c)
         times = np.asarray(self.sampling_times_hours)
         rng = self.rng(STREAM_DISSOLUTION, item.key)
         drift = 1.0 + self.faults.drift_pct_per_day / 100.0 * (start_h + times) / 24.0

@@ -250,7 +250,7 @@ def expected_characterization(recipe: Recipe) -> Characterization:
         pdi=_pdi(recipe),
         zeta_mv=_zeta(recipe),
         encapsulation_efficiency_pct=100.0 * efficiency,
-        drug_loading_pct=actual_loading_pct(recipe.drug_loading_pct, efficiency),
+        actual_drug_loading_pct=actual_loading_pct(recipe.drug_loading_pct, efficiency),
     )
 
 
@@ -266,7 +266,7 @@ def characterize(recipe: Recipe, rng: np.random.Generator) -> Characterization:
         pdi=round(pdi, 3),
         zeta_mv=round(zeta, 1),
         encapsulation_efficiency_pct=round(100.0 * efficiency, 1),
-        drug_loading_pct=round(actual_loading_pct(recipe.drug_loading_pct, efficiency), 2),
+        actual_drug_loading_pct=round(actual_loading_pct(recipe.drug_loading_pct, efficiency), 2),
     )
 
 
@@ -312,5 +312,5 @@ def synthesis_failure(recipe: Recipe) -> tuple[float, str]:
 def true_release_pct(recipe: Recipe, times_h, temperature_c: float = 37.0) -> np.ndarray:
     """Noise-free release (%) of the expected batch, for benchmarks and plots."""
     mean = expected_characterization(recipe)
-    params = release_parameters(recipe, mean.size_nm, mean.drug_loading_pct, temperature_c)
+    params = release_parameters(recipe, mean.size_nm, mean.actual_drug_loading_pct, temperature_c)
     return 100.0 * release_fraction(params, times_h)

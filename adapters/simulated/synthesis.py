@@ -71,7 +71,7 @@ class SimulatedSynthesis(SimulatedInstrument):
         if garbage < f.garbage:
             self.faults_injected.append((key, "garbage"))
             return Characterization(
-                size_nm=-1.0, pdi=37.0, zeta_mv=9999.0, encapsulation_efficiency_pct=-12.0, drug_loading_pct=480.0
+                size_nm=-1.0, pdi=37.0, zeta_mv=9999.0, encapsulation_efficiency_pct=-12.0, actual_drug_loading_pct=480.0
             )
         values = char.to_dict()
         for name, draw in zip(values, nan_draws):

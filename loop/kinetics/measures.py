@@ -102,3 +102,8 @@ def dissolution_efficiency(times_hours, release_pct, until_hours: float | None =
     f_in = np.append(f[keep], np.interp(end, t, f))
     area = np.sum(0.5 * (f_in[1:] + f_in[:-1]) * np.diff(t_in))
     return float(area / (100.0 * end) * 100.0)
+
+
+def time_scale(max_hours: float) -> tuple[float, str]:
+    """(hours per unit, unit name) of a plot's time axis: days for runs longer than 72 h, else hours."""
+    return (24.0, "days") if max_hours > 72 else (1.0, "hours")

@@ -12,9 +12,8 @@ from matplotlib.figure import Figure
 
 from nanoloop.loop.kinetics.curves import ReleaseCurve
 from nanoloop.loop.kinetics.fitting import CurveFit
+from nanoloop.loop.kinetics.measures import time_scale
 
-#: Curves sampled for longer than this (h) are drawn against days.
-DAYS_AFTER_HOURS = 72.0
 #: At most this many curves are drawn in one figure.
 MAX_PANELS = 12
 
@@ -53,7 +52,7 @@ def plot_fits(results: Sequence[tuple[ReleaseCurve, CurveFit]], path, *, top: in
 
 def _draw_curve(ax, residual_ax, curve: ReleaseCurve, fit: CurveFit, top: int) -> None:
     t, F = curve.times_hours, curve.release_pct
-    scale, unit = (24.0, "d") if t[-1] > DAYS_AFTER_HOURS else (1.0, "h")
+    scale, unit = time_scale(float(t[-1]))
     sd = curve.replicate_sd_pct
     ax.errorbar(t / scale, F, yerr=sd, fmt="o", color="black", markersize=4, capsize=2, label="data", zorder=4)
     grid = np.linspace(0.0, float(t[-1]), 400)

@@ -49,7 +49,7 @@ def random_recipes(n: int, seed: int = 0) -> list[Recipe]:
 def params(r: Recipe, size_nm=None, loading_pct=None, temperature_c=37.0) -> physics.ReleaseParameters:
     mean = physics.expected_characterization(r)
     return physics.release_parameters(
-        r, size_nm or mean.size_nm, loading_pct or mean.drug_loading_pct, temperature_c
+        r, size_nm or mean.size_nm, loading_pct or mean.actual_drug_loading_pct, temperature_c
     )
 
 
@@ -154,7 +154,7 @@ def test_characterization_trends():
     assert ee(drug_logp=-0.5) < ee(drug_logp=4)
     assert ee(particle_size_nm=450) > ee(particle_size_nm=100)
     mean = physics.expected_characterization(recipe(drug_loading_pct=20))
-    assert mean.drug_loading_pct < 20
+    assert mean.actual_drug_loading_pct < 20
     assert mean.size_nm > physics.expected_characterization(recipe(drug_loading_pct=2)).size_nm
 
 

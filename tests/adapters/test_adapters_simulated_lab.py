@@ -110,7 +110,7 @@ def test_synthesis_characterizes_and_fails_out_of_the_window():
     for r in done:
         c = r.characterization
         assert 100 < c.size_nm < 400 and 0 < c.pdi < 0.7 and -40 < c.zeta_mv < 0
-        assert 0 < c.encapsulation_efficiency_pct <= 100 and c.drug_loading_pct > 0
+        assert 0 < c.encapsulation_efficiency_pct <= 100 and c.actual_drug_loading_pct > 0
     doomed = dict(RECIPE, drug_loading_pct=30, particle_size_nm=80, drug_logp=-1)
     failed = run(inst, [WorkItem(f"D-{i}", doomed) for i in range(5)])
     assert all(r.state is JobState.FAILED and r.reason for r in failed.values())

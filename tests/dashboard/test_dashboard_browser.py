@@ -180,16 +180,47 @@ def test_dashboard_in_a_browser(dashboard, page, campaign_store, tmp_path):
     else:
         page.wait_for_selector("#fig-importance .barlayer .trace")
 
-    # Approvals: reject one with a reason, approve the rest through `nanoloop approve`.
+    # The Insights tab has its own address; its five plots are drawn.
+    page.goto(url + "#insights")
+    page.wait_for_selector("#fig-parity .scatterlayer .trace", timeout=30_000)
+    assert "tab--selected" in (page.get_attribute("#tab-insights", "class") or "")
+    for graph, words in (("parity", "Parity"), ("learning", "Learning curve"), ("coverage", "Design-space coverage"),
+                         ("failures", "Where failures happen"), ("characterization", "Characterization against release")):
+        page.wait_for_selector(f"#fig-{graph} svg.main-svg")
+        _wait_text_contains(page, f"#fig-{graph}", words)
+    page.wait_for_selector("#fig-coverage .parcoords")
+    failed = status["rounds"][0]["failed"] + status["rounds"][1]["failed"]
+    assert page.locator("#fig-failures .scatterlayer .trace").count() == 1 + len(Ledger(store, create=False).read("events").query("status == 'failed'")["reason"].unique())
+    assert failed >= 1
+    _shot(page, tmp_path, "dashboard-insights")
+
+    # Approvals: the review (one column per formulation), predicted curves, an edit previewed, one rejected with a reason.
     page.click("#tab-approvals")
-    page.wait_for_selector("#pending-table")
-    assert page.locator("#pending-table tbody tr").count() == 4
+    page.wait_for_function("window.location.hash === '#approvals'", timeout=20_000)  # the address follows the tab
+    page.wait_for_selector("#pending-table", timeout=30_000)
+    assert page.locator("#pending-table th.formulation-column").count() == 4
+    table = _text(page, "#pending-table")
+    for row in ("particle_size_nm", "predicted f2", "90 % interval", "release at 24 h (%), target 20", "chosen to", "nearest measured", "failure risk"):
+        assert row in table
+    fits = page.evaluate("(() => { const t = document.querySelector('#approval-table'); return t.scrollWidth <= t.clientWidth; })()")
+    assert fits  # no cut-off columns
+    page.wait_for_selector("#fig-approval .scatterlayer .trace")
+    edited = status["awaiting_approval"][1]
+    page.fill("#edit-text", f"{edited}:particle_size_nm=900")
+    page.click("#preview-button")
+    page.wait_for_selector("#edit-problem", timeout=30_000)
+    assert "particle_size_nm=900 is outside [80, 500]" in _text(page, "#edit-problem")
+    page.fill("#edit-text", f"{edited}:particle_size_nm=420")
+    page.click("#preview-button")
+    page.wait_for_selector(".edit-ok", timeout=60_000)
+    assert f"{edited} (edited): predicted f2" in _text(page, ".edit-ok")
+    assert page.locator("#pending-table th.formulation-column").count() == 5  # the edit beside the original, re-predicted
     rejected = status["awaiting_approval"][0]
     page.locator("#reject-select label", has_text=rejected).click()
     page.fill("#reject-reason", "too large for the syringe filter")
     _shot(page, tmp_path, "dashboard-approvals")
     page.click("#approve-button")
-    page.wait_for_selector("#approval-result", timeout=60_000)
+    page.wait_for_selector("#approval-result", timeout=240_000)  # `nanoloop approve` starts a Python with torch and Prefect: slow on a busy machine
     message = _text(page, "#approval-message")
     assert _text(page, "#approval-result").startswith("✔"), message
     assert "No Prefect server is" in message
@@ -199,6 +230,10 @@ def test_dashboard_in_a_browser(dashboard, page, campaign_store, tmp_path):
     assert (round2["approved"], round2["rejected"], after["awaiting_approval"]) == (3, 1, [])
     events = Ledger(store, create=False).read("events")
     assert events.loc[(events["formulation_id"] == rejected) & (events["status"] == "rejected"), "reason"].tolist() == ["too large for the syringe filter"]
+    forms = Ledger(store, create=False).read("formulations").set_index("formulation_id")
+    edit = forms[forms["origin"] == f"edit-of:{edited}"]
+    assert len(edit) == 1 and '"particle_size_nm": 420' in edit["parameters_json"].iloc[0]
+    assert edit["predicted_objective"].iloc[0] != forms.loc[edited, "predicted_objective"]  # its own prediction
     page.wait_for_selector("#no-pending")
     _shot(page, tmp_path, "dashboard-approved")
 

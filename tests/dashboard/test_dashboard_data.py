@@ -102,7 +102,7 @@ def test_round_batch(snap):
     assert sum(i["status"] == "measured" for i in measured) == snap.status["rounds"][1]["measured"]
     waiting = data.round_batch(snap, 2)
     assert [i["status"] for i in waiting] == ["proposed"] * 4
-    assert all(i["measured"] is None and i["predicted"] is not None and i["predicted_f2"] is not None for i in waiting)
+    assert all(i["measured"] is None and i["predicted"] is not None and i["predicted_objective"] is not None for i in waiting)
     assert data.round_batch(snap, 9) == []
 
 
@@ -116,6 +116,10 @@ def test_formulation_detail(snap):
     kinetics = snap.kinetics.loc[fid]
     assert detail["kinetics"]["best_model"] == kinetics["best_model"]
     assert isinstance(detail["kinetics"]["params"], dict) and detail["kinetics"]["params"]
+    assert set(detail["kinetics"]["units"]) == set(detail["kinetics"]["params"]) and all(detail["kinetics"]["units"].values())
+    assert detail["dissolution_method"] == {"apparatus": "sample-and-separate", "medium": snap.config.dissolution_method.medium,
+                                            "volume_ml": 50.0, "temperature_c": 37.0}
+    assert detail["measured_objective"] == pytest.approx(detail["measured_f2"])
     assert [e["status"] for e in detail["events"]] == ["proposed", "approved", "dispatched", "synthesized", "dissolving", "measured"]
     pending = snap.status["awaiting_approval"][0]
     bare = data.formulation_detail(snap, pending)
@@ -130,7 +134,7 @@ def test_pending_approvals_are_campaign_status_awaiting(snap, status):
     pending = data.pending_approvals(snap)
     assert pending["formulation_id"].tolist() == status["awaiting_approval"]
     assert set(pending["round"]) == {2}
-    assert {"predicted_f2", "predicted_f2_std", "polymer", "particle_size_nm"} <= set(pending.columns)
+    assert {"predicted f2", "predicted f2 sd", "polymer", "particle_size_nm"} <= set(pending.columns)  # named for the objective
 
 
 def test_feature_importance_empty_and_stored(snap, campaign_store, tmp_path):
@@ -235,3 +239,61 @@ def test_dashboard_imports_loop_but_never_prefect_or_flows():
     code = "import sys, dashboard.app, dashboard.report; print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'flows', 'torch'}))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"  # not even torch: the dashboard reads the ledger, it never loads a model
+
+
+def test_failed_formulations_show_their_reason(snap):
+    failed = snap.formulations[snap.formulations["status"] == "failed"].index
+    assert len(failed) and set(snap.failures["formulation_id"]) == set(failed)
+    items = {i["formulation_id"]: i for r in snap.rounds for i in data.round_batch(snap, r)}
+    for fid in failed:
+        reason = snap.failures.set_index("formulation_id").loc[fid, "reason"]
+        assert items[fid]["reason"] == reason and reason.startswith("synthesis: ")
+        assert data.formulation_detail(snap, fid)["reason"] == reason
+        assert reason.split(": ", 1)[1][:20] in figures.formulation_figure(snap, fid).layout.title.text
+    titles = " ".join(a.text for r in snap.rounds for a in figures.round_batch_figure(snap, r).layout.annotations)
+    assert all(snap.failures.set_index("formulation_id").loc[fid, "reason"].split(": ", 1)[1].split()[0] in titles for fid in failed)
+
+
+def test_time_axes_are_in_days_past_72_hours(snap):
+    batch = figures.round_batch_figure(snap, 1)
+    titles = [v["title"]["text"] for k, v in batch.layout.to_plotly_json().items() if k.startswith("xaxis") and "title" in v]
+    assert titles == ["days"] * len(titles) and titles
+    assert figures.formulation_figure(snap, snap.status["best"]["formulation_id"]).layout.xaxis.title.text == "days"
+    target = [t for t in batch.data if t.name == "target"][0]
+    assert list(target.x) == [t / 24 for t in snap.target.times_hours]  # the demo's target reaches 28 days
+    assert figures.time_scale(48) == (1.0, "hours") and figures.time_scale(96) == (24.0, "days")
+
+
+def test_insight_figures(snap):
+    from nanoloop.dashboard import insights
+
+    parity = insights.parity_figure(snap)
+    points = [t for t in parity.data if t.name.startswith("round")]
+    assert [t.name for t in points] == ["round 1"] and len(points[0].x) == len(snap.errors)
+    assert list(points[0].error_y.array) == pytest.approx(list(Z90 * snap.errors["std_pct"]))
+    learning = insights.learning_figure(snap)
+    table = insights.learning_table(snap)
+    assert list(table["trained_on"]) == [snap.status["rounds"][0]["measured"]]  # round 1's model learned from round 0's measurements
+    assert list(learning.data[0].y) == pytest.approx(list(table["prospective_mae"]))
+    coverage = insights.coverage_figure(snap).data[0]
+    made = snap.formulations["status"].isin(["measured", "failed"]).sum()
+    assert [d.label for d in coverage.dimensions] == list(snap.parameters.columns) + ["failed"]
+    assert len(coverage.dimensions[0]["values"]) == made and sum(coverage.dimensions[-1]["values"]) == len(snap.failures)
+    failures = insights.failures_figure(snap)
+    assert sum(len(t.x) for t in failures.data if t.name.startswith("failed")) == len(snap.failures)
+    chars = insights.characterization_figure(snap)
+    assert len(chars.data) == 2 * len({int(snap.formulations.loc[f, "round"]) for f in snap.kinetics.index})
+
+
+def test_the_pair_that_separates_failures():
+    import pandas as pd
+
+    from nanoloop.dashboard.insights import separating_pair
+    from nanoloop.loop.config import default_config
+
+    space = default_config().space
+    rng = np.random.default_rng(0)
+    made = pd.DataFrame({n: rng.uniform(space[n].min, space[n].max, 80) for n in space if space[n].categories is None})
+    failed = (made["drug_loading_pct"] > 15) & (made["particle_size_nm"] < 300)
+    made = made.assign(status=np.where(failed, "failed", "measured"), reason=np.where(failed, "aggregation", ""))
+    assert set(separating_pair(made, list(made.columns[:-2]), space)) == {"drug_loading_pct", "particle_size_nm"}

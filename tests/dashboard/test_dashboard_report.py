@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import html
 import re
 import socket
 
@@ -82,3 +83,16 @@ def test_dashboard_bad_options_are_usage_errors(argv):
     with pytest.raises(SystemExit) as exit_:
         parse(argv)
     assert exit_.value.code == 2
+
+
+def test_report_has_the_scientists_plots_and_a_formulation_table_with_recipes_and_reasons(report, campaign_store):
+    store, config = campaign_store
+    for title in ("Parity: predicted before measuring", "Learning curve", "Design-space coverage", "Where failures happen", "Characterization against release"):
+        assert title in report
+    table = report[report.index("<h2>Formulations made</h2>"):]
+    table = table[:table.index("</table>")]
+    header = re.findall(r"<th>(.*?)</th>", table)
+    assert {"reason", "polymer", "particle_size_nm", "drug_loading_pct", "actual_drug_loading_pct", "f2"} <= set(header)
+    failed = Ledger(store, create=False).read("events").query("status == 'failed'")
+    assert len(failed) and all(html.escape(reason) in table for reason in failed["reason"])
+    assert "<h3>Failures by reason</h3>" in report

@@ -20,7 +20,7 @@ def test_round_trip_and_pandas_readable(tmp_path):
     direct = pd.read_parquet(tmp_path / "store" / "curves")
     assert len(direct) == 3
     schema = pq.read_schema(next((tmp_path / "store" / "curves").glob("part-*.parquet")))
-    assert schema.metadata[b"nanoloop.schema_version"] == b"1"
+    assert schema.metadata[b"nanoloop.schema_version"] == b"2"
 
 
 def test_same_rows_twice_change_nothing(tmp_path):
@@ -89,3 +89,24 @@ def test_latest_status(tmp_path):
     ]
     ledger.append("events", rows)
     assert latest_status(ledger).to_dict() == {"F1": "approved", "F2": "rejected"}
+
+
+def test_a_schema_1_ledger_reads_with_the_measured_loading_renamed(tmp_path):
+    """Ledgers written before schema 2 named the measured loading like the recipe's; it reads as actual_drug_loading_pct."""
+    import pyarrow as pa
+
+    (tmp_path / "characterization").mkdir()
+    (tmp_path / "events").mkdir()
+    old = pa.table({"formulation_id": ["F1"], "size_nm": [210.0], "pdi": [0.1], "zeta_mv": [-20.0], "encapsulation_efficiency_pct": [80.0],
+                    "drug_loading_pct": [7.5], "instrument": ["sim"], "raw_checksum": [""]})
+    pq.write_table(old.replace_schema_metadata({"nanoloop.schema_version": "1"}), tmp_path / "characterization" / "part-00000000000000000001-old.parquet")
+    events = pa.table({"event_id": ["e1"], "formulation_id": ["F1"], "campaign": ["c"], "round": pa.array([0], pa.int32()),
+                       "status": ["measured"], "reason": [""], "time": pa.array([pd.Timestamp("2026-01-01", tz="UTC")], pa.timestamp("us", tz="UTC"))})
+    pq.write_table(events, tmp_path / "events" / "part-00000000000000000001-old.parquet")
+    ledger = Ledger(tmp_path)
+    chars = ledger.read("characterization")
+    assert chars["actual_drug_loading_pct"].tolist() == [7.5] and "drug_loading_pct" not in chars.columns
+    read = ledger.read("events")
+    assert read["status"].tolist() == ["measured"] and read["measured_objective"].isna().all()
+    ledger.append("characterization", [{**chars.iloc[0].to_dict(), "formulation_id": "F2"}])
+    assert sorted(ledger.read("characterization")["formulation_id"]) == ["F1", "F2"]

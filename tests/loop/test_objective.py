@@ -88,7 +88,7 @@ def test_measured_objective_and_incumbent_skip_infeasible_batches():
     t = np.array(TARGET.times_hours, float)
     curves = {"A": pd.Series(TARGET.release_pct, index=t), "B": pd.Series(np.array(TARGET.release_pct) + 10.0, index=t)}
     chars = pd.DataFrame({"formulation_id": ["A", "B"], "size_nm": [150, 150], "pdi": [0.1, 0.1], "zeta_mv": [-20, -20],
-                          "encapsulation_efficiency_pct": [40.0, 75.0], "drug_loading_pct": [5, 5]})
+                          "encapsulation_efficiency_pct": [40.0, 75.0], "actual_drug_loading_pct": [5, 5]})
     measured = objective.measured(curves, chars)
     assert measured.loc["A", "objective"] == pytest.approx(100.0) and not measured.loc["A", "feasible"]
     assert measured.loc["B", "feasible"]
