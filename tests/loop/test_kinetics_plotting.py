@@ -27,12 +27,12 @@ def test_best_law_is_drawn_last_thick_and_opaque_with_residuals():
     assert best.get_zorder() > max(o.get_zorder() for o in others)
     assert residual_ax.get_ylabel() == "residual (%)"
     np.testing.assert_allclose(residual_ax.get_lines()[-1].get_ydata(), 0.0, atol=0.5)  # exact data, best law
-    assert residual_ax.get_xlabel() == "time (h)"  # 48 h: hours
+    assert residual_ax.get_xlabel() == "time (hours)"  # 48 h: hours
 
 
 def test_runs_longer_than_72_hours_are_drawn_in_days():
     ax, residual_ax, _ = _panel([1, 24, 48, 96, 168])
-    assert residual_ax.get_xlabel() == "time (d)"
+    assert residual_ax.get_xlabel() == "time (days)"
     assert max(ax.get_lines()[-1].get_xdata()) == 7.0  # 168 h
 
 
