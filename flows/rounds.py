@@ -59,7 +59,7 @@ def explain(campaign: Campaign, round_: int) -> None:
 
 @task(name="approve", cache_policy=NO_CACHE)
 def approve(campaign: Campaign, round_: int, answer: dict | None = None) -> list[str]:
-    approved = apply_approval(campaign, round_, answer or {})
+    approved = apply_approval(campaign, round_, answer or {"approved_by": "auto-approve"})
     how = "approved" if answer is not None else "auto-approved"
     rejected = len((answer or {}).get("reject", []))
     say(f"round {round_}: {how} {len(approved)}" + (f", rejected {rejected}" if rejected else ""))
@@ -112,7 +112,7 @@ def wait_for_approval(campaign: Campaign, round_: int, timeout_s: int) -> dict |
             answer = pause_flow_run(wait_for_input=form, timeout=timeout_s, poll_interval=2, key=f"approval-{round_}-{attempt}")
         except FlowPauseTimeout:
             return None
-        answer = {"reject": list(answer.reject), "reason": answer.reason, "edits": dict(answer.edits)}
+        answer = {"reject": list(answer.reject), "reason": answer.reason, "edits": dict(answer.edits), "approved_by": answer.approved_by}
         if not campaign.awaiting_approval(round_):
             return answer  # already approved in the ledger meanwhile
         try:

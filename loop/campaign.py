@@ -351,31 +351,54 @@ class Campaign:
     def awaiting_approval(self, round_: int) -> list[str]:
         return self._ids(round_, "proposed")
 
-    def approve(self, round_: int, rejected: dict[str, str] | None = None, edits: dict[str, dict] | None = None) -> list[str]:
-        """Approve the round's proposed batch, except rejected ids (id -> reason); edits replace a proposal.
+    def check_approval(self, round_: int, rejected: dict[str, str] | None = None, edits: dict[str, dict] | None = None) -> dict[str, dict]:
+        """Validate an approval answer without writing anything; returns the edited recipes by original id.
 
-        An edit is validated against the design space; the original is kept and
-        marked ``edited``, and the edited recipe is stored as a new formulation.
-        Returns the approved ids.
+        Raises:
+            InputError: an id not awaiting approval, an id both rejected and
+                edited, or an edit outside the design space.
         """
         rejected, edits = dict(rejected or {}), dict(edits or {})
         waiting = set(self.awaiting_approval(round_))
         unknown = (set(rejected) | set(edits)) - waiting
         if unknown:
             raise InputError(f"round {round_}: {sorted(unknown)} are not awaiting approval")
+        both = sorted(set(rejected) & set(edits))
+        if both:
+            raise InputError(f"round {round_}: {both} are both rejected and edited; reject or edit an id, not both")
+        frame = self.formulations().set_index("formulation_id")
+        checked = {}
+        for fid, changes in edits.items():
+            if not isinstance(changes, dict) or not changes:
+                raise InputError(f"edit of {fid}: expected {{variable: value}}, got {changes!r}")
+            try:
+                checked[fid] = self.space.validate({**json.loads(frame.loc[fid, "parameters_json"]), **changes})
+            except InputError as err:
+                raise InputError(f"edit of {fid}: {err}") from None
+        return checked
+
+    def approve(self, round_: int, rejected: dict[str, str] | None = None, edits: dict[str, dict] | None = None, by: str = "") -> list[str]:
+        """Approve the round's proposed batch, except rejected ids (id -> reason); edits replace a proposal.
+
+        The whole answer is validated first (:meth:`check_approval`), so a bad
+        answer writes nothing. The original of an edit is kept and marked
+        ``edited``; the edited recipe is stored as a new formulation. ``by``
+        (who approved) is kept on the approval events. Returns the approved ids.
+        """
+        rejected = dict(rejected or {})
+        edited = self.check_approval(round_, rejected, edits)
+        waiting = set(self.awaiting_approval(round_))
         frame = self.formulations().set_index("formulation_id")
         new_ids = []
-        for fid, changes in edits.items():
-            original = json.loads(frame.loc[fid, "parameters_json"])
-            edited = self.space.validate({**original, **changes})
+        for fid, recipe in edited.items():
             row = frame.loc[fid].to_dict()
             row.update(origin=f"edit-of:{fid}", model_version=row["model_version"], created_at=_now())
-            new_ids += self._store_proposals(pd.DataFrame([edited]), [row], round_)
+            new_ids += self._store_proposals(pd.DataFrame([recipe]), [row], round_)
         for fid, reason in rejected.items():
-            self.record([fid], "rejected", round_, reason or "rejected")
-        self.record(list(edits), "edited", round_, "replaced by an edit")
-        approved = sorted((waiting - set(rejected) - set(edits)) | set(new_ids))
-        self.record(approved, "approved", round_)
+            self.record([fid], "rejected", round_, (reason or "rejected") + (f" (by {by})" if by else ""))
+        self.record(list(edited), "edited", round_, "replaced by an edit" + (f" (by {by})" if by else ""))
+        approved = sorted((waiting - set(rejected) - set(edited)) | set(new_ids))
+        self.record(approved, "approved", round_, f"approved by {by}" if by else "")
         return approved
 
     # -- the lab --------------------------------------------------------------------
