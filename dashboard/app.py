@@ -54,6 +54,8 @@ class LedgerView:
             if stamp != self._stamp:
                 try:
                     self._snapshot, self._problem = data.load_snapshot(self.store), None
+                    for reason in self._snapshot.status.get("unreadable_parts", {}).values():
+                        log.warning("skipped %s; run `nanoloop doctor %s --repair`", reason, self.store)
                 except data.StoreUnavailable as err:
                     self._snapshot, self._problem = None, str(err)
                 except Exception as err:  # a part being written by a foreign tool, a damaged file: say so, keep serving

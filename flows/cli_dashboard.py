@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import sys
 from pathlib import Path
 
 from nanoloop.loop.errors import InputError
@@ -63,6 +64,13 @@ def cmd_report(args) -> int:
     from nanoloop.dashboard.report import write_report
 
     out = write_report(args.store, args.out)
+    from nanoloop.loop.ledger import Ledger
+
+    ledger = Ledger(args.store, create=False, tolerant=True)
+    for table in ("formulations", "events", "curves", "kinetics", "characterization", "models", "explanations"):
+        ledger.read(table)
+    for reason in ledger.unreadable.values():
+        print(f"nanoloop: warning: skipped {reason}; run `nanoloop doctor {args.store} --repair`", file=sys.stderr)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained: open it in any browser)")
     return 0
 

@@ -146,6 +146,8 @@ def round_flow(
         campaign = Campaign.open(store, build_instruments)
     try:
         with campaign.ledger.lock():
+            for path in campaign.ledger.remove_temporaries():
+                say(f"removed {path}, left by a crashed write")
             round_ = campaign.current_round()
             if max_rounds is not None and round_ >= max_rounds:
                 say(f"campaign {campaign.config.name} already has {max_rounds} rounds")

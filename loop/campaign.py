@@ -40,6 +40,8 @@ TERMINAL = ("measured", "failed", "rejected", "abandoned", "edited")
 IN_FLIGHT = ("dispatched", "synthesized", "dissolving")
 
 CONFIG_BLOB = "campaign.json"
+#: config keys whose change alters what stored results mean (a change needs --amend)
+MEANING_KEYS = ("space", "constraints", "target", "objective")
 
 
 def _now() -> pd.Timestamp:
@@ -72,32 +74,54 @@ class Campaign:
             Reading, approving and evaluating need none.
     """
 
-    def __init__(self, config: CampaignConfig, ledger: Ledger, instruments: dict | Callable[[CampaignConfig], dict] | None = None):
+    def __init__(self, config: CampaignConfig, ledger: Ledger, instruments: dict | Callable[[CampaignConfig], dict] | None = None,
+                 amend: bool = False):
         self.config = config
         self.ledger = ledger
         self.space = config.design_space()
         self._instruments = instruments
-        self._store_config()
+        self._store_config(amend)
 
     # -- opening ----------------------------------------------------------------
     @classmethod
-    def open(cls, store: str, instruments: dict | Callable[[CampaignConfig], dict] | None = None) -> "Campaign":
-        """Reopen the campaign kept in ``store`` with the config stored there."""
-        ledger = Ledger(store, create=False)
+    def open(cls, store: str, instruments: dict | Callable[[CampaignConfig], dict] | None = None, tolerant: bool = False) -> "Campaign":
+        """Reopen the campaign kept in ``store`` with the config stored there (``tolerant``: skip unreadable parts, for views)."""
+        ledger = Ledger(store, create=False, tolerant=tolerant)
         blob = ledger.read_blob(CONFIG_BLOB)
         if blob is None:
             raise InputError(f"store {store!r} holds no campaign (no {CONFIG_BLOB})")
         return cls(parse_config(json.loads(blob), source=f"{store}/{CONFIG_BLOB}"), ledger, instruments)
 
-    def _store_config(self) -> None:
+    def _store_config(self, amend: bool = False) -> None:
+        """Store the config; a changed one is refused where it changes what results mean, unless ``amend``.
+
+        Any change keeps the old config under ``blobs/config-history/`` and is
+        recorded as a ``config-changed`` event (formulation id empty).
+        """
         text = json.dumps(self.config.model_dump(mode="json"), indent=1)  # key order is the variable order
         stored = self.ledger.read_blob(CONFIG_BLOB)
         if stored is not None:
-            name = json.loads(stored).get("name")
-            if name != self.config.name:
-                raise InputError(f"store {self.ledger.location!r} belongs to campaign {name!r}, not {self.config.name!r}")
+            old = json.loads(stored)
+            if old.get("name") != self.config.name:
+                raise InputError(f"store {self.ledger.location!r} belongs to campaign {old.get('name')!r}, not {self.config.name!r}")
             if stored.decode() == text:
                 return
+            new = json.loads(text)
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            meaning = [k for k in changed if k in MEANING_KEYS]
+            if meaning and not amend:
+                raise InputError(
+                    f"campaign {self.config.name!r} in {self.ledger.location!r} was run with a different {', '.join(meaning)}; "
+                    "its results would be misread under this config. Use a new campaign name or store, or pass --amend "
+                    "to record the change (the old config is kept)"
+                )
+            stamp = _now().strftime("%Y%m%dT%H%M%S%fZ")
+            self.ledger.write_blob(f"config-history/campaign-{stamp}.json", stored)
+            self.ledger.append("events", [{
+                "event_id": hashlib.sha256(f"config|{stamp}".encode()).hexdigest()[:20], "formulation_id": "", "campaign": self.config.name,
+                "round": self.current_round(), "status": "config-amended" if meaning else "config-changed",
+                "reason": f"changed {', '.join(changed)}; old config in blobs/config-history/campaign-{stamp}.json", "time": _now(),
+            }])
         self.ledger.write_blob(CONFIG_BLOB, text.encode())
 
     @property
