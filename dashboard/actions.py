@@ -35,13 +35,15 @@ def nanoloop_command() -> list[str]:
     return [sys.executable, "-m", "nanoloop.flows.cli"]
 
 
-def approve_arguments(store: str, reject: list[str] | None = None, reason: str = "") -> list[str]:
-    """The arguments of ``nanoloop approve``: ``approve STORE [--reject ID ...] [--reason TEXT]``."""
+def approve_arguments(store: str, reject: list[str] | None = None, reason: str = "", by: str = "") -> list[str]:
+    """The arguments of ``nanoloop approve``: ``approve STORE [--reject ID ...] [--reason TEXT] [--by WHO]``."""
     args = ["approve", store]
     if reject:
         args += ["--reject", *reject]
     if reason.strip():
         args += ["--reason", reason.strip()]
+    if by.strip():
+        args += ["--by", by.strip()]
     return args
 
 
@@ -60,9 +62,9 @@ def run_cli(args: list[str], command: list[str] | None = None, timeout_s: float 
     return CommandResult(False, done.returncode, _last_line(err) or _last_line(out) or f"`nanoloop {args[0]}` failed with exit code {done.returncode}")
 
 
-def approve(store: str, reject: list[str] | None = None, reason: str = "", command: list[str] | None = None) -> CommandResult:
-    """Approve the batch awaiting approval (rejecting ``reject`` with ``reason``) through ``nanoloop approve``."""
-    return run_cli(approve_arguments(store, reject, reason), command)
+def approve(store: str, reject: list[str] | None = None, reason: str = "", command: list[str] | None = None, by: str = "") -> CommandResult:
+    """Approve the batch awaiting approval (rejecting ``reject`` with ``reason``) through ``nanoloop approve``; ``by``: who."""
+    return run_cli(approve_arguments(store, reject, reason, by), command)
 
 
 def _last_line(text: str) -> str:

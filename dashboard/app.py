@@ -19,7 +19,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
-from nanoloop.dashboard import actions, data, figures
+from nanoloop.dashboard import actions, auth, data, figures
 
 log = logging.getLogger("nanoloop.dashboard")
 
@@ -171,16 +171,18 @@ def layout(store: str, poll_seconds: float) -> html.Div:
 
 
 # -- the app --------------------------------------------------------------------------------------------
-def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str] | None = None) -> dash.Dash:
+def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str] | None = None, tokens: dict[str, str] | None = None) -> dash.Dash:
     """The Dash app for ``store`` (nothing is read until a page asks).
 
     Args:
         store: ledger folder or URI.
         poll_seconds: how often a page asks whether the ledger changed.
         approve_command: how to run the command line (default: this Python running ``flows.cli``).
+        tokens: approval tokens (secret -> label, see :mod:`nanoloop.dashboard.auth`); every request needs one when given.
     """
     view = LedgerView(store)
     app = dash.Dash(__name__, title="nanoloop dashboard", update_title=None, serve_locally=True)
+    auth.protect(app.server, tokens or {})
     app.layout = layout(store, poll_seconds)
 
     @app.callback(Output("ledger-version", "data"), Input("poll", "n_intervals"), State("ledger-version", "data"))
@@ -334,7 +336,7 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
             reject = list(ticked or [])
         if not options:
             return "Nothing awaits approval.", no_update
-        result = actions.approve(store, reject, reason or "", approve_command)
+        result = actions.approve(store, reject, reason or "", approve_command, by=auth.current_user())
         reachable, note = actions.prefect_server()
         lines = [("✔ " if result.ok else "✘ ") + result.message]
         if not reachable:
@@ -344,8 +346,8 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
     return app
 
 
-def serve(store: str, port: int = 8050, host: str = "127.0.0.1", poll_seconds: float = 3.0) -> None:
+def serve(store: str, port: int = 8050, host: str = "127.0.0.1", poll_seconds: float = 3.0, tokens: dict[str, str] | None = None) -> None:
     """Serve the dashboard until interrupted (Werkzeug's threaded server; meant for one lab's loopback or LAN)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = create_app(store, poll_seconds=poll_seconds)
+    app = create_app(store, poll_seconds=poll_seconds, tokens=tokens)
     app.run(host=host, port=port, debug=False)

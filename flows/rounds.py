@@ -20,7 +20,7 @@ from nanoloop.flows.approval import BatchApproval, apply_approval, batch_markdow
 from nanoloop.flows.artifacts import publish_round_artifacts
 from nanoloop.flows.parallel import dask_task_runner, fit_members_in_tasks
 from nanoloop.flows.progress import say
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign import IN_FLIGHT, Campaign
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.config import load_config
 from nanoloop.loop.evaluation import campaign_status
@@ -156,8 +156,10 @@ def round_flow(
                 propose.fn(campaign, round_, fit_members_in_tasks)
             else:
                 propose(campaign, round_)
-            if round_ > 0:
+            if _has_model(campaign, round_):
                 explain(campaign, round_)
+            elif round_ > 0:
+                say(f"round {round_}: nothing measured yet (earlier batches were rejected or failed), so a new space-filling design")
             if campaign.awaiting_approval(round_):
                 if auto_approve:
                     approve(campaign, round_)
@@ -170,6 +172,17 @@ def round_flow(
     except LedgerBusy as busy:
         say(f"{busy}; this run stops without doing anything")
         return {"busy": True}
+
+
+def _has_model(campaign: Campaign, round_: int) -> bool:
+    """Whether the round's proposals came from a trained surrogate (none when nothing was measured before)."""
+    frame = campaign.formulations()
+    return bool((frame.loc[frame["round"] == round_, "model_version"] != "").any())
+
+
+def _progress(campaign: Campaign) -> tuple[int, int]:
+    """What a pass can change: the number of events and the current round."""
+    return len(campaign.ledger.read("events")), campaign.current_round()
 
 
 @flow(name="nanoloop-campaign", log_prints=False)
@@ -187,9 +200,19 @@ def campaign_flow(store: str, rounds: int, auto_approve: bool = False, approval_
             say(stop)
             summaries.append({"stopped": stop})
             break
+        before = _progress(campaign)
         one_round = round_flow.with_options(task_runner=dask_task_runner(dask_address)) if dask else round_flow
         summary = one_round(store, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s, parallel_members=dask, max_rounds=rounds)
         summaries.append(summary)
         if summary.get("busy") or summary.get("done") or summary.get("awaiting_approval"):
+            break
+        if _progress(campaign) == before:  # results neither came nor failed: never loop on a lab that says nothing
+            round_ = before[1]
+            waiting = campaign.formulations().query("round == @round_ and status in @IN_FLIGHT")
+            stop = (f"round {round_}: no result came in {campaign.config.instruments.collect_wait_s:g} s for the "
+                    f"{len(waiting)} formulations in the lab; they stay in flight: run again later to collect them, "
+                    "or check the instruments")
+            say(stop)
+            summaries.append({"stopped": stop})
             break
     return summaries

@@ -419,8 +419,8 @@ class Campaign:
             row.update(origin=f"edit-of:{fid}", model_version=row["model_version"], created_at=_now())
             new_ids += self._store_proposals(pd.DataFrame([recipe]), [row], round_)
         for fid, reason in rejected.items():
-            self.record([fid], "rejected", round_, (reason or "rejected") + (f" (by {by})" if by else ""))
-        self.record(list(edited), "edited", round_, "replaced by an edit" + (f" (by {by})" if by else ""))
+            self.record([fid], "rejected", round_, reason or "rejected")
+        self.record(list(edited), "edited", round_, "replaced by an edit")
         approved = sorted((waiting - set(rejected) - set(edited)) | set(new_ids))
         self.record(approved, "approved", round_, f"approved by {by}" if by else "")
         return approved
@@ -472,16 +472,46 @@ class Campaign:
         failed = set(self.states().pipe(lambda s: s[s == "failed"]).index)
         return [item.key for item in items if item.key not in failed]
 
-    def collect_synthesis(self, round_: int, wait_s: float = 60.0) -> dict[str, list[str]]:
+    def recover_lost_jobs(self, round_: int, kind: str) -> list[str]:
+        """Resubmit in-flight jobs the instrument no longer knows (e.g. it restarted after a crash); returns the ids failed.
+
+        Each lost job is submitted again under the same idempotency key (so an
+        instrument that does know it does nothing twice); one still unknown
+        after that is marked failed with the reason, so no run waits for it forever.
+        """
+        status = "dispatched" if kind == "synthesis" else "dissolving"
+        ids = self._ids(round_, status)
+        if not ids:
+            return []
+        instrument = self.instruments[kind]
+        known = instrument.status(ids, timeout_s=self.timeout_s)
+        lost = [k for k in ids if known.get(k, JobState.UNKNOWN) == JobState.UNKNOWN]
+        if not lost:
+            return []
+        items = self._work_items(lost, with_characterization=kind == "dissolution")
+        try:
+            instrument.submit(items, timeout_s=self.timeout_s)
+        except PermanentInstrumentError as err:
+            if err.item_key not in lost:
+                raise
+            self.record([err.item_key], "failed", round_, f"{kind}: {err}")
+        known = instrument.status(lost, timeout_s=self.timeout_s)
+        gone = [k for k in lost if known.get(k, JobState.UNKNOWN) == JobState.UNKNOWN]
+        for fid in gone:
+            self.record([fid], "failed", round_, f"{kind}: the instrument no longer knows this job and did not take it again")
+        return gone
+
+    def collect_synthesis(self, round_: int, wait_s: float | None = None) -> dict[str, list[str]]:
         """Poll synthesis for dispatched formulations; store characterization, or the failure reason.
 
         A result that fails the plausibility checks (NaN or absurd values) is
         recorded as a failed synthesis with the problems found.
         """
+        self.recover_lost_jobs(round_, "synthesis")
         ids = self._ids(round_, "dispatched")
         instrument = self.instruments["synthesis"]
         done, failed = [], {}
-        for r in _wait_and_collect(instrument, ids, wait_s, self.timeout_s):
+        for r in _wait_and_collect(instrument, ids, self._wait(wait_s), self.timeout_s):
             problems = [str(p) for p in result_problems(r)]
             if r.state != JobState.DONE or problems or r.characterization is None:
                 failed[r.key] = f"synthesis: {r.reason or '; '.join(problems) or r.state.value}"
@@ -495,6 +525,9 @@ class Campaign:
             self.record([fid], "failed", round_, reason)
         return {"synthesized": [r.key for r in done], "failed": list(failed)}
 
+    def _wait(self, wait_s: float | None) -> float:
+        return self.config.instruments.collect_wait_s if wait_s is None else wait_s
+
     def dispatch_dissolution(self, round_: int) -> list[str]:
         """Start a dissolution test for each synthesized formulation."""
         ids = self._ids(round_, "synthesized")
@@ -502,7 +535,7 @@ class Campaign:
         self.record(sent, "dissolving", round_)
         return sent
 
-    def collect_dissolution(self, round_: int, wait_s: float = 60.0) -> dict[str, list[str]]:
+    def collect_dissolution(self, round_: int, wait_s: float | None = None) -> dict[str, list[str]]:
         """Ingest finished release curves (and their kinetic summary); failed tests are recorded.
 
         Policy for bad readings: NaN readings are dropped; a replicate with an
@@ -510,10 +543,11 @@ class Campaign:
         is dropped whole and the reason kept on the ``measured`` event; a test
         with no usable replicate is failed.
         """
+        self.recover_lost_jobs(round_, "dissolution")
         ids = self._ids(round_, "dissolving")
         instrument = self.instruments["dissolution"]
         measured, failed, curve_rows, kinetics_rows = {}, [], [], []
-        for r in _wait_and_collect(instrument, ids, wait_s, self.timeout_s):
+        for r in _wait_and_collect(instrument, ids, self._wait(wait_s), self.timeout_s):
             curves, notes = _usable_curves(r)
             rows = [
                 {"formulation_id": r.key, "replicate": c.replicate, "time_hours": float(t), "release_pct": float(v), "instrument": instrument.name, "raw_checksum": r.raw_checksum}

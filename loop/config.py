@@ -74,8 +74,8 @@ class InstrumentsConfig(_Strict):
     timeout_s: float = Field(30.0, gt=0, le=3600)
     # top-level packages whose "package.module:Class" paths this config may load (their code runs)
     trusted_plugins: list[str] = Field(default_factory=list)
-    # seconds an in-flight job may stay unknown to its instrument (resubmitted meanwhile) before it is failed
-    lost_job_timeout_s: float = Field(600.0, gt=0, le=7 * 86400)
+    # seconds a run waits for results before it leaves the rest in flight (a run that got none stops with a message)
+    collect_wait_s: float = Field(60.0, gt=0, le=86400)
 
 
 class SurrogateConfig(_Strict):
