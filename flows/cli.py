@@ -338,7 +338,7 @@ LONG_RUNNING = ("run", "demo", "serve", "server")
 def main(argv=None) -> int:
     _quiet_prefect()
     args = build_parser().parse_args(argv)
-    if args.command in LONG_RUNNING:
+    if argv is None and args.command in LONG_RUNNING:  # the command line itself, not a call from Python
         from nanoloop.flows.lifecycle import exit_on_sigterm
 
         exit_on_sigterm()
