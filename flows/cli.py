@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-LONG_RUNNING = ("run", "demo", "serve", "server")
+LONG_RUNNING = ("run", "demo", "server")  # `serve` leaves SIGTERM to Prefect's runner, which stops its flow-run processes with it
 
 
 def main(argv=None) -> int:

@@ -100,6 +100,7 @@ def exit_on_sigterm(message: str = "stopped by SIGTERM") -> None:
 
     signals = {signal.SIGTERM, signal.SIGHUP}
     signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    os.register_at_fork(after_in_child=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, signals))  # forked children answer SIGTERM
 
     def watch():
         received = signal.sigwait(signals)

@@ -103,3 +103,17 @@ def test_trusted_plugin_by_config_key_loads(tmp_path, monkeypatch):
         build_instruments(parse_config(tomllib.loads(_instrument("good_lab:Robot"))))
     monkeypatch.setenv("NANOLOOP_TRUSTED_PLUGINS", "good_lab")
     assert build_instruments(parse_config(tomllib.loads(_instrument("good_lab:Robot"))))["synthesis"].kind == "synthesis"
+
+
+def test_installed_plugin_by_entry_point_name(tmp_path, monkeypatch):
+    """A package installed under the entry-point group nanoloop.instruments is used by name, no trust key needed."""
+    from nanoloop.adapters.registry import load_instrument
+
+    (tmp_path / "pip_lab.py").write_text("from nanoloop.adapters.simulated.synthesis import SimulatedSynthesis as Robot\n")
+    info = tmp_path / "pip_lab-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pip-lab\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[nanoloop.instruments]\npip-lab-robot = pip_lab:Robot\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("NANOLOOP_TRUSTED_PLUGINS", raising=False)
+    assert load_instrument("pip-lab-robot", {"seed": 1}, expected_kind="synthesis", trusted=()).kind == "synthesis"
