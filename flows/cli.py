@@ -338,7 +338,8 @@ LONG_RUNNING = ("run", "demo", "server")  # `serve` leaves SIGTERM to Prefect's 
 def main(argv=None) -> int:
     _quiet_prefect()
     args = build_parser().parse_args(argv)
-    if argv is None and args.command in LONG_RUNNING:  # the command line itself, not a call from Python
+    # the command line itself, not a call from Python; Dask's worker processes would inherit the blocked signals
+    if argv is None and args.command in LONG_RUNNING and getattr(args, "dask", None) is None:
         from nanoloop.flows.lifecycle import exit_on_sigterm
 
         exit_on_sigterm()

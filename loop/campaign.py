@@ -90,7 +90,14 @@ class Campaign:
         blob = ledger.read_blob(CONFIG_BLOB)
         if blob is None:
             raise InputError(f"store {store!r} holds no campaign (no {CONFIG_BLOB})")
-        return cls(parse_config(json.loads(blob), source=f"{store}/{CONFIG_BLOB}"), ledger, instruments)
+        try:
+            data = json.loads(blob)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise InputError(f"{store}/blobs/{CONFIG_BLOB}: the stored campaign config is damaged (not JSON: {err}); "
+                             f"restore it from blobs/config-history/ or a backup") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{store}/blobs/{CONFIG_BLOB}: the stored campaign config is damaged (not a JSON object)")
+        return cls(parse_config(data, source=f"{store}/blobs/{CONFIG_BLOB}"), ledger, instruments)
 
     def _store_config(self, amend: bool = False) -> None:
         """Store the config; a changed one is refused where it changes what results mean, unless ``amend``.

@@ -50,6 +50,7 @@ def check_store(store: str, repair: bool = False) -> Checkup:
             except InputError as err:
                 found.unreadable[path] = str(err)
     found.temporaries = ledger.temporaries(older_than_s=0)
+    found.inconsistencies += _config_problems(ledger, store)
     if repair and (found.unreadable or found.temporaries):
         try:
             with ledger.lock():
@@ -59,7 +60,7 @@ def check_store(store: str, repair: bool = False) -> Checkup:
                 found.removed = ledger.remove_temporaries(older_than_s=0)
         except LedgerBusy as busy:
             raise InputError(f"{busy}; repair when no run is going") from None
-    found.inconsistencies = _event_problems(Ledger(store, create=False, tolerant=True))
+    found.inconsistencies += _event_problems(Ledger(store, create=False, tolerant=True))
     return found
 
 
@@ -73,6 +74,19 @@ def _quarantine(ledger: Ledger, path: str, reason: str) -> str:
         note.write(f"moved here by `nanoloop doctor --repair` at {datetime.now(timezone.utc).isoformat()}\n"
                    f"from {path}\nbecause: {reason}\nIts rows are no longer part of the campaign.\n")
     return target
+
+
+def _config_problems(ledger: Ledger, store: str) -> list[str]:
+    """The stored campaign config must be there and valid (doctor reports it; it never rewrites it)."""
+    from nanoloop.loop.campaign import Campaign
+
+    if ledger.read_blob("campaign.json") is None:
+        return [f"{store}/blobs/campaign.json is missing: the store holds no campaign config"]
+    try:
+        Campaign.open(store, tolerant=True)
+    except InputError as err:
+        return [str(err)]
+    return []
 
 
 def _event_problems(ledger: Ledger) -> list[str]:
