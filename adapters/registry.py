@@ -145,6 +145,8 @@ def resolve(spec: str, trusted: bool | Iterable[str] = True) -> Callable[..., An
     if not callable(target):
         raise InputError(f"instrument {spec!r}: {attribute!r} is not a class or factory")
     _check_target(spec, target)
+    if trusted is not True and not inspect.isclass(target):  # a config names classes: checked before they are called
+        raise InputError(f"instrument {spec!r}: a config must name an instrument class, not a function")
     return target
 
 

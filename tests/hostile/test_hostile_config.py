@@ -20,6 +20,9 @@ BROKEN_LAB = textwrap.dedent('''
         def submit(self, items, timeout_s=30.0): pass
         def status(self, keys, timeout_s=30.0): return {}
         def cancel(self, keys, timeout_s=30.0): pass
+
+    def make(path):
+        open(path, "w").close()  # a factory function named by a config is never called
 ''')
 
 
@@ -48,6 +51,9 @@ CASES = {
     "subprocess-popen": (_instrument("subprocess:Popen", '{ args = ["touch", "PWNED"] }', trusted='["subprocess"]').encode(), {"NANOLOOP_TRUSTED_PLUGINS": "1"}, ["subprocess:Popen"]),
     "builtins-exec": (_instrument("builtins:exec", '{ source = "open(\'PWNED\', \'w\')" }').encode(), {"NANOLOOP_TRUSTED_PLUGINS": "*"}, ["builtins:exec"]),
     "unknown-builtin-name": (_instrument("simulated-magic").encode(), {}, ["simulated-magic", "built-in"]),
+    "trusted-function-not-class": (_instrument("broken_lab:make", '{ path = "PWNED" }', trusted='["broken_lab"]').encode(), {}, ["class, not a function"]),
+    "nanoloop-internal-path": (_instrument("nanoloop.flows.cli:main").encode(), {"NANOLOOP_TRUSTED_PLUGINS": "*"}, ["never loaded by import path"]),
+    "trusted-list-is-a-string": (_instrument("simulated-synthesis", trusted='"broken_lab"').encode(), {}, ["trusted_plugins", "valid list"]),
 }
 
 
