@@ -219,7 +219,8 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         rounds = data.rounds_table(snap)
         rounds = rounds.assign(coverage_90=rounds["coverage_90"].astype(float) * 100).rename(
             columns={"coverage_90": "coverage_90 (%)", "prospective_mae": "prospective_mae (%)", "best_f2_round": "best_f2 (round)"})
-        return (None, {**BANNER, "display": "none"}, {}, f"campaign {k['campaign']}", stamp,
+        damaged = [html.Div(f"Not shown: {reason} (run `nanoloop doctor {store}`)") for reason in snap.status.get("unreadable_parts", {}).values()]
+        return (damaged or None, {**BANNER, "display": "block" if damaged else "none"}, {}, f"campaign {k['campaign']}", stamp,
                 str(k["rounds"]), rounds_note, str(k["experiments"]), exp_note, best, best_note,
                 str(k["awaiting_approval"]), await_note,
                 figures.best_f2_figure(snap), figures.model_quality_figure(snap), html_table(rounds, "rounds-table-body"))

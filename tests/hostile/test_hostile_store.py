@@ -133,3 +133,28 @@ def test_changed_space_from_the_command_line_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "--amend" in err and len(err.splitlines()) == 1
     assert (store / "blobs" / "campaign.json").read_text() == before
+
+
+def test_dashboard_names_the_damaged_part_and_shows_the_rest(measured_store, tmp_path):
+    import shutil
+
+    from nanoloop.dashboard.app import create_app
+
+    store = tmp_path / "store"
+    shutil.copytree(measured_store, store)
+    part = sorted((store / "kinetics").glob("part-*.parquet"))[0]
+    _damage(part, "garbage")
+    client = create_app(str(store)).server.test_client()
+    callbacks = client.get("/_dash-dependencies").get_json()
+    overview = next(c for c in callbacks if "..problem.children" in c["output"])
+    outputs = [{"id": p.split(".")[0], "property": p.split(".")[1]} for p in overview["output"].strip(".").split("...")]
+    answer = client.post("/_dash-update-component", json={
+        "output": overview["output"], "outputs": outputs, "changedPropIds": ["ledger-version.data"],
+        "inputs": [{"id": "ledger-version", "property": "data", "value": "v1"}],
+    })
+    assert answer.status_code == 200
+    body = answer.get_data(as_text=True)
+    assert part.name in body and "doctor" in body
+    shown = answer.get_json()["response"]
+    measured = int((Campaign.open(str(measured_store)).formulations()["status"] == "measured").sum())
+    assert measured > 0 and shown["kpi-experiments"]["children"] == str(measured) and shown["problem"]["style"]["display"] == "block"  # the rest is shown
