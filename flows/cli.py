@@ -349,7 +349,9 @@ def main(argv=None) -> int:
         print(f"nanoloop: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:
-        message = storage_error(err)
+        from nanoloop.loop.ledger import storage_message
+
+        message = storage_message(err)
         if message is None:
             raise
         print(f"nanoloop: error: {message}", file=sys.stderr)
@@ -359,21 +361,6 @@ def main(argv=None) -> int:
             from nanoloop.flows.lifecycle import stop_children
 
             stop_children()
-
-
-def storage_error(err: OSError) -> str | None:
-    """One line for a store that cannot be written (read-only, full disk, no permission), else None."""
-    import errno
-
-    path = err.filename or "the store"
-    advice = {
-        errno.EROFS: "the file system is read-only: give --store a writable folder",
-        errno.EACCES: "permission denied: give --store a folder you may write, or fix its permissions",
-        errno.EPERM: "permission denied: give --store a folder you may write, or fix its permissions",
-        errno.ENOSPC: "the disk is full: free space (nothing half-written was kept) and run again",
-        errno.EDQUOT: "the disk quota is exceeded: free space and run again",
-    }.get(err.errno)
-    return None if advice is None else f"cannot write {path}: {advice}"
 
 
 if __name__ == "__main__":

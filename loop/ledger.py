@@ -395,22 +395,25 @@ _STORAGE_ADVICE = {
 }
 
 
+def storage_message(err: OSError, where: str = "the store") -> str | None:
+    """One line for a read-only, permission or full-disk error (which path, what to do), else None."""
+    advice = _STORAGE_ADVICE.get(err.errno)
+    for words, code in (("Read-only file system", errno.EROFS), ("Permission denied", errno.EACCES), ("No space left", errno.ENOSPC)):
+        if advice is None and words in str(err):  # pyarrow's filesystem errors carry the words, not the errno
+            advice = _STORAGE_ADVICE[code]
+    return None if advice is None else f"cannot write {err.filename or where}: {advice}"
+
+
 @contextmanager
 def storage_errors(where: str):
     """Turn a read-only, permission or full-disk OSError into an InputError saying which path and what to do."""
     try:
         yield
     except OSError as err:
-        advice = _STORAGE_ADVICE.get(err.errno)
-        if advice is None and "Read-only file system" in str(err):
-            advice = _STORAGE_ADVICE[errno.EROFS]
-        if advice is None and "Permission denied" in str(err):
-            advice = _STORAGE_ADVICE[errno.EACCES]
-        if advice is None and "No space left" in str(err):
-            advice = _STORAGE_ADVICE[errno.ENOSPC]
-        if advice is None:
+        message = storage_message(err, where)
+        if message is None:
             raise
-        raise InputError(f"cannot write {err.filename or where}: {advice}") from None
+        raise InputError(message) from None
 
 
 def _fsync_dir(folder: str) -> None:
