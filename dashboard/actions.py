@@ -35,8 +35,9 @@ def nanoloop_command() -> list[str]:
     return [sys.executable, "-m", "nanoloop.flows.cli"]
 
 
-def approve_arguments(store: str, reject: list[str] | None = None, reason: str = "", edits: dict[str, dict] | None = None) -> list[str]:
-    """The arguments of ``nanoloop approve``: ``approve STORE [--reject ID ...] [--reason TEXT] [--edit ID:VARIABLE=VALUE ...]``."""
+def approve_arguments(store: str, reject: list[str] | None = None, reason: str = "", edits: dict[str, dict] | None = None,
+                      by: str = "") -> list[str]:
+    """The arguments of ``nanoloop approve``: ``approve STORE [--reject ID ...] [--reason TEXT] [--edit ID:VARIABLE=VALUE ...] [--by WHO]``."""
     args = ["approve", store]
     if reject:
         args += ["--reject", *reject]
@@ -45,6 +46,8 @@ def approve_arguments(store: str, reject: list[str] | None = None, reason: str =
     for fid, changes in (edits or {}).items():
         for variable, value in changes.items():
             args += ["--edit", f"{fid}:{variable}={value}"]
+    if by.strip():
+        args += ["--by", by.strip()]
     return args
 
 
@@ -64,9 +67,9 @@ def run_cli(args: list[str], command: list[str] | None = None, timeout_s: float 
 
 
 def approve(store: str, reject: list[str] | None = None, reason: str = "", command: list[str] | None = None,
-            edits: dict[str, dict] | None = None) -> CommandResult:
-    """Approve the batch awaiting approval (rejecting ``reject`` with ``reason``, applying ``edits``) through ``nanoloop approve``."""
-    return run_cli(approve_arguments(store, reject, reason, edits), command)
+            edits: dict[str, dict] | None = None, by: str = "") -> CommandResult:
+    """Approve the batch awaiting approval (rejecting ``reject`` with ``reason``, applying ``edits``) through ``nanoloop approve``; ``by``: who."""
+    return run_cli(approve_arguments(store, reject, reason, edits, by), command)
 
 
 def _last_line(text: str) -> str:

@@ -19,7 +19,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
-from nanoloop.dashboard import approval_view, data, figures, insights
+from nanoloop.dashboard import approval_view, auth, data, figures, insights
 
 log = logging.getLogger("nanoloop.dashboard")
 
@@ -60,6 +60,8 @@ class LedgerView:
             if stamp != self._stamp:
                 try:
                     self._snapshot, self._problem = data.load_snapshot(self.store), None
+                    for reason in self._snapshot.status.get("unreadable_parts", {}).values():
+                        log.warning("skipped %s; run `nanoloop doctor %s --repair`", reason, self.store)
                 except data.StoreUnavailable as err:
                     self._snapshot, self._problem = None, str(err)
                 except Exception as err:  # a part being written by a foreign tool, a damaged file: say so, keep serving
@@ -165,16 +167,18 @@ def layout(store: str, poll_seconds: float) -> html.Div:
 
 
 # -- the app --------------------------------------------------------------------------------------------
-def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str] | None = None) -> dash.Dash:
+def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str] | None = None, tokens: dict[str, str] | None = None) -> dash.Dash:
     """The Dash app for ``store`` (nothing is read until a page asks).
 
     Args:
         store: ledger folder or URI.
         poll_seconds: how often a page asks whether the ledger changed.
         approve_command: how to run the command line (default: this Python running ``flows.cli``).
+        tokens: approval tokens (secret -> label, see :mod:`nanoloop.dashboard.auth`); every request needs one when given.
     """
     view = LedgerView(store)
     app = dash.Dash(__name__, title="nanoloop dashboard", update_title=None, serve_locally=True)
+    auth.protect(app.server, tokens or {})
     app.layout = layout(store, poll_seconds)
 
     @app.callback(Output("ledger-version", "data"), Input("poll", "n_intervals"), State("ledger-version", "data"))
@@ -212,7 +216,8 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         rounds = data.rounds_table(snap)
         rounds = rounds.assign(coverage_90=rounds["coverage_90"].astype(float) * 100).rename(
             columns={"coverage_90": "coverage_90 (%)", "prospective_mae": "prospective_mae (%)", "best_f2_round": "best_f2 (round)"})
-        return (None, {**BANNER, "display": "none"}, {}, f"campaign {k['campaign']}", stamp,
+        damaged = [html.Div(f"Not shown: {reason} (run `nanoloop doctor {store}`)") for reason in snap.status.get("unreadable_parts", {}).values()]
+        return (damaged or None, {**BANNER, "display": "block" if damaged else "none"}, {}, f"campaign {k['campaign']}", stamp,
                 str(k["rounds"]), rounds_note, str(k["experiments"]), exp_note, best, best_note,
                 str(k["awaiting_approval"]), await_note,
                 figures.best_f2_figure(snap), figures.model_quality_figure(snap), html_table(rounds, "rounds-table-body"), _failure_table(snap))
@@ -332,8 +337,8 @@ def _failure_table(snap: data.Snapshot):
     return html_table(counts.reset_index().sort_values("failed", ascending=False), "failure-reasons-body")
 
 
-def serve(store: str, port: int = 8050, host: str = "127.0.0.1", poll_seconds: float = 3.0) -> None:
+def serve(store: str, port: int = 8050, host: str = "127.0.0.1", poll_seconds: float = 3.0, tokens: dict[str, str] | None = None) -> None:
     """Serve the dashboard until interrupted (Werkzeug's threaded server; meant for one lab's loopback or LAN)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = create_app(store, poll_seconds=poll_seconds)
+    app = create_app(store, poll_seconds=poll_seconds, tokens=tokens)
     app.run(host=host, port=port, debug=False)

@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html, no_update
 
-from nanoloop.dashboard import actions, figures
+from nanoloop.dashboard import actions, auth, figures
 from nanoloop.loop.errors import InputError
 
 BUTTON = {"color": "white", "border": "none", "padding": "8px 14px", "borderRadius": "4px", "cursor": "pointer"}
@@ -177,7 +177,7 @@ def register(app: dash.Dash, view, store: str, approve_command: list[str] | None
                 return html.Div("✘ not sent: " + problem, id="approval-result"), no_update
             lines = [line.strip() for line in (edits_text or "").replace(",", "\n").splitlines() if line.strip()]
             edits = {fid: changes for fid, changes in parse_edits(lines).items() if fid not in reject}
-        result = actions.approve(store, reject, reason or "", approve_command, edits=edits)
+        result = actions.approve(store, reject, reason or "", approve_command, edits=edits, by=auth.current_user())
         reachable, note = actions.prefect_server()
         lines = [("✔ " if result.ok else "✘ ") + result.message]
         if not reachable:

@@ -123,7 +123,7 @@ def load_snapshot(store: str | os.PathLike) -> Snapshot:
     text = os.fspath(store)
     stamp = fingerprint(text)
     try:
-        ledger = Ledger(text, create=False)
+        ledger = Ledger(text, create=False, tolerant=True)  # an unreadable part is skipped and named, the rest is shown
     except InputError as err:
         raise StoreUnavailable(str(err)) from None
     blob = ledger.read_blob(CONFIG_BLOB)
@@ -137,6 +137,7 @@ def load_snapshot(store: str | os.PathLike) -> Snapshot:
     if forms.empty:
         raise StoreUnavailable(f"campaign {config.name!r} in {text!r} has no formulations yet")
     status = campaign_status(ledger, config.target, config.name)
+    status["unreadable_parts"] = ledger.unreadable  # filled as tables are read below
     states = latest_status(ledger)
     forms["status"] = forms["formulation_id"].map(states).fillna("proposed")
     forms["measured_f2"] = forms["formulation_id"].map(measured_objective(ledger, config.target))

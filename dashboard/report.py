@@ -70,6 +70,8 @@ def build_report(snap: data.Snapshot) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(f"<h1>nanoloop campaign {html.escape(k['campaign'])}</h1>")
     parts.append(f'<div class="sub">ledger: {html.escape(snap.store)} · report written {now} by nanoloop {html.escape(__version__)}</div>')
+    for reason in snap.status.get("unreadable_parts", {}).values():
+        parts.append(f'<p class="warning"><b>Not shown: {html.escape(reason)}</b> (run <code>nanoloop doctor</code>)</p>')
     best_note = f"{k['best_id']} (round {k['best_round']})" if k["best_id"] else "nothing measured yet"
     parts.append('<div class="cards">' + "".join([
         _card("rounds", str(k["rounds"]), f"{k['rounds_measured']} with results"),

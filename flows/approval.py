@@ -25,6 +25,7 @@ class BatchApproval(RunInput):
     reject: list[str] = []
     reason: str = ""
     edits: dict[str, dict[str, Any]] = {}
+    approved_by: str = ""
 
 
 def batch_markdown(campaign: Campaign, round_: int, problem: str = "") -> str:
@@ -72,22 +73,25 @@ def record_pause(campaign: Campaign, round_: int, flow_run_id: str) -> None:
 def apply_approval(campaign: Campaign, round_: int, answer: dict) -> list[str]:
     """Apply an approval answer to the ledger (validated); returns the approved ids."""
     reason = answer.get("reason") or "rejected by reviewer"
-    return campaign.approve(round_, rejected={fid: reason for fid in answer.get("reject", [])}, edits=answer.get("edits") or {})
+    return campaign.approve(round_, rejected={fid: reason for fid in answer.get("reject", [])}, edits=answer.get("edits") or {},
+                            by=answer.get("approved_by") or "")
 
 
-def approve_from_terminal(campaign: Campaign, reject: list[str], reason: str, edits: dict | None = None) -> str:
+def approve_from_terminal(campaign: Campaign, reject: list[str], reason: str, edits: dict | None = None, by: str = "") -> str:
     """Approve the batch awaiting approval: resume its paused flow run, or write to the ledger.
 
-    Returns what was done, for the user.
+    The answer is validated against the ledger and the design space before
+    anything is resumed or written (a bad id or edit raises InputError).
+    ``by`` names who approved (kept on the approval events). Returns what was
+    done, for the user.
     """
     round_ = campaign.current_round()
     waiting = campaign.awaiting_approval(round_)
     if not waiting:
         raise InputError(f"campaign {campaign.config.name}: no batch awaits approval")
-    unknown = set(reject) - set(waiting)
-    if unknown:
-        raise InputError(f"round {round_}: {sorted(unknown)} are not awaiting approval")
-    answer = {"reject": list(reject), "reason": reason, "edits": edits or {}}
+    reason_text = reason or "rejected by reviewer"
+    campaign.check_approval(round_, {fid: reason_text for fid in reject}, edits or {})
+    answer = {"reject": list(reject), "reason": reason, "edits": edits or {}, "approved_by": by}
     record = campaign.ledger.read_blob(pause_record_name(round_))
     if record is not None:
         from uuid import UUID

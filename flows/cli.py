@@ -56,7 +56,40 @@ def cmd_init(args) -> int:
     return 0
 
 
-def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, approval_timeout_s: int = 3600, dask: str | None = None) -> int:
+def _load_config(path: str):
+    """Load a config and check its instruments (trusted, importable, protocol on the class): nothing is built or stored."""
+    from nanoloop.adapters.registry import check_instruments
+    from nanoloop.loop.config import load_config
+
+    config = load_config(path)
+    try:
+        check_instruments(config)
+    except InputError as err:
+        raise InputError(f"{path}: {err}") from None
+    return config
+
+
+def _check_dask_address(address: str, timeout_s: float = 3.0) -> None:
+    """Refuse a Dask scheduler address nobody answers at (before anything is stored)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port or 8786
+    except ValueError:
+        raise InputError(f"--dask {address!r}: not an address like tcp://HOST:PORT") from None
+    if not host:
+        raise InputError(f"--dask {address!r}: not an address like tcp://HOST:PORT")
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as err:
+        raise InputError(f"--dask {address!r}: no Dask scheduler answers at {host}:{port} ({err.strerror or err}); "
+                         "start one (`dask scheduler`) or pass --dask without an address for a local cluster") from None
+
+
+def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, approval_timeout_s: int = 3600, dask: str | None = None,
+                  amend: bool = False) -> int:
     from nanoloop.loop.campaign import Campaign
     from nanoloop.loop.ledger import Ledger
 
@@ -66,7 +99,11 @@ def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, ap
             "approval by a person needs a running Prefect server: start one with `nanoloop server`, "
             "export the PREFECT_API_URL it prints, and run again; or pass --auto-approve"
         )
-    campaign = Campaign(config, Ledger(store))  # validates and stores the config before Prefect starts
+    if dask:
+        _check_dask_address(dask)
+    ledger = Ledger(store)
+    ledger.check_writable()
+    campaign = Campaign(config, ledger, amend=amend)  # validates and stores the config before Prefect starts
     rounds = rounds or config.rounds
     from nanoloop.flows.progress import say
 
@@ -74,9 +111,14 @@ def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, ap
         say(f"campaign {config.name} in {store} already has {rounds} finished rounds; pass --rounds to go on")
     else:
         say(f"campaign {config.name}: running to {rounds} rounds of {config.batch_size}; ledger in {store}")
-        api = os.environ.get("PREFECT_API_URL")
-        say(f"connecting to the Prefect server at {api} ..." if api else
-            "starting a temporary local Prefect server for this run (10-20 s; set PREFECT_API_URL to use a running one) ...")
+        if not os.environ.get("PREFECT_API_URL"):
+            from nanoloop.flows.lifecycle import start_temporary_server
+
+            say("starting a temporary local Prefect server for this run (10-20 s; set PREFECT_API_URL to use a running one) ...")
+            os.environ["PREFECT_API_URL"] = start_temporary_server()  # before Prefect is imported; dies with this process
+            say(f"temporary Prefect server at {os.environ['PREFECT_API_URL']} (stops with this run)")
+        else:
+            say(f"connecting to the Prefect server at {os.environ['PREFECT_API_URL']} ...")
         from nanoloop.flows.rounds import campaign_flow
 
         summaries = campaign_flow(
@@ -100,10 +142,9 @@ def cmd_demo(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from nanoloop.loop.config import load_config
-
-    config = load_config(args.config)
-    return _run_campaign(config, args.store or f"{config.name}-ledger", args.rounds, args.auto_approve, args.approval_timeout, args.dask)
+    config = _load_config(args.config)
+    return _run_campaign(config, args.store or f"{config.name}-ledger", args.rounds, args.auto_approve, args.approval_timeout, args.dask,
+                         amend=args.amend)
 
 
 def _print_status(store: str, as_json: bool) -> int:
@@ -111,8 +152,10 @@ def _print_status(store: str, as_json: bool) -> int:
     from nanoloop.loop.evaluation import campaign_status
 
     _check_store_path(store)
-    campaign = Campaign.open(store)
+    campaign = Campaign.open(store, tolerant=True)
     status = campaign_status(campaign.ledger, campaign.config.target, campaign.config.name)
+    for path, reason in campaign.ledger.unreadable.items():
+        print(f"nanoloop: warning: skipped {reason}; run `nanoloop doctor {store} --repair`", file=sys.stderr)
     if as_json:
         print(json.dumps(status, indent=1))
         return 0
@@ -154,23 +197,35 @@ def cmd_approve(args) -> int:
         except ValueError:
             pass
         edits.setdefault(fid, {})[variable] = value
-    print(approve_from_terminal(Campaign.open(args.store), args.reject or [], args.reason, edits))
+    print(approve_from_terminal(Campaign.open(args.store), args.reject or [], args.reason, edits, by=args.by or _os_user()))
     return 0
 
 
-def cmd_server(args) -> int:
-    import subprocess
+def _os_user() -> str:
+    import getpass
 
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def cmd_server(args) -> int:
     home = Path(args.home).expanduser()
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     env.update(server_ui_settings(args.port, os.environ))
     print(f"Prefect server on 127.0.0.1:{args.port}, data in {home}. In other shells:\n  export PREFECT_API_URL=http://127.0.0.1:{args.port}/api", flush=True)
     prefect = Path(sys.executable).with_name("prefect")
-    try:
-        return subprocess.call([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(args.port)], env=env)
+    from nanoloop.flows.lifecycle import start_child, stop_children
+
+    child = start_child([str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(args.port)], env=env)
+    try:  # SIGTERM: the watcher started in main() stops the child; Ctrl-C: here
+        return child.wait()
     except KeyboardInterrupt:
         return 0
+    finally:
+        stop_children()
 
 
 def server_ui_settings(port: int, environ) -> dict[str, str]:
@@ -188,13 +243,18 @@ def server_ui_settings(port: int, environ) -> dict[str, str]:
 
 def cmd_serve(args) -> int:
     from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.config import load_config
     from nanoloop.loop.ledger import Ledger
 
-    config = load_config(args.config)
+    config = _load_config(args.config)
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=args.cron)
+    except ValueError:
+        raise InputError(f"--cron {args.cron!r}: not a cron expression (five fields, e.g. \"0 8 * * *\" for 08:00 every day)") from None
     store = args.store or f"{config.name}-ledger"
     _check_store_path(store)
-    Campaign(config, Ledger(store))
+    Campaign(config, Ledger(store), amend=args.amend)
     from nanoloop.flows.rounds import round_flow
 
     round_flow.serve(
@@ -206,9 +266,32 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from nanoloop.loop.doctor import check_store
+
+    _check_store_path(args.store)
+    found = check_store(args.store, repair=args.repair)
+    print(f"{args.store}: {found.parts} parts checked")
+    for path, reason in found.unreadable.items():
+        print(("quarantined: " if path in found.quarantined else "unreadable: ") + reason)
+    for path in found.temporaries:
+        print(("removed temporary file " if path in found.removed else "temporary file left by a crash: ") + path)
+    for problem in found.inconsistencies:
+        print(f"event log: {problem}")
+    if found.healthy:
+        print("the store is consistent" + (" (after repair)" if found.quarantined or found.removed else ""))
+        return 0
+    if not args.repair and (found.unreadable or found.temporaries):
+        print(f"run `nanoloop doctor {args.store} --repair` to move unreadable parts to {args.store}/quarantine/ (with a note) "
+              "and remove temporary files")
+    return 1
+
+
 def _approval_options(parser) -> None:
     parser.add_argument("--auto-approve", action="store_true", help="skip the pause for a person's approval")
     parser.add_argument("--approval-timeout", type=_positive, default=3600, help="seconds to wait for approval (default 3600)")
+    parser.add_argument("--amend", action="store_true", help="accept a changed design space, target or objective for an existing "
+                        "campaign (the change is recorded as an event; the old config is kept)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reject", nargs="+", metavar="ID", help="formulation ids not to make")
     p.add_argument("--reason", default="", help="why they are rejected")
     p.add_argument("--edit", action="append", metavar="ID:VARIABLE=VALUE", help="change a value of a proposal before it is made")
+    p.add_argument("--by", default="", help="who approves (recorded on the approval events; default: your OS user name)")
     p.set_defaults(handler=cmd_approve)
 
     p = sub.add_parser("server", help="start a local Prefect server on 127.0.0.1 (analytics off)")
@@ -257,6 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_status)
 
+    p = sub.add_parser("doctor", help="verify every ledger part and the event log; --repair quarantines unreadable parts")
+    p.add_argument("store")
+    p.add_argument("--repair", action="store_true", help="move unreadable parts to STORE/quarantine/ with a note; remove crash leftovers")
+    p.set_defaults(handler=cmd_doctor)
+
     from nanoloop.flows import cli_dashboard, cli_design, cli_kinetics, cli_review, cli_surrogate
 
     cli_kinetics.register(sub)
@@ -267,14 +356,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LONG_RUNNING = ("run", "demo", "server")  # `serve` leaves SIGTERM to Prefect's runner, which stops its flow-run processes with it
+
+
 def main(argv=None) -> int:
     _quiet_prefect()
     args = build_parser().parse_args(argv)
+    # the command line itself, not a call from Python; Dask's worker processes would inherit the blocked signals
+    if argv is None and args.command in LONG_RUNNING and getattr(args, "dask", None) is None:
+        from nanoloop.flows.lifecycle import exit_on_sigterm
+
+        exit_on_sigterm()
     try:
         return int(args.handler(args) or 0)
     except InputError as err:
         print(f"nanoloop: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        from nanoloop.loop.ledger import storage_message
+
+        message = storage_message(err)
+        if message is None:
+            raise
+        print(f"nanoloop: error: {message}", file=sys.stderr)
+        return 2
+    finally:
+        if args.command in LONG_RUNNING:
+            from nanoloop.flows.lifecycle import stop_children
+
+            stop_children()
 
 
 if __name__ == "__main__":

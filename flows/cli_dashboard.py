@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import socket
+import sys
 from pathlib import Path
 
 from nanoloop.loop.errors import InputError
 
 DEFAULT_PORT = 8050
-HOST = "127.0.0.1"  # loopback only: the dashboard has approve buttons and no log-in
+HOST = "127.0.0.1"  # the default: loopback; any other address needs an approval token (dashboard/auth.py)
 
 
 def _port(text: str) -> int:
@@ -41,7 +42,11 @@ def _check_port_free(host: str, port: int) -> None:
 
 def cmd_dashboard(args) -> int:
     _check_store(args.store)
-    _check_port_free(HOST, args.port)
+    from nanoloop.dashboard.auth import load_tokens, require_token_off_loopback
+
+    tokens = load_tokens(args.token_file)
+    require_token_off_loopback(args.host, tokens)
+    _check_port_free(args.host, args.port)
     from nanoloop.dashboard.app import serve
     from nanoloop.dashboard.data import StoreUnavailable, load_snapshot
 
@@ -50,9 +55,10 @@ def cmd_dashboard(args) -> int:
         note = ""
     except StoreUnavailable as err:
         note = f" ({err}; the page shows it as soon as it appears)"
-    print(f"nanoloop dashboard: http://{HOST}:{args.port}/ for {args.store}{note}; Ctrl-C stops it", flush=True)
+    guard = f"approval token required ({len(tokens)} holder(s))" if tokens else "no token: loopback only"
+    print(f"nanoloop dashboard: http://{args.host}:{args.port}/ for {args.store}{note}; {guard}; Ctrl-C stops it", flush=True)
     try:
-        serve(args.store, port=args.port, host=HOST, poll_seconds=args.poll)
+        serve(args.store, port=args.port, host=args.host, poll_seconds=args.poll, tokens=tokens)
     except KeyboardInterrupt:
         pass
     return 0
@@ -63,6 +69,13 @@ def cmd_report(args) -> int:
     from nanoloop.dashboard.report import write_report
 
     out = write_report(args.store, args.out)
+    from nanoloop.loop.ledger import Ledger
+
+    ledger = Ledger(args.store, create=False, tolerant=True)
+    for table in ("formulations", "events", "curves", "kinetics", "characterization", "models", "explanations"):
+        ledger.read(table)
+    for reason in ledger.unreadable.values():
+        print(f"nanoloop: warning: skipped {reason}; run `nanoloop doctor {args.store} --repair`", file=sys.stderr)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained: open it in any browser)")
     return 0
 
@@ -71,7 +84,10 @@ def register(subparsers) -> None:
     """Add the ``dashboard`` and ``report`` commands to the ``nanoloop`` parser's subcommands."""
     p = subparsers.add_parser("dashboard", help="serve the campaign's monitoring web app on 127.0.0.1")
     p.add_argument("store", help="ledger folder or URI")
-    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--host", default=HOST, help="address to bind (default 127.0.0.1; any other needs an approval token)")
+    p.add_argument("--token-file", default=None, help="file of approval tokens, one label:secret per line "
+                   "(or set NANOLOOP_DASHBOARD_TOKEN=label:secret)")
     p.add_argument("--poll", type=_seconds, default=3.0, help="seconds between checks of the ledger for new results (default 3)")
     p.set_defaults(handler=cmd_dashboard)
 

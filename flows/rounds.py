@@ -20,7 +20,7 @@ from nanoloop.flows.approval import BatchApproval, apply_approval, batch_markdow
 from nanoloop.flows.artifacts import publish_round_artifacts
 from nanoloop.flows.parallel import dask_task_runner, fit_members_in_tasks
 from nanoloop.flows.progress import say
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign import IN_FLIGHT, Campaign
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.config import load_config
 from nanoloop.loop.evaluation import campaign_status, failure_reasons
@@ -59,7 +59,7 @@ def explain(campaign: Campaign, round_: int) -> None:
 
 @task(name="approve", cache_policy=NO_CACHE)
 def approve(campaign: Campaign, round_: int, answer: dict | None = None) -> list[str]:
-    approved = apply_approval(campaign, round_, answer or {})
+    approved = apply_approval(campaign, round_, answer or {"approved_by": "auto-approve"})
     how = "approved" if answer is not None else "auto-approved"
     rejected = len((answer or {}).get("reject", []))
     say(f"round {round_}: {how} {len(approved)}" + (f", rejected {rejected}" if rejected else ""))
@@ -122,7 +122,7 @@ def wait_for_approval(campaign: Campaign, round_: int, timeout_s: int) -> dict |
             answer = pause_flow_run(wait_for_input=form, timeout=timeout_s, poll_interval=2, key=f"approval-{round_}-{attempt}")
         except FlowPauseTimeout:
             return None
-        answer = {"reject": list(answer.reject), "reason": answer.reason, "edits": dict(answer.edits)}
+        answer = {"reject": list(answer.reject), "reason": answer.reason, "edits": dict(answer.edits), "approved_by": answer.approved_by}
         if not campaign.awaiting_approval(round_):
             return answer  # already approved in the ledger meanwhile
         try:
@@ -156,6 +156,8 @@ def round_flow(
         campaign = Campaign.open(store, build_instruments)
     try:
         with campaign.ledger.lock():
+            for path in campaign.ledger.remove_temporaries():
+                say(f"removed {path}, left by a crashed write")
             round_ = campaign.current_round()
             if max_rounds is not None and round_ >= max_rounds:
                 say(f"campaign {campaign.config.name} already has {max_rounds} rounds")
@@ -164,8 +166,10 @@ def round_flow(
                 propose.fn(campaign, round_, fit_members_in_tasks)
             else:
                 propose(campaign, round_)
-            if round_ > 0:
+            if _has_model(campaign, round_):
                 explain(campaign, round_)
+            elif round_ > 0:
+                say(f"round {round_}: nothing measured yet (earlier batches were rejected or failed), so a new space-filling design")
             if campaign.awaiting_approval(round_):
                 if auto_approve:
                     approve(campaign, round_)
@@ -178,6 +182,17 @@ def round_flow(
     except LedgerBusy as busy:
         say(f"{busy}; this run stops without doing anything")
         return {"busy": True}
+
+
+def _has_model(campaign: Campaign, round_: int) -> bool:
+    """Whether the round's proposals came from a trained surrogate (none when nothing was measured before)."""
+    frame = campaign.formulations()
+    return bool((frame.loc[frame["round"] == round_, "model_version"] != "").any())
+
+
+def _progress(campaign: Campaign) -> tuple[int, int]:
+    """What a pass can change: the number of events and the current round."""
+    return len(campaign.ledger.read("events")), campaign.current_round()
 
 
 @flow(name="nanoloop-campaign", log_prints=False)
@@ -195,9 +210,19 @@ def campaign_flow(store: str, rounds: int, auto_approve: bool = False, approval_
             say(stop)
             summaries.append({"stopped": stop})
             break
+        before = _progress(campaign)
         one_round = round_flow.with_options(task_runner=dask_task_runner(dask_address)) if dask else round_flow
         summary = one_round(store, auto_approve=auto_approve, approval_timeout_s=approval_timeout_s, parallel_members=dask, max_rounds=rounds)
         summaries.append(summary)
         if summary.get("busy") or summary.get("done") or summary.get("awaiting_approval"):
+            break
+        if _progress(campaign) == before:  # results neither came nor failed: never loop on a lab that says nothing
+            round_ = before[1]
+            waiting = campaign.formulations().query("round == @round_ and status in @IN_FLIGHT")
+            stop = (f"round {round_}: no result came in {campaign.config.instruments.collect_wait_s:g} s for the "
+                    f"{len(waiting)} formulations in the lab; they stay in flight: run again later to collect them, "
+                    "or check the instruments")
+            say(stop)
+            summaries.append({"stopped": stop})
             break
     return summaries

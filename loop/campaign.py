@@ -41,6 +41,8 @@ TERMINAL = ("measured", "failed", "rejected", "abandoned", "edited")
 IN_FLIGHT = ("dispatched", "synthesized", "dissolving")
 
 CONFIG_BLOB = "campaign.json"
+#: config keys whose change alters what stored results mean (a change needs --amend)
+MEANING_KEYS = ("space", "constraints", "target", "objective")
 
 
 def _now() -> pd.Timestamp:
@@ -74,33 +76,65 @@ class Campaign:
     """
 
     def __init__(self, config: CampaignConfig, ledger: Ledger, instruments: dict | Callable[[CampaignConfig], dict] | None = None,
-                 read_only: bool = False):
+                 read_only: bool = False, amend: bool = False):
         self.config = config
         self.ledger = ledger
         self.space = config.design_space()
         self._instruments = instruments
         if not read_only:  # read_only: a viewer (the dashboard) never writes the config back
-            self._store_config()
+            self._store_config(amend)
 
     # -- opening ----------------------------------------------------------------
     @classmethod
-    def open(cls, store: str, instruments: dict | Callable[[CampaignConfig], dict] | None = None, read_only: bool = False) -> "Campaign":
-        """Reopen the campaign kept in ``store`` with the config stored there (``read_only``: write nothing back)."""
-        ledger = Ledger(store, create=False)
+    def open(cls, store: str, instruments: dict | Callable[[CampaignConfig], dict] | None = None,
+             read_only: bool = False, tolerant: bool = False) -> "Campaign":
+        """Reopen the campaign kept in ``store`` with the config stored there.
+
+        ``read_only``: write nothing back (viewers); ``tolerant``: skip unreadable parts (views).
+        """
+        ledger = Ledger(store, create=False, tolerant=tolerant)
         blob = ledger.read_blob(CONFIG_BLOB)
         if blob is None:
             raise InputError(f"store {store!r} holds no campaign (no {CONFIG_BLOB})")
-        return cls(parse_config(json.loads(blob), source=f"{store}/{CONFIG_BLOB}"), ledger, instruments, read_only=read_only)
+        try:
+            data = json.loads(blob)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise InputError(f"{store}/blobs/{CONFIG_BLOB}: the stored campaign config is damaged (not JSON: {err}); "
+                             f"restore it from blobs/config-history/ or a backup") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{store}/blobs/{CONFIG_BLOB}: the stored campaign config is damaged (not a JSON object)")
+        return cls(parse_config(data, source=f"{store}/blobs/{CONFIG_BLOB}"), ledger, instruments, read_only=read_only)
 
-    def _store_config(self) -> None:
+    def _store_config(self, amend: bool = False) -> None:
+        """Store the config; a changed one is refused where it changes what results mean, unless ``amend``.
+
+        Any change keeps the old config under ``blobs/config-history/`` and is
+        recorded as a ``config-changed`` event (formulation id empty).
+        """
         text = json.dumps(self.config.model_dump(mode="json"), indent=1)  # key order is the variable order
         stored = self.ledger.read_blob(CONFIG_BLOB)
         if stored is not None:
-            name = json.loads(stored).get("name")
-            if name != self.config.name:
-                raise InputError(f"store {self.ledger.location!r} belongs to campaign {name!r}, not {self.config.name!r}")
+            old = json.loads(stored)
+            if old.get("name") != self.config.name:
+                raise InputError(f"store {self.ledger.location!r} belongs to campaign {old.get('name')!r}, not {self.config.name!r}")
             if stored.decode() == text:
                 return
+            new = json.loads(text)
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            meaning = [k for k in changed if k in MEANING_KEYS]
+            if meaning and not amend:
+                raise InputError(
+                    f"campaign {self.config.name!r} in {self.ledger.location!r} was run with a different {', '.join(meaning)}; "
+                    "its results would be misread under this config. Use a new campaign name or store, or pass --amend "
+                    "to record the change (the old config is kept)"
+                )
+            stamp = _now().strftime("%Y%m%dT%H%M%S%fZ")
+            self.ledger.write_blob(f"config-history/campaign-{stamp}.json", stored)
+            self.ledger.append("events", [{
+                "event_id": hashlib.sha256(f"config|{stamp}".encode()).hexdigest()[:20], "formulation_id": "", "campaign": self.config.name,
+                "round": self.current_round(), "status": "config-amended" if meaning else "config-changed",
+                "reason": f"changed {', '.join(changed)}; old config in blobs/config-history/campaign-{stamp}.json", "time": _now(),
+            }])
         self.ledger.write_blob(CONFIG_BLOB, text.encode())
 
     @property
@@ -359,32 +393,55 @@ class Campaign:
     def awaiting_approval(self, round_: int) -> list[str]:
         return self._ids(round_, "proposed")
 
-    def approve(self, round_: int, rejected: dict[str, str] | None = None, edits: dict[str, dict] | None = None) -> list[str]:
-        """Approve the round's proposed batch, except rejected ids (id -> reason); edits replace a proposal.
+    def check_approval(self, round_: int, rejected: dict[str, str] | None = None, edits: dict[str, dict] | None = None) -> dict[str, dict]:
+        """Validate an approval answer without writing anything; returns the edited recipes by original id.
 
-        An edit is validated against the design space; the original is kept and
-        marked ``edited``, and the edited recipe is stored as a new formulation.
-        Returns the approved ids.
+        Raises:
+            InputError: an id not awaiting approval, an id both rejected and
+                edited, or an edit outside the design space.
         """
         rejected, edits = dict(rejected or {}), dict(edits or {})
         waiting = set(self.awaiting_approval(round_))
         unknown = (set(rejected) | set(edits)) - waiting
         if unknown:
             raise InputError(f"round {round_}: {sorted(unknown)} are not awaiting approval")
+        both = sorted(set(rejected) & set(edits))
+        if both:
+            raise InputError(f"round {round_}: {both} are both rejected and edited; reject or edit an id, not both")
+        frame = self.formulations().set_index("formulation_id")
+        checked = {}
+        for fid, changes in edits.items():
+            if not isinstance(changes, dict) or not changes:
+                raise InputError(f"edit of {fid}: expected {{variable: value}}, got {changes!r}")
+            try:
+                checked[fid] = self.space.validate({**json.loads(frame.loc[fid, "parameters_json"]), **changes})
+            except InputError as err:
+                raise InputError(f"edit of {fid}: {err}") from None
+        return checked
+
+    def approve(self, round_: int, rejected: dict[str, str] | None = None, edits: dict[str, dict] | None = None, by: str = "") -> list[str]:
+        """Approve the round's proposed batch, except rejected ids (id -> reason); edits replace a proposal.
+
+        The whole answer is validated first (:meth:`check_approval`), so a bad
+        answer writes nothing. The original of an edit is kept and marked
+        ``edited``; the edited recipe is stored as a new formulation. ``by``
+        (who approved) is kept on the approval events. Returns the approved ids.
+        """
+        rejected = dict(rejected or {})
+        edited = self.check_approval(round_, rejected, edits)
+        waiting = set(self.awaiting_approval(round_))
         frame = self.formulations().set_index("formulation_id")
         new_ids = []
-        for fid, changes in edits.items():
-            original = json.loads(frame.loc[fid, "parameters_json"])
-            edited = self.space.validate({**original, **changes})
+        for fid, recipe in edited.items():
             row = frame.loc[fid].to_dict()
             row.update(origin=f"edit-of:{fid}", model_version=row["model_version"], created_at=_now())
-            row.update(repredicted_edit(self, row, edited))  # the edit's own prediction, not the original's
-            new_ids += self._store_proposals(pd.DataFrame([edited]), [row], round_)
+            row.update(repredicted_edit(self, row, recipe))  # the edit's own prediction, not the original's
+            new_ids += self._store_proposals(pd.DataFrame([recipe]), [row], round_)
         for fid, reason in rejected.items():
             self.record([fid], "rejected", round_, reason or "rejected")
-        self.record(list(edits), "edited", round_, "replaced by an edit")
-        approved = sorted((waiting - set(rejected) - set(edits)) | set(new_ids))
-        self.record(approved, "approved", round_)
+        self.record(list(edited), "edited", round_, "replaced by an edit")
+        approved = sorted((waiting - set(rejected) - set(edited)) | set(new_ids))
+        self.record(approved, "approved", round_, f"approved by {by}" if by else "")
         return approved
 
     # -- the lab --------------------------------------------------------------------
@@ -434,16 +491,46 @@ class Campaign:
         failed = set(self.states().pipe(lambda s: s[s == "failed"]).index)
         return [item.key for item in items if item.key not in failed]
 
-    def collect_synthesis(self, round_: int, wait_s: float = 60.0) -> dict[str, list[str]]:
+    def recover_lost_jobs(self, round_: int, kind: str) -> list[str]:
+        """Resubmit in-flight jobs the instrument no longer knows (e.g. it restarted after a crash); returns the ids failed.
+
+        Each lost job is submitted again under the same idempotency key (so an
+        instrument that does know it does nothing twice); one still unknown
+        after that is marked failed with the reason, so no run waits for it forever.
+        """
+        status = "dispatched" if kind == "synthesis" else "dissolving"
+        ids = self._ids(round_, status)
+        if not ids:
+            return []
+        instrument = self.instruments[kind]
+        known = instrument.status(ids, timeout_s=self.timeout_s)
+        lost = [k for k in ids if known.get(k, JobState.UNKNOWN) == JobState.UNKNOWN]
+        if not lost:
+            return []
+        items = self._work_items(lost, with_characterization=kind == "dissolution")
+        try:
+            instrument.submit(items, timeout_s=self.timeout_s)
+        except PermanentInstrumentError as err:
+            if err.item_key not in lost:
+                raise
+            self.record([err.item_key], "failed", round_, f"{kind}: {err}")
+        known = instrument.status(lost, timeout_s=self.timeout_s)
+        gone = [k for k in lost if known.get(k, JobState.UNKNOWN) == JobState.UNKNOWN]
+        for fid in gone:
+            self.record([fid], "failed", round_, f"{kind}: the instrument no longer knows this job and did not take it again")
+        return gone
+
+    def collect_synthesis(self, round_: int, wait_s: float | None = None) -> dict[str, list[str]]:
         """Poll synthesis for dispatched formulations; store characterization, or the failure reason.
 
         A result that fails the plausibility checks (NaN or absurd values) is
         recorded as a failed synthesis with the problems found.
         """
+        self.recover_lost_jobs(round_, "synthesis")
         ids = self._ids(round_, "dispatched")
         instrument = self.instruments["synthesis"]
         done, failed = [], {}
-        for r in _wait_and_collect(instrument, ids, wait_s, self.timeout_s):
+        for r in _wait_and_collect(instrument, ids, self._wait(wait_s), self.timeout_s):
             problems = [str(p) for p in result_problems(r)]
             if r.state != JobState.DONE or problems or r.characterization is None:
                 failed[r.key] = f"synthesis: {r.reason or '; '.join(problems) or r.state.value}"
@@ -457,6 +544,9 @@ class Campaign:
             self.record([fid], "failed", round_, reason)
         return {"synthesized": [r.key for r in done], "failed": list(failed)}
 
+    def _wait(self, wait_s: float | None) -> float:
+        return self.config.instruments.collect_wait_s if wait_s is None else wait_s
+
     def dispatch_dissolution(self, round_: int) -> list[str]:
         """Start a dissolution test for each synthesized formulation."""
         ids = self._ids(round_, "synthesized")
@@ -464,7 +554,7 @@ class Campaign:
         self.record(sent, "dissolving", round_)
         return sent
 
-    def collect_dissolution(self, round_: int, wait_s: float = 60.0) -> dict[str, list[str]]:
+    def collect_dissolution(self, round_: int, wait_s: float | None = None) -> dict[str, list[str]]:
         """Ingest finished release curves (and their kinetic summary); failed tests are recorded.
 
         Policy for bad readings: NaN readings are dropped; a replicate with an
@@ -472,12 +562,13 @@ class Campaign:
         is dropped whole and the reason kept on the ``measured`` event; a test
         with no usable replicate is failed.
         """
+        self.recover_lost_jobs(round_, "dissolution")
         ids = self._ids(round_, "dissolving")
         instrument = self.instruments["dissolution"]
         method = self.config.dissolution_method
         method_columns = {"apparatus": method.apparatus, "medium": method.medium, "volume_ml": method.volume_ml, "temperature_c": method.temperature_c}
         measured, failed, curve_rows, kinetics_rows = {}, [], [], []
-        for r in _wait_and_collect(instrument, ids, wait_s, self.timeout_s):
+        for r in _wait_and_collect(instrument, ids, self._wait(wait_s), self.timeout_s):
             curves, notes = _usable_curves(r)
             if r.state == JobState.DONE and r.reason:  # what the instrument dropped or flagged itself
                 notes.insert(0, r.reason)

@@ -72,6 +72,10 @@ class InstrumentsConfig(_Strict):
     synthesis: InstrumentConfig = InstrumentConfig(kind="simulated-synthesis")
     dissolution: InstrumentConfig = InstrumentConfig(kind="simulated-dissolution")
     timeout_s: float = Field(30.0, gt=0, le=3600)
+    # top-level packages whose "package.module:Class" paths this config may load (their code runs)
+    trusted_plugins: list[str] = Field(default_factory=list)
+    # seconds a run waits for results before it leaves the rest in flight (a run that got none stops with a message)
+    collect_wait_s: float = Field(60.0, gt=0, le=86400)
 
 
 class SurrogateConfig(_Strict):
@@ -233,9 +237,17 @@ def load_config(path: str | Path) -> CampaignConfig:
     """Read and validate a TOML campaign config."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a config file (give the path of a .toml file)") from None
+    except PermissionError:
+        raise InputError(f"{path}: cannot read the config file (permission denied)") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); save the config as UTF-8") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the config file ({err.strerror or err})") from None
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"{path}: not valid TOML: {err}") from None
     return parse_config(data, source=str(path))

@@ -13,6 +13,7 @@ folder path or a pyarrow filesystem URI (``file:///...``, ``s3://bucket/x``).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -186,16 +187,23 @@ class Ledger:
 
     location: str
 
-    def __init__(self, location: str | os.PathLike, create: bool = True):
+    def __init__(self, location: str | os.PathLike, create: bool = True, tolerant: bool = False):
+        """Args:
+            tolerant: skip a part that cannot be read (noted in ``unreadable``) instead of refusing; for
+                read-only views (status, report, dashboard), never for a run that writes.
+        """
         self.location = os.fspath(location)
         self.fs, self.root, self.local = _resolve(location)
+        self.tolerant = tolerant
+        self.unreadable: dict[str, str] = {}
         info = self.fs.get_file_info(self.root)
         if info.type == pafs.FileType.File:
             raise InputError(f"store {self.location!r} is a file, not a folder")
         if info.type == pafs.FileType.NotFound:
             if not create:
                 raise InputError(f"store {self.location!r} does not exist")
-            self.fs.create_dir(self.root, recursive=True)
+            with storage_errors(self.root):
+                self.fs.create_dir(self.root, recursive=True)
 
     def _dir(self, table: str) -> str:
         if table not in SCHEMAS:
@@ -218,8 +226,39 @@ class Ledger:
         schema = SCHEMAS[table]
         if not paths:
             return schema.empty_table().to_pandas()
-        tables = [_conform(table, pq.read_table(p, filesystem=self.fs), schema) for p in paths]
+        tables = []
+        for path in paths:
+            try:
+                tables.append(self.read_part(path, table))
+            except InputError as err:
+                if not self.tolerant:
+                    raise InputError(f"{err}; run `nanoloop doctor {self.location}` (with --repair to quarantine it)") from None
+                self.unreadable[path] = str(err)
+        if not tables:
+            return schema.empty_table().to_pandas()
         return pa.concat_tables(tables).to_pandas()
+
+    def read_part(self, path: str, table: str) -> pa.Table:
+        """One part, checked against the table's schema; InputError names the file when it cannot be used."""
+        schema = SCHEMAS[table]
+        try:
+            part = pq.read_table(path, filesystem=self.fs)
+        except (pa.ArrowException, OSError) as err:
+            raise InputError(f"{path}: unreadable ledger part (truncated or not Parquet: {str(err).splitlines()[0]})") from None
+        renames = RENAMED.get(table, {})
+        if any(n in renames for n in part.column_names):
+            part = part.rename_columns([renames.get(n, n) for n in part.column_names])
+        missing = [n for n in schema.names if n not in part.column_names and n not in OPTIONAL.get(table, ())]
+        if missing:
+            raise InputError(f"{path}: not a part of the {table!r} table (lacks column(s) {missing})")
+        try:
+            return _conform(part, schema)
+        except (pa.ArrowException, ValueError) as err:
+            raise InputError(f"{path}: not a part of the {table!r} table ({str(err).splitlines()[0]})") from None
+
+    def part_paths(self, table: str) -> list[str]:
+        """The table's part files, in order."""
+        return self._part_paths(table)
 
     def append(self, table: str, rows: pd.DataFrame | list[dict]) -> int:
         """Append rows whose keys are not stored yet; returns how many were written.
@@ -264,8 +303,13 @@ class Ledger:
     def _atomic_write(self, path: str, write, fault: str = "") -> None:
         """Write through ``write(handle)`` to a hidden temporary file, then move it to ``path``."""
         folder = path.rsplit("/", 1)[0]
-        self.fs.create_dir(folder, recursive=True)
+        with storage_errors(folder):
+            self.fs.create_dir(folder, recursive=True)
         temporary = f"{folder}/.{uuid.uuid4().hex}.tmp"
+        with storage_errors(folder):
+            self._write_and_move(temporary, path, folder, write, fault)
+
+    def _write_and_move(self, temporary: str, path: str, folder: str, write, fault: str) -> None:
         try:
             if self.local:
                 with open(temporary, "wb") as handle:
@@ -315,6 +359,39 @@ class Ledger:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def check_writable(self) -> None:
+        """Raise InputError (naming the folder and what to do) when the store cannot be written."""
+        if not self.local:
+            return
+        probe = f"{self.root}/.write-probe-{uuid.uuid4().hex}.tmp"
+        with storage_errors(self.root):
+            with open(probe, "wb") as handle:
+                handle.write(b"ok")
+            os.remove(probe)
+
+    def temporaries(self, older_than_s: float = 60.0) -> list[str]:
+        """Temporary files a crashed write left behind (hidden ``.*.tmp``), older than ``older_than_s``."""
+        if not self.local:
+            return []
+        now, found = time.time(), []
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                full = os.path.join(folder, name)
+                if name.startswith(".") and name.endswith(".tmp") and now - os.path.getmtime(full) > older_than_s:
+                    found.append(full)
+        return sorted(found)
+
+    def remove_temporaries(self, older_than_s: float = 60.0) -> list[str]:
+        """Delete what :meth:`temporaries` finds (call with the lock held); returns the removed paths."""
+        removed = []
+        for path in self.temporaries(older_than_s):
+            try:
+                os.remove(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+        return removed
+
     def exists(self) -> bool:
         """True when the store holds at least one formulation."""
         return bool(self._part_paths("formulations"))
@@ -326,6 +403,7 @@ STATUS_ORDER = ("proposed", "approved", "rejected", "edited", "dispatched", "syn
 def latest_status(ledger: Ledger) -> pd.Series:
     """The latest status of each formulation (index: formulation id)."""
     events = ledger.read("events")
+    events = events[events["formulation_id"] != ""]  # campaign-level events (config changes)
     if events.empty:
         return pd.Series(dtype=object)
     events["order"] = events["status"].map({s: i for i, s in enumerate(STATUS_ORDER)})
@@ -333,11 +411,38 @@ def latest_status(ledger: Ledger) -> pd.Series:
     return latest.set_index("formulation_id")["status"]
 
 
-def _conform(table: str, arrow: pa.Table, schema: pa.Schema) -> pa.Table:
-    """A part as the current schema: old column names renamed, columns added since filled with nulls."""
-    renames = RENAMED.get(table, {})
-    if renames and any(n in renames for n in arrow.column_names):
-        arrow = arrow.rename_columns([renames.get(n, n) for n in arrow.column_names])
+_STORAGE_ADVICE = {
+    errno.EROFS: "the file system is read-only: use a writable store folder",
+    errno.EACCES: "permission denied: use a store folder you may write, or fix its permissions",
+    errno.EPERM: "permission denied: use a store folder you may write, or fix its permissions",
+    errno.ENOSPC: "the disk is full: free space and run again (nothing half-written was kept)",
+    errno.EDQUOT: "the disk quota is exceeded: free space and run again (nothing half-written was kept)",
+}
+
+
+def storage_message(err: OSError, where: str = "the store") -> str | None:
+    """One line for a read-only, permission or full-disk error (which path, what to do), else None."""
+    advice = _STORAGE_ADVICE.get(err.errno)
+    for words, code in (("Read-only file system", errno.EROFS), ("Permission denied", errno.EACCES), ("No space left", errno.ENOSPC)):
+        if advice is None and words in str(err):  # pyarrow's filesystem errors carry the words, not the errno
+            advice = _STORAGE_ADVICE[code]
+    return None if advice is None else f"cannot write {err.filename or where}: {advice}"
+
+
+@contextmanager
+def storage_errors(where: str):
+    """Turn a read-only, permission or full-disk OSError into an InputError saying which path and what to do."""
+    try:
+        yield
+    except OSError as err:
+        message = storage_message(err, where)
+        if message is None:
+            raise
+        raise InputError(message) from None
+
+
+def _conform(arrow: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A part as the current schema (old names already renamed): columns added since filled with nulls."""
     columns = [
         arrow.column(f.name).cast(f.type) if f.name in arrow.column_names else pa.nulls(len(arrow), f.type)
         for f in schema

@@ -8,6 +8,8 @@ their bounds, categorical ones one-hot.
 
 from __future__ import annotations
 
+import math
+
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -81,6 +83,12 @@ class DesignSpace:
                     raise InputError(f"constraint {c.describe()}: unknown variable {name!r}")
                 if not isinstance(var, Continuous):
                     raise InputError(f"constraint {c.describe()}: {name!r} is not continuous")
+            values = [*c.coefficients.values(), c.max_total]
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                raise InputError(f"constraint {c.describe()}: coefficients and max must be finite numbers")
+            smallest = sum(min(k * self.by_name[n].low, k * self.by_name[n].high) for n, k in c.coefficients.items())
+            if smallest > c.max_total:
+                raise InputError(f"constraint {c.describe()} can never hold: its smallest value within the variables' bounds is {smallest:g}")
 
     @property
     def by_name(self) -> dict[str, Variable]:

@@ -78,7 +78,7 @@ def test_builtins(spec, options, cls, tmp_path):
     assert {"simulated-synthesis", "simulated-dissolution", "file-drop"} <= set(BUILTINS)
 
 
-def test_import_path_plugin_with_options(plugin):
+def test_import_path_plugin_with_options(plugin):  # called from code: trusted
     inst = load_instrument(f"{plugin}:EchoTester", {"host": "10.0.0.7"}, expected_kind="dissolution")
     assert isinstance(inst, Instrument) and inst.describe()["host"] == "10.0.0.7"
     inst.submit([WorkItem("F-1", {})])

@@ -35,6 +35,7 @@ def test_readme_instrument_runs_in_a_campaign(tmp_path, monkeypatch):
     config = default_config()
     config = config.model_copy(update={"name": "own-robot", "batch_size": 3, "instruments": config.instruments.model_copy(update={
         "synthesis": config.instruments.synthesis.model_copy(update={"kind": "my_lab.robot:NominalSynthesisRobot", "options": {"encapsulation_efficiency_pct": 65}}),
+        "trusted_plugins": ["my_lab"],
     })})
     campaign = Campaign(config, Ledger(tmp_path / "store"), build_instruments)
     campaign.propose(0)

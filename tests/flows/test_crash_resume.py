@@ -26,6 +26,7 @@ def write_config(folder: Path, lab: Path) -> Path:
             f'[instruments.{role}]\nkind = "simulated-{role}"\noptions = {{}}',
             f'[instruments.{role}]\nkind = "counting_lab:{cls}"\noptions = {{ seed = 7, state_dir = "{lab}" }}',
         )
+    text = text.replace("[instruments.synthesis]", 'trusted_plugins = ["counting_lab"]\n\n[instruments.synthesis]', 1)
     path = folder / "campaign.toml"
     path.write_text(text)
     return path
