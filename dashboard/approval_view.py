@@ -176,7 +176,7 @@ def register(app: dash.Dash, view, store: str, approve_command: list[str] | None
             if problem:  # the same check as `nanoloop approve`: nothing is sent
                 return html.Div("✘ not sent: " + problem, id="approval-result"), no_update
             lines = [line.strip() for line in (edits_text or "").replace(",", "\n").splitlines() if line.strip()]
-            edits = {fid: changes for fid, changes in parse_edits(lines).items() if fid not in reject}
+            edits = parse_edits(lines)  # an id both rejected and edited is refused by `nanoloop approve`
         result = actions.approve(store, reject, reason or "", approve_command, edits=edits, by=auth.current_user())
         reachable, note = actions.prefect_server()
         lines = [("✔ " if result.ok else "✘ ") + result.message]

@@ -42,7 +42,8 @@ def _approve_payload(base: str, secret: str, ids: list[str]) -> dict:
         "inputs": [{"id": "approve-button", "property": "n_clicks", "value": 1}, {"id": "reject-all-button", "property": "n_clicks", "value": 0}],
         "state": [{"id": "reject-select", "property": "value", "value": []},
                   {"id": "reject-select", "property": "options", "value": [{"label": i, "value": i} for i in ids]},
-                  {"id": "reject-reason", "property": "value", "value": ""}],
+                  {"id": "reject-reason", "property": "value", "value": ""},
+                  {"id": "edit-text", "property": "value", "value": ""}],
     }
 
 
