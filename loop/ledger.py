@@ -20,6 +20,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,11 @@ from nanoloop.loop.instruments import Characterization
 from nanoloop.loop.faults import fault_point
 
 SCHEMA_VERSION = "1"
+
+
+def now_utc() -> pd.Timestamp:
+    """The time stamp ledger rows carry (UTC)."""
+    return pd.Timestamp(datetime.now(timezone.utc))
 
 
 class LedgerBusy(RuntimeError):

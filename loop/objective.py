@@ -81,11 +81,6 @@ def measured_f2(times_hours: np.ndarray, release_pct: np.ndarray, target: Target
     return float(f2_to_target(at_target, target))
 
 
-def objective_samples(member_curves_fraction: np.ndarray, target: TargetProfile) -> np.ndarray:
-    """f2 per member: curves (n_members, n, T) as fractions at the target times -> (n_members, n)."""
-    return f2_to_target(100.0 * member_curves_fraction, target)
-
-
 # -- goals and constraints ---------------------------------------------------------
 @dataclass(frozen=True)
 class Goal:
@@ -213,6 +208,10 @@ class ObjectiveSamples:
     def probability_feasible(self) -> np.ndarray:
         """Mean over members of the feasibility, shape (n,)."""
         return self.feasible.mean(axis=0)
+
+    def concat(self, other: "ObjectiveSamples") -> "ObjectiveSamples":
+        """These candidates followed by ``other``'s."""
+        return ObjectiveSamples(np.concatenate([self.values, other.values], axis=1), np.concatenate([self.feasible, other.feasible], axis=1))
 
 
 @dataclass(frozen=True)
