@@ -55,7 +55,6 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from nanoloop.loop.surrogate import ReleaseEnsemble  # noqa: E402
-from nanoloop.loop.transfer import fine_tune  # noqa: E402
 
 DEFAULT_DATA = "/work/shared/data/lai-release/bannigan2023_release.csv"
 FEW_SHOT_COLUMNS = ("T=0.25", "T=0.5", "T=1.0")
@@ -305,7 +304,7 @@ def run_transfer(frame: pd.DataFrame, seeds, shots=(1, 2, 4, 8), setting: str = 
             g_small = small["Experimental_index"].to_numpy()
             candidates = {
                 "pretrained": lambda: pretrained,
-                "fine-tuned": lambda: fine_tune(pretrained, X_small, y_small, groups=g_small),
+                "fine-tuned": lambda: pretrained.fine_tune(X_small, y_small, groups=g_small),
                 "scratch": lambda: make_ensemble(head, seed, **params).fit(X_small, y_small, groups=g_small),
             }
             for name, build in candidates.items():
