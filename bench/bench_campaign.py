@@ -173,9 +173,7 @@ class _Loop:
 
 def run_gp_ei(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
     """Scalar GP on f2 with modAL's max_EI (top-k) and teach()."""
-    from modAL.acquisition import max_EI
-
-    from nanoloop.loop.modal_compat import BayesianOptimizer
+    from nanoloop.loop.modal_compat import BayesianOptimizer, max_EI
 
     state = _Loop(target_name, seed, batch)
     state.run_batch(state.space.sample(batch, seed=seed))

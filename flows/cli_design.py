@@ -105,7 +105,8 @@ def _model_and_config(args, target):
 
 def run_design(args) -> int:
     from nanoloop.loop.inverse import DESIGN_SEARCH, inverse_design
-    from nanoloop.loop.objective import Objective, fit_property_model
+    from nanoloop.loop.objective import Objective
+    from nanoloop.loop.property_model import fit_property_model
 
     target = read_target(args.target)
     model, config, source, campaign = _model_and_config(args, target)

@@ -1,15 +1,18 @@
-"""Choosing the next batch: modAL query strategies on the ensemble's objective, made diverse.
+"""Choosing the next batch: a strategy's utility of the ensemble's objective, made diverse.
 
 Layers (BoTorch-style): curve model -> :class:`~nanoloop.loop.objective.ObjectiveSamples`
 (the objective under each ensemble member, and the probability of feasibility)
--> utility (EI / PI / UCB through modAL's ``BayesianOptimizer``, max-std,
-Thompson sampling) -> a diverse batch.
+-> utility (one entry of the strategy table, :data:`nanoloop.loop.strategies.STRATEGIES`:
+modAL's EI / PI / UCB, max-std, Thompson sampling, random) -> one greedy,
+penalised batch picker (:func:`pick_batch`, run as the query strategy of modAL's
+``BayesianOptimizer``) -> a diverse batch.
 
 The seam is :func:`choose_batch`: given a fitted curve model, a candidate pool
 and the incumbent, it returns which candidates to make. :func:`search` wraps
 it with the candidate generation of :mod:`nanoloop.loop.candidates` (Sobol pool, local
-refinement, no repeats of taken formulations). Another back end (BoTorch,
-BayBE) would replace this module without touching flows.
+refinement, no repeats of taken formulations), under one
+:class:`~nanoloop.loop.candidates.SearchSettings`. Another back end (BoTorch,
+BayBE) would be another recommender (:mod:`nanoloop.loop.recommenders`).
 
 Batches are diverse by two mechanisms, because a ``max_EI`` batch is only the
 top-k of one utility:
@@ -43,7 +46,7 @@ from typing import Callable
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from nanoloop.loop.candidates import CandidateSet, SearchSettings, formulation_ids, refine, sobol_pool, top_starts, unique_mask
+from nanoloop.loop.candidates import CandidateSet, SearchSettings, refine, sobol_pool, top_starts, unique_mask
 from nanoloop.loop.config import TargetProfile
 from nanoloop.loop.modal_compat import BayesianOptimizer
 from nanoloop.loop.objective import Objective, ObjectiveSamples
@@ -95,23 +98,6 @@ class ObjectiveModel(BaseEstimator):
         samples = self.samples(X)
         mean = samples.mean
         return (mean, self.spread_scale * samples.std + 1e-9) if return_std else mean
-
-
-def calibrated_spread(objective: Objective, formulations, mean_curves: dict, prior: float) -> tuple[float, int]:
-    """:func:`nanoloop.loop.objective.spread_scale` from a campaign's record of model-made proposals.
-
-    Uses the predicted objective and spread stored with each proposal (edits
-    excluded) and the objective of its measured mean curve.
-    """
-    from nanoloop.loop.objective import spread_scale
-
-    made = formulations[(formulations["model_version"] != "") & ~formulations["origin"].str.startswith("edit-of:")
-                        & formulations["predicted_objective"].notna()]
-    if made.empty or not mean_curves:
-        return spread_scale([], [], [], prior=prior)
-    measured = objective.measured(mean_curves)["objective"]
-    made = made[made["formulation_id"].isin(measured.index)]
-    return spread_scale(made["predicted_objective"], made["objective_std"], measured.reindex(made["formulation_id"]).to_numpy(), prior=prior)
 
 
 @dataclass(frozen=True)
@@ -394,17 +380,3 @@ def _refine(curve_model, objective, space, samples, pool, incumbent, settings, c
     if rule.climbs_mean_when_flat and np.max(u) <= 1e-9:  # the utility vanished everywhere: climb the predicted objective
         u = samples.mean * samples.probability_feasible
     return refine(space, scorer(), pool.encoded[top_starts(u, starts)], steps=steps, seed=seed)
-
-
-def taken_checker(space, campaign: str, taken: set[str]) -> Callable:
-    """is_taken for :func:`search`: exact content-hash ids against ``taken``, and repeats within the batch."""
-
-    def is_taken(frame):
-        ids = formulation_ids(space, campaign, frame)
-        seen, out = set(), []
-        for i in ids:
-            out.append(i in taken or i in seen)
-            seen.add(i)
-        return np.asarray(out, dtype=bool)
-
-    return is_taken

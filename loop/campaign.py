@@ -191,12 +191,9 @@ class Campaign:
         existing = frame.loc[frame["round"] == round_, "formulation_id"].tolist()
         if existing:
             return existing
-        if recommender is None:
-            trained = self.train(round_, fit_members) if round_ > 0 else None
-            context = self.proposal_context(round_, trained)
-            recommender, reason = choose_recommender(context)
-        else:
-            context, reason = self.proposal_context(round_, self.latest_model()), "given by the caller"
+        trained = self.train(round_, fit_members) if round_ > 0 else None
+        context = self.proposal_context(round_, trained)
+        recommender, reason = choose_recommender(context) if recommender is None else (recommender, "given by the caller")
         proposal = recommender.recommend(context).with_params(recommender=recommender.name, chosen_because=reason)
         return self._store_rows(proposal.to_rows(self.config.name, round_, self.config.seed, now_utc()), round_)
 

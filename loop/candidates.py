@@ -276,3 +276,17 @@ def unique_mask(space: DesignSpace, frame: pd.DataFrame) -> np.ndarray:
 def formulation_ids(space: DesignSpace, campaign: str, frame: pd.DataFrame) -> list[str]:
     """Content-hash ids of candidates (validating each one)."""
     return [formulation_id(campaign, space.validate(r)) for r in frame.to_dict("records")]
+
+
+def taken_checker(space, campaign: str, taken: set[str]) -> Callable:
+    """``is_taken`` for :func:`nanoloop.loop.acquisition.search`: exact content-hash ids against ``taken``, and repeats within the batch."""
+
+    def is_taken(frame):
+        ids = formulation_ids(space, campaign, frame)
+        seen, out = set(), []
+        for i in ids:
+            out.append(i in taken or i in seen)
+            seen.add(i)
+        return np.asarray(out, dtype=bool)
+
+    return is_taken

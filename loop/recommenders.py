@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from nanoloop.loop import __version__
+from nanoloop.loop.errors import InputError
 from nanoloop.loop.space import formulation_id
 
 #: statuses whose formulations the acquisition penalises like picks (made or about to be made)
@@ -161,14 +162,18 @@ class EnsembleAcquisition:
     name: str = "ensemble-acquisition"
 
     def recommend(self, context: ProposalContext) -> Proposal:
-        from nanoloop.loop.acquisition import AcquisitionSettings, calibrated_spread, search, taken_checker
-        from nanoloop.loop.candidates import SearchSettings
+        from nanoloop.loop.acquisition import AcquisitionSettings, search
+        from nanoloop.loop.candidates import SearchSettings, taken_checker
         from nanoloop.loop.evaluation import measured_mean_curves
-        from nanoloop.loop.objective import Objective, fit_property_model
+        from nanoloop.loop.objective import Objective
+        from nanoloop.loop.property_model import fit_property_model
         from nanoloop.loop.residual_gp import residual_corrected
         from nanoloop.loop.surrogate import curve_rows
 
         config, space, frame, trained = context.config, context.space, context.formulations, context.model
+        if trained is None:
+            raise InputError(f"campaign {config.name!r}, round {context.round}: the {self.name} recommender needs a trained "
+                             "surrogate, and nothing is measured yet")
         acq, seed = config.acquisition, config.seed + context.round
         objective, property_model, notes = Objective.from_config(config), None, {}
         if objective.characterization_constraints:  # size, EE, ...: a model of characterization
@@ -205,6 +210,23 @@ class EnsembleAcquisition:
             release_std_pct=100 * std.reshape(len(picked), -1), objective_mean=batch.objective_mean,
             objective_std=batch.objective_std, acquisition_value=batch.acquisition_value,
         )
+
+
+def calibrated_spread(objective, formulations, mean_curves: dict, prior: float) -> tuple[float, int]:
+    """:func:`nanoloop.loop.objective.spread_scale` from a campaign's record of model-made proposals.
+
+    Uses the predicted objective and spread stored with each proposal (edits
+    excluded) and the objective of its measured mean curve.
+    """
+    from nanoloop.loop.objective import spread_scale
+
+    made = formulations[(formulations["model_version"] != "") & ~formulations["origin"].str.startswith("edit-of:")
+                        & formulations["predicted_objective"].notna()]
+    if made.empty or not mean_curves:
+        return spread_scale([], [], [], prior=prior)
+    measured = objective.measured(mean_curves)["objective"]
+    made = made[made["formulation_id"].isin(measured.index)]
+    return spread_scale(made["predicted_objective"], made["objective_std"], measured.reindex(made["formulation_id"]).to_numpy(), prior=prior)
 
 
 def choose_recommender(context: ProposalContext) -> tuple[Recommender, str]:

@@ -65,8 +65,8 @@ def test_unknown_strategy():
 
 
 # -- batches, pending formulations, constraints, the full search ------------------------------
-from nanoloop.loop.acquisition import diverse_picks, search, taken_checker  # noqa: E402
-from nanoloop.loop.candidates import SearchSettings  # noqa: E402
+from nanoloop.loop.acquisition import diverse_picks, search  # noqa: E402
+from nanoloop.loop.candidates import SearchSettings, taken_checker  # noqa: E402
 from nanoloop.loop.config import default_config  # noqa: E402
 from nanoloop.loop.objective import Objective, PropertyConstraint  # noqa: E402
 

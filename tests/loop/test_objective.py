@@ -4,7 +4,8 @@ import pytest
 
 from nanoloop.loop.config import TargetProfile, default_config, parse_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.objective import Goal, Objective, PropertyConstraint, PropertyModel, f2_to_target, rmse_to_target
+from nanoloop.loop.objective import Goal, Objective, PropertyConstraint, f2_to_target, rmse_to_target
+from nanoloop.loop.property_model import PropertyModel
 
 TARGET = TargetProfile(times_hours=[24, 72, 168, 336, 672], release_pct=[20, 40, 65, 80, 95])
 

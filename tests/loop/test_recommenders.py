@@ -95,3 +95,12 @@ def test_a_given_recommender_replaces_the_choice_and_never_repeats(tmp_path):
     assert not set(again) & set(big) and len(again) == 20
     params = json.loads(campaign.formulations()["acquisition_params_json"].iloc[0])
     assert params["recommender"] == "sobol-start" and params["chosen_because"] == "given by the caller"
+
+
+def test_the_acquisition_recommender_without_a_model_is_an_input_error(tmp_path):
+    from nanoloop.loop.recommenders import EnsembleAcquisition
+
+    campaign = _campaign(tmp_path)
+    with pytest.raises(InputError, match="needs a trained surrogate"):
+        campaign.propose(0, recommender=EnsembleAcquisition())
+    assert campaign.formulations().empty  # nothing written
