@@ -173,9 +173,7 @@ class _Loop:
 
 def run_gp_ei(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
     """Scalar GP on f2 with modAL's max_EI (top-k) and teach()."""
-    from modAL.acquisition import max_EI
-
-    from nanoloop.loop.modal_compat import BayesianOptimizer
+    from nanoloop.loop.modal_compat import BayesianOptimizer, max_EI
 
     state = _Loop(target_name, seed, batch)
     state.run_batch(state.space.sample(batch, seed=seed))
@@ -399,23 +397,16 @@ def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345) 
     The ledger is first filled with about ``n_measured`` measured Sobol formulations
     (stored as round 0 and run through the simulated lab).
     """
-    import pandas as pd
-
-    from nanoloop.loop import __version__
     from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
     from nanoloop.loop.campaign import Campaign
     from nanoloop.loop.ledger import Ledger
+    from nanoloop.loop.recommenders import SobolStart
 
     config = bench_config("two_phase", seed, 2, 8)
     config = config.model_copy(update={"name": "bench-timing", "acquisition": config.acquisition.model_copy(update={"pool_size": pool_size})})
     with tempfile.TemporaryDirectory(prefix="nanoloop-timing-") as store:
         campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
-        frame = campaign.space.sample(int(n_measured * 1.15) + 8, seed=seed)
-        base = {"campaign": config.name, "round": 0, "seed": seed, "nanoloop_version": __version__, "created_at": pd.Timestamp.now(tz="UTC"),
-                "predicted_times_hours": None, "predicted_release_pct": None, "predicted_std_pct": None, "predicted_objective": np.nan,
-                "objective_std": np.nan, "acquisition_value": np.nan, "model_version": "", "origin": "initial-design", "acquisition": "sobol",
-                "acquisition_params_json": "{}"}
-        campaign._store_proposals(frame, [base] * len(frame), 0)  # a large round 0, made as one batch
+        campaign.propose(0, recommender=SobolStart(size=int(n_measured * 1.15) + 8))  # a large round 0, made as one batch
         campaign.approve(0)
         campaign.dispatch_synthesis(0)
         campaign.collect_synthesis(0)

@@ -140,7 +140,7 @@ def dask_speedup(campaign, repeats: int) -> dict:
     batched = []
     for k in range(repeats):
         started = time.perf_counter()
-        campaign._new_model(members, k).fit(X, y, groups=groups)
+        campaign.models.new_model(members, k).fit(X, y, groups=groups)
         batched.append(time.perf_counter() - started)
 
     @flow(task_runner=dask_task_runner(None))
@@ -148,7 +148,7 @@ def dask_speedup(campaign, repeats: int) -> dict:
         timings = []
         for k in range(repeats):
             started = time.perf_counter()
-            fit_members_in_tasks([campaign._new_model(1, 1000 * k + m) for m in range(members)], X, y, groups)
+            fit_members_in_tasks([campaign.models.new_model(1, 1000 * k + m) for m in range(members)], X, y, groups)
             timings.append(time.perf_counter() - started)
         return {"timings": timings}
 

@@ -32,7 +32,8 @@ training groups, then for k curves of the held-out groups compare fine-tuning
 the pretrained ensemble against training from scratch on those k curves (and
 against the pretrained model alone), scored on the remaining held-out curves.
 
-Run: ``nice .venv/bin/python bench/bench_surrogate.py --data PATH [--seeds 0-9] [--json]``.
+Run: ``nice .venv/bin/python bench/bench_surrogate.py [--data PATH] [--seeds 0-9] [--json]``
+(the data defaults to ``../shared/data/lai-release/bannigan2023_release.csv`` from the repository root).
 """
 
 from __future__ import annotations
@@ -55,9 +56,16 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from nanoloop.loop.surrogate import ReleaseEnsemble  # noqa: E402
-from nanoloop.loop.transfer import fine_tune  # noqa: E402
 
-DEFAULT_DATA = "/work/shared/data/lai-release/bannigan2023_release.csv"
+DATA_FILE = Path("shared/data/lai-release/bannigan2023_release.csv")  # the shared data folder, next to the repository
+
+
+def default_data() -> Path | None:
+    """``../shared/data/...`` from the repository root (or from a folder above it, for a worktree); None if absent."""
+    for folder in (ROOT, *ROOT.parents):
+        if (folder / DATA_FILE).is_file():
+            return folder / DATA_FILE
+    return None
 FEW_SHOT_COLUMNS = ("T=0.25", "T=0.5", "T=1.0")
 LOG_COLUMNS = ("Polymer_MW", "SA-V")
 ID_COLUMNS = ("Experimental_index", "DP_Group")
@@ -305,7 +313,7 @@ def run_transfer(frame: pd.DataFrame, seeds, shots=(1, 2, 4, 8), setting: str = 
             g_small = small["Experimental_index"].to_numpy()
             candidates = {
                 "pretrained": lambda: pretrained,
-                "fine-tuned": lambda: fine_tune(pretrained, X_small, y_small, groups=g_small),
+                "fine-tuned": lambda: pretrained.fine_tune(X_small, y_small, groups=g_small),
                 "scratch": lambda: make_ensemble(head, seed, **params).fit(X_small, y_small, groups=g_small),
             }
             for name, build in candidates.items():
@@ -345,7 +353,8 @@ def _list(text: str) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=DEFAULT_DATA, help="bannigan2023_release.csv")
+    parser.add_argument("--data", type=Path, default=default_data(),
+                        help=f"bannigan2023_release.csv (default: ../{DATA_FILE} from the repository root)")
     parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"), help="e.g. 0-9 (default), 0,3,5")
     parser.add_argument("--models", type=_list, default=list(MODELS), help=f"comma list of {MODELS}")
     parser.add_argument("--settings", type=_list, default=list(SETTINGS), help=f"comma list of {SETTINGS}")
@@ -358,6 +367,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--quiet", action="store_true", help="no per-seed progress lines")
     args = parser.parse_args(argv)
+    if args.data is None:
+        parser.error(f"no --data given, and ../{DATA_FILE} is not found from the repository root")
     for name in args.models:
         if name not in MODELS:
             parser.error(f"unknown model {name!r}; choose from {MODELS}")

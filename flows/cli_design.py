@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 
 import numpy as np
 
@@ -103,8 +104,9 @@ def _model_and_config(args, target):
 
 
 def run_design(args) -> int:
-    from nanoloop.loop.inverse import inverse_design
-    from nanoloop.loop.objective import Objective, fit_property_model
+    from nanoloop.loop.inverse import DESIGN_SEARCH, inverse_design
+    from nanoloop.loop.objective import Objective
+    from nanoloop.loop.property_model import fit_property_model
 
     target = read_target(args.target)
     model, config, source, campaign = _model_and_config(args, target)
@@ -118,7 +120,7 @@ def run_design(args) -> int:
         if property_model is None:
             raise InputError(f"constraints on {', '.join(names)} need a characterization model, and {args.store!r} has "
                              "fewer than 3 characterized formulations")
-    designs = inverse_design(model, space, objective, args.n, pool_size=args.pool, property_model=property_model, seed=args.seed)
+    designs = inverse_design(model, space, objective, args.n, replace(DESIGN_SEARCH, pool_size=args.pool, seed=args.seed), property_model=property_model)
     if args.plot:
         plot_designs(target, designs, args.plot)
     if args.json:

@@ -1,15 +1,18 @@
-"""Choosing the next batch: modAL query strategies on the ensemble's objective, made diverse.
+"""Choosing the next batch: a strategy's utility of the ensemble's objective, made diverse.
 
 Layers (BoTorch-style): curve model -> :class:`~nanoloop.loop.objective.ObjectiveSamples`
 (the objective under each ensemble member, and the probability of feasibility)
--> utility (EI / PI / UCB through modAL's ``BayesianOptimizer``, max-std,
-Thompson sampling) -> a diverse batch.
+-> utility (one entry of the strategy table, :data:`nanoloop.loop.strategies.STRATEGIES`:
+modAL's EI / PI / UCB, max-std, Thompson sampling, random) -> one greedy,
+penalised batch picker (:func:`pick_batch`, run as the query strategy of modAL's
+``BayesianOptimizer``) -> a diverse batch.
 
 The seam is :func:`choose_batch`: given a fitted curve model, a candidate pool
 and the incumbent, it returns which candidates to make. :func:`search` wraps
 it with the candidate generation of :mod:`nanoloop.loop.candidates` (Sobol pool, local
-refinement, no repeats of taken formulations). Another back end (BoTorch,
-BayBE) would replace this module without touching flows.
+refinement, no repeats of taken formulations), under one
+:class:`~nanoloop.loop.candidates.SearchSettings`. Another back end (BoTorch,
+BayBE) would be another recommender (:mod:`nanoloop.loop.recommenders`).
 
 Batches are diverse by two mechanisms, because a ``max_EI`` batch is only the
 top-k of one utility:
@@ -43,12 +46,11 @@ from typing import Callable
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from nanoloop.loop.candidates import CandidateSet, formulation_ids, refine, sobol_pool, top_starts, unique_mask
+from nanoloop.loop.candidates import CandidateSet, SearchSettings, refine, sobol_pool, top_starts, unique_mask
 from nanoloop.loop.config import TargetProfile
-from nanoloop.loop.modal_compat import BayesianOptimizer, optimizer_EI, optimizer_PI, optimizer_UCB
+from nanoloop.loop.modal_compat import BayesianOptimizer
 from nanoloop.loop.objective import Objective, ObjectiveSamples
-
-STRATEGIES = ("ei", "ucb", "pi", "max_std", "thompson", "random")
+from nanoloop.loop.strategies import STRATEGIES, STRATEGY_NAMES, Scored, Strategy
 
 
 class ObjectiveModel(BaseEstimator):
@@ -98,33 +100,14 @@ class ObjectiveModel(BaseEstimator):
         return (mean, self.spread_scale * samples.std + 1e-9) if return_std else mean
 
 
-def calibrated_spread(objective: Objective, formulations, mean_curves: dict, prior: float) -> tuple[float, int]:
-    """:func:`nanoloop.loop.objective.spread_scale` from a campaign's record of model-made proposals.
-
-    Uses the predicted objective and spread stored with each proposal (edits
-    excluded) and the objective of its measured mean curve.
-    """
-    from nanoloop.loop.objective import spread_scale
-
-    made = formulations[(formulations["model_version"] != "") & ~formulations["origin"].str.startswith("edit-of:")
-                        & formulations["predicted_objective"].notna()]
-    if made.empty or not mean_curves:
-        return spread_scale([], [], [], prior=prior)
-    measured = objective.measured(mean_curves)["objective"]
-    made = made[made["formulation_id"].isin(measured.index)]
-    return spread_scale(made["predicted_objective"], made["objective_std"], measured.reindex(made["formulation_id"]).to_numpy(), prior=prior)
-
-
 @dataclass(frozen=True)
 class AcquisitionSettings:
-    """What :func:`choose_batch` needs to know; stored with each proposal as provenance.
+    """How candidates are scored; stored with each proposal as provenance.
 
     Attributes:
-        strategy: one of :data:`STRATEGIES`.
+        strategy: a name in :data:`~nanoloop.loop.strategies.STRATEGIES`.
         tradeoff: EI / PI margin over the incumbent (objective units).
         beta: UCB weight of the spread.
-        diversity_length: local penalization length in normalised unit distance (0: plain top-k).
-        seed: random seed (Thompson member order, refinement).
         believer: EI / PI: raise the incumbent to each pick's predicted mean before the next pick.
         spread_scale: factor on the members' spread of the objective (see
             :func:`nanoloop.loop.objective.spread_scale`): EI, PI, UCB and max-std use the
@@ -134,16 +117,19 @@ class AcquisitionSettings:
     strategy: str = "ei"
     tradeoff: float = 0.0
     beta: float = 2.0
-    diversity_length: float = 0.15
-    seed: int = 0
     believer: bool = True
     spread_scale: float = 1.0
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown acquisition strategy {self.strategy!r}; choose one of {STRATEGIES}")
+            raise ValueError(f"unknown acquisition strategy {self.strategy!r}; choose one of {STRATEGY_NAMES}")
         if not (self.spread_scale > 0 and np.isfinite(self.spread_scale)):
             raise ValueError(f"spread_scale must be a positive number, got {self.spread_scale}")
+
+    @property
+    def rule(self) -> Strategy:
+        """The strategy's entry in the table."""
+        return STRATEGIES[self.strategy]
 
 
 @dataclass(frozen=True)
@@ -211,29 +197,60 @@ def diverse_picks(utility: np.ndarray, encoded: np.ndarray, n: int, length: floa
     return _penalized_picks(lambda k, picks: utility, np.asarray(encoded), n, length, pending, exclude)
 
 
+def pick_batch(settings: AcquisitionSettings, scored: Scored, incumbent: float, encoded: np.ndarray, n: int, *,
+               diversity_length: float, seed: int = 0, pending: np.ndarray | None = None,
+               exclude: np.ndarray | None = None) -> tuple[list[int], list[float]]:
+    """The one greedy, penalised batch picker, for any strategy of the table.
+
+    Pick k maximises the strategy's utility times the local penalty of the
+    earlier picks and of the pending formulations. Strategies that improve on
+    the incumbent see it raised to the best feasible pick so far (Kriging
+    believer, when ``settings.believer``); Thompson sampling scores one member
+    per pick in a random order drawn from ``seed``; random takes the pool in order.
+    """
+    rule = settings.rule
+    if rule.ignores_model:
+        diversity_length = 0.0
+    order = np.random.default_rng(seed).permutation(scored.members.shape[0]) if rule.one_member_per_pick else None
+
+    def utility_for_pick(k, picks):
+        current = incumbent
+        if rule.improves_on_incumbent and settings.believer and picks:  # the picks are "measured" at their mean
+            believed = np.max(np.where(scored.probability_feasible[picks] >= 0.5, scored.mean[picks], -np.inf))
+            current = max(incumbent, float(believed))
+        member = None if order is None else int(order[k % len(order)])
+        return rule.score(scored, current, settings, member)
+
+    return _penalized_picks(utility_for_pick, np.asarray(encoded), n, diversity_length, pending, exclude)
+
+
 def choose_batch(
     curve_model,
     target: TargetProfile,
     pool_encoded: np.ndarray,
     batch_size: int,
-    incumbent_f2: float,
+    incumbent: float,
     settings: AcquisitionSettings,
     *,
+    diversity_length: float = 0.15,
+    seed: int = 0,
     objective: Objective | None = None,
     property_model=None,
     pending_encoded: np.ndarray | None = None,
     exclude: np.ndarray | None = None,
     samples: ObjectiveSamples | None = None,
 ) -> Batch:
-    """Pick ``batch_size`` diverse candidates from the pool.
+    """Pick ``batch_size`` diverse candidates from the pool (through modAL's ``BayesianOptimizer.query``).
 
     Args:
         curve_model: fitted model with ``predict_curves(features, times_hours)``.
         target: target release profile (used when ``objective`` is None: f2 to it).
         pool_encoded: unit-encoded candidates (n, d); feasible in the design space.
         batch_size: how many to choose.
-        incumbent_f2: best measured objective so far (f2 for the default objective); EI and PI improve on it.
+        incumbent: best measured objective so far; EI and PI improve on it.
         settings: strategy and its parameters.
+        diversity_length: local penalization length in normalised unit distance (0: plain top-k).
+        seed: seed of Thompson sampling's member order.
         objective: goals and constraints (default: f2 to ``target``, no constraints).
         property_model: fitted :class:`~nanoloop.loop.objective.PropertyModel` for characterization constraints.
         pending_encoded: formulations in flight (m, d): their neighbourhoods are penalized like picks.
@@ -245,91 +262,25 @@ def choose_batch(
     if samples is not None:
         model.remember(pool_encoded, samples)
     samples = model.samples(pool_encoded)
-    scale = settings.spread_scale
-    mean, raw_std = samples.mean, samples.std
-    std = scale * raw_std + 1e-9
-    members, feasible = mean + scale * (samples.values - mean), samples.feasible
-    p_feasible = samples.probability_feasible
-    params = {"strategy": settings.strategy, "objective": objective.name, "diversity_length": settings.diversity_length,
-              "incumbent": float(incumbent_f2), "pending": 0 if pending_encoded is None else int(len(pending_encoded)),
-              "spread_scale": float(scale)}
+    scored = Scored.from_samples(samples, settings.spread_scale, objective.worst_value())
+    params = {"strategy": settings.strategy, "objective": objective.name, "diversity_length": diversity_length,
+              "incumbent": float(incumbent), "pending": 0 if pending_encoded is None else int(len(pending_encoded)),
+              "spread_scale": float(settings.spread_scale)}
     if objective.constraints:
         params["constraints"] = [c.describe() for c in objective.constraints]
+    params.update({name: getattr(settings, name) for name in settings.rule.params})
     pending = None if pending_encoded is None or len(pending_encoded) == 0 else np.asarray(pending_encoded, dtype=np.float32)
-    floor = objective.worst_value()  # UCB and Thompson utilities are measured from the objective's floor
 
     def query_strategy(optimizer, X, n_instances=1):
-        length = settings.diversity_length
-        if settings.strategy in ("ei", "pi"):
-            acquisition = optimizer_EI if settings.strategy == "ei" else optimizer_PI
-            base_incumbent = optimizer.y_max
-
-            def utility(k, picks):
-                if settings.believer and picks:  # Kriging believer: the picks are "measured" at their mean
-                    believed = np.max(np.where(p_feasible[picks] >= 0.5, mean[picks], -np.inf))
-                    optimizer.y_max = max(base_incumbent, float(believed))
-                return np.asarray(acquisition(optimizer, X, tradeoff=settings.tradeoff), dtype=float).reshape(-1) * p_feasible
-
-            try:
-                picks, values = _penalized_picks(utility, X, n_instances, length, pending, exclude)
-            finally:
-                optimizer.y_max = base_incumbent
-        elif settings.strategy == "ucb":
-            ucb = np.asarray(optimizer_UCB(optimizer, X, beta=settings.beta), dtype=float).reshape(-1)
-            shifted = np.maximum(ucb - floor, 0.0) * p_feasible
-            picks, values = _penalized_picks(lambda k, p: shifted, X, n_instances, length, pending, exclude)
-        elif settings.strategy == "max_std":
-            picks, values = _penalized_picks(lambda k, p: std * p_feasible, X, n_instances, length, pending, exclude)
-        elif settings.strategy == "thompson":  # one member per pick, in a random order
-            n_members = members.shape[0]
-            order = np.random.default_rng(settings.seed).permutation(n_members)
-
-            def utility(k, picks):
-                m = order[k % n_members]
-                return np.maximum(members[m] - floor, 0.0) * feasible[m]
-
-            picks, values = _penalized_picks(utility, X, n_instances, length, pending, exclude)
-        else:  # random: the pool is a scrambled Sobol sample, so its first rows are a random design
-            allowed = np.flatnonzero(np.ones(len(X), dtype=bool) if exclude is None else ~np.asarray(exclude, dtype=bool))
-            picks = allowed[:n_instances].tolist()
-            values = [0.0] * len(picks)
+        picks, values = pick_batch(settings, scored, optimizer.y_max, X, n_instances, diversity_length=diversity_length,
+                                   seed=seed, pending=pending, exclude=exclude)
         return np.asarray(picks, dtype=int), np.asarray(values, dtype=float)
 
-    if settings.strategy in ("ei", "pi"):
-        params["tradeoff"] = settings.tradeoff
-        params["believer"] = settings.believer
-    if settings.strategy == "ucb":
-        params["beta"] = settings.beta
     optimizer = BayesianOptimizer(estimator=model, query_strategy=query_strategy)
-    optimizer.y_max = float(incumbent_f2)  # modAL's incumbent: the best measured objective
+    optimizer.y_max = float(incumbent)  # modAL's incumbent: the best measured objective
     picks, _, values = optimizer.query(pool_encoded, n_instances=batch_size, return_metrics=True)
     picks = np.asarray(picks, dtype=int)
-    return Batch(picks, np.asarray(values, dtype=float), mean[picks], raw_std[picks], params, p_feasible[picks])
-
-
-def utility(samples: ObjectiveSamples, incumbent: float, settings: AcquisitionSettings, member: int | None = None, floor: float = 0.0) -> np.ndarray:
-    """The strategy's utility of candidates without batch effects, shape (n,) (used to rank and refine).
-
-    ``member`` selects one ensemble member (Thompson sampling); ``floor`` is the
-    objective's lowest value (UCB and Thompson utilities are counted from it).
-    """
-    from modAL.acquisition import EI, PI, UCB
-
-    mean, std = samples.mean, settings.spread_scale * samples.std + 1e-9
-    p = samples.probability_feasible
-    if settings.strategy == "ei":
-        return EI(mean, std, incumbent, settings.tradeoff) * p
-    if settings.strategy == "pi":
-        return PI(mean, std, incumbent, settings.tradeoff) * p
-    if settings.strategy == "ucb":
-        return np.maximum(UCB(mean, std, settings.beta) - floor, 0.0) * p
-    if settings.strategy == "max_std":
-        return std * p
-    if settings.strategy == "thompson":
-        m = 0 if member is None else member
-        value = mean + settings.spread_scale * (samples.values[m] - mean)
-        return np.maximum(value - floor, 0.0) * samples.feasible[m]
-    return np.zeros(len(mean))
+    return Batch(picks, np.asarray(values, dtype=float), samples.mean[picks], samples.std[picks], params, samples.probability_feasible[picks])
 
 
 @dataclass(frozen=True)
@@ -349,14 +300,11 @@ def search(
     batch_size: int,
     incumbent: float,
     settings: AcquisitionSettings,
+    candidates: SearchSettings = SearchSettings(),
     *,
-    pool_size: int = 4096,
-    refine_starts: int = 16,
-    refine_steps: int = 12,
     property_model=None,
     pending_encoded: np.ndarray | None = None,
     is_taken: Callable | None = None,
-    pool_seed: int = 0,
 ) -> Search:
     """Generate candidates (Sobol pool + local refinement of the best), then choose a diverse batch.
 
@@ -366,37 +314,35 @@ def search(
         space: the :class:`~nanoloop.loop.space.DesignSpace`.
         batch_size: formulations to choose.
         incumbent: best measured objective among feasible formulations.
-        settings: acquisition settings.
-        pool_size: Sobol candidates.
-        refine_starts: best candidates refined by local search (0: none; not for "random").
-        refine_steps: generations of the local search.
+        settings: how candidates are scored.
+        candidates: pool size, refinement, diversity length and seeds (its ``seed`` also
+            orders Thompson sampling's members).
         property_model: characterization model for characterization constraints.
         pending_encoded: formulations in flight, unit-encoded (m, d).
         is_taken: callable(frame) -> bool mask of candidates already in the ledger (exact ids);
             called on the picks only, which are replaced until none is taken.
-        pool_seed: seed of the Sobol pool.
     """
     import time
 
     timings = {}
     started = time.perf_counter()
-    pool = sobol_pool(space, pool_size, seed=pool_seed)
+    pool = sobol_pool(space, candidates.pool_size, seed=candidates.sobol_seed)
     timings["pool_s"] = time.perf_counter() - started
     started = time.perf_counter()
     samples = objective.samples(curve_model, pool.encoded, property_model)
     timings["score_pool_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    if refine_starts > 0 and settings.strategy != "random":
-        refined = _refine(curve_model, objective, space, samples, pool, incumbent, settings, refine_starts, refine_steps, property_model)
+    if candidates.refine_starts > 0 and not settings.rule.ignores_model:
+        refined = _refine(curve_model, objective, space, samples, pool, incumbent, settings, candidates, property_model)
         if len(refined):
             pool = pool.concat(refined)
-            extra = objective.samples(curve_model, refined.encoded, property_model)
-            samples = ObjectiveSamples(np.concatenate([samples.values, extra.values], axis=1), np.concatenate([samples.feasible, extra.feasible], axis=1))
+            samples = samples.concat(objective.samples(curve_model, refined.encoded, property_model))
     timings["refine_s"] = time.perf_counter() - started
     started = time.perf_counter()
     exclude = ~unique_mask(space, pool.frame)
     for _ in range(50):
-        batch = choose_batch(curve_model, objective.target, pool.encoded, batch_size, incumbent, settings, objective=objective,
+        batch = choose_batch(curve_model, objective.target, pool.encoded, batch_size, incumbent, settings,
+                             diversity_length=candidates.diversity_length, seed=candidates.seed, objective=objective,
                              property_model=property_model, pending_encoded=pending_encoded, exclude=exclude, samples=samples)
         if is_taken is None:
             break
@@ -410,43 +356,27 @@ def search(
     return Search(pool, batch, samples, timings)
 
 
-def _refine(curve_model, objective, space, samples, pool, incumbent, settings, starts, steps, property_model) -> CandidateSet:
+def _refine(curve_model, objective, space, samples, pool, incumbent, settings, candidates: SearchSettings, property_model) -> CandidateSet:
     """Refine the best pool candidates on the strategy's utility (per member for Thompson sampling)."""
-    floor = objective.worst_value()
+    floor, rule = objective.worst_value(), settings.rule
+
+    def utility(s: ObjectiveSamples, member=None) -> np.ndarray:
+        return rule.score(Scored.from_samples(s, settings.spread_scale, floor), incumbent, settings, member)
 
     def scorer(member=None):
-        def score(encoded):
-            s = objective.samples(curve_model, encoded, property_model)
-            return utility(s, incumbent, settings, member, floor)
-        return score
+        return lambda encoded: utility(objective.samples(curve_model, encoded, property_model), member)
 
-    if settings.strategy == "thompson":
+    starts, steps, seed = candidates.refine_starts, candidates.refine_steps, candidates.seed
+    if rule.one_member_per_pick:
         n_members = samples.values.shape[0]
         per = max(1, starts // n_members)
-        parts = []
-        for m in range(n_members):
-            idx = top_starts(utility(samples, incumbent, settings, m, floor), per)
-            parts.append(refine(space, scorer(m), pool.encoded[idx], steps=steps, seed=settings.seed + m))
+        parts = [refine(space, scorer(m), pool.encoded[top_starts(utility(samples, m), per)], steps=steps, seed=seed + m)
+                 for m in range(n_members)]
         out = parts[0]
         for part in parts[1:]:
             out = out.concat(part)
         return out
-    u = utility(samples, incumbent, settings, floor=floor)
-    if settings.strategy == "ei" and np.max(u) <= 1e-9:  # EI vanished everywhere: climb the predicted objective
+    u = utility(samples)
+    if rule.climbs_mean_when_flat and np.max(u) <= 1e-9:  # the utility vanished everywhere: climb the predicted objective
         u = samples.mean * samples.probability_feasible
-    idx = top_starts(u, starts)
-    return refine(space, scorer(), pool.encoded[idx], steps=steps, seed=settings.seed)
-
-
-def taken_checker(space, campaign: str, taken: set[str]) -> Callable:
-    """is_taken for :func:`search`: exact content-hash ids against ``taken``, and repeats within the batch."""
-
-    def is_taken(frame):
-        ids = formulation_ids(space, campaign, frame)
-        seen, out = set(), []
-        for i in ids:
-            out.append(i in taken or i in seen)
-            seen.add(i)
-        return np.asarray(out, dtype=bool)
-
-    return is_taken
+    return refine(space, scorer(), pool.encoded[top_starts(u, starts)], steps=steps, seed=seed)

@@ -12,54 +12,35 @@ or ends ``failed`` (with a reason) or ``abandoned``.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tempfile
-import time
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from nanoloop.loop import __version__
-from nanoloop.loop.instruments import Characterization, JobState, PermanentInstrumentError, WorkItem
-from nanoloop.loop.plausibility import result_problems
-from nanoloop.loop.review import repredicted_edit
-from nanoloop.loop.acquisition import AcquisitionSettings, choose_batch
 from nanoloop.loop.config import CampaignConfig, parse_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.faults import fault_point
 from nanoloop.loop.evaluation import mean_curves, measured_mean_curves, measured_objective
-from nanoloop.loop.ledger import Ledger, latest_status
+from nanoloop.loop.faults import fault_point
+from nanoloop.loop.instruments import Characterization, JobState, PermanentInstrumentError, WorkItem
+from nanoloop.loop.lab_results import kinetics_row, usable_curves, wait_and_collect
+from nanoloop.loop.ledger import Ledger, latest_status, now_utc
+from nanoloop.loop.model_store import ModelStore, TrainedModel
+from nanoloop.loop.plausibility import result_problems
+from nanoloop.loop.recommenders import ProposalContext, Recommender, choose_recommender
+from nanoloop.loop.review import repredicted_edit
 from nanoloop.loop.space import formulation_id
-from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
+from nanoloop.loop.surrogate import ReleaseEnsemble
 
 TERMINAL = ("measured", "failed", "rejected", "abandoned", "edited")
-IN_FLIGHT = ("dispatched", "synthesized", "dissolving")
 
 CONFIG_BLOB = "campaign.json"
 #: config keys whose change alters what stored results mean (a change needs --amend)
 MEANING_KEYS = ("space", "constraints", "target", "objective")
 
 
-def _now() -> pd.Timestamp:
-    return pd.Timestamp(datetime.now(timezone.utc))
-
-
 def _event_id(fid: str, status: str) -> str:
     return hashlib.sha256(f"{fid}|{status}".encode()).hexdigest()[:20]
-
-
-@dataclass
-class TrainedModel:
-    """A surrogate and the version it is stored under."""
-
-    version: str
-    model: ReleaseEnsemble
-    n_formulations: int
 
 
 class Campaign:
@@ -81,6 +62,7 @@ class Campaign:
         self.ledger = ledger
         self.space = config.design_space()
         self._instruments = instruments
+        self.models = ModelStore(ledger, config, self.parameters)
         if not read_only:  # read_only: a viewer (the dashboard) never writes the config back
             self._store_config(amend)
 
@@ -128,12 +110,12 @@ class Campaign:
                     "its results would be misread under this config. Use a new campaign name or store, or pass --amend "
                     "to record the change (the old config is kept)"
                 )
-            stamp = _now().strftime("%Y%m%dT%H%M%S%fZ")
+            stamp = now_utc().strftime("%Y%m%dT%H%M%S%fZ")
             self.ledger.write_blob(f"config-history/campaign-{stamp}.json", stored)
             self.ledger.append("events", [{
                 "event_id": hashlib.sha256(f"config|{stamp}".encode()).hexdigest()[:20], "formulation_id": "", "campaign": self.config.name,
                 "round": self.current_round(), "status": "config-amended" if meaning else "config-changed",
-                "reason": f"changed {', '.join(changed)}; old config in blobs/config-history/campaign-{stamp}.json", "time": _now(),
+                "reason": f"changed {', '.join(changed)}; old config in blobs/config-history/campaign-{stamp}.json", "time": now_utc(),
             }])
         self.ledger.write_blob(CONFIG_BLOB, text.encode())
 
@@ -196,7 +178,7 @@ class Campaign:
 
         ``measured``: id -> (objective, f2) of its mean measured curve, stored on ``measured`` events.
         """
-        now = _now()
+        now = now_utc()
         measured = measured or {}
         rows = [
             {"event_id": _event_id(fid, status), "formulation_id": fid, "campaign": self.config.name, "round": round_, "status": status, "reason": reason, "time": now,
@@ -209,81 +191,22 @@ class Campaign:
         frame = self.formulations()
         return frame.loc[(frame["round"] == round_) & (frame["status"] == status), "formulation_id"].tolist()
 
-    # -- training -----------------------------------------------------------------
+    # -- training ------------------------------------------------------------------
     def training_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Rows (features + time hours), release fraction, curve groups, number of formulations."""
-        curves = self.ledger.read("curves")
-        if curves.empty:
-            return np.empty((0, len(self.space.feature_names) + 1)), np.empty(0), np.empty(0), 0
-        forms = self.ledger.read("formulations").set_index("formulation_id")
-        measured = forms.loc[curves["formulation_id"].unique()]
-        encoded = pd.DataFrame(self.space.encode(self.parameters(measured)), index=measured.index)
-        features = encoded.loc[curves["formulation_id"]].to_numpy(np.float32)
-        X = np.column_stack([features, curves["time_hours"].to_numpy(np.float32)])
-        y = np.clip(curves["release_pct"].to_numpy(float) / 100.0, 0.0, 1.2)
-        return X, y, curves["formulation_id"].to_numpy(), len(measured)
-
-    def _new_model(self, n_members: int, random_state: int) -> ReleaseEnsemble:
-        settings = self.config.surrogate
-        return ReleaseEnsemble(
-            head=settings.head, n_members=n_members, hidden=settings.hidden, epochs=settings.epochs,
-            learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=random_state,
-        )
+        return self.models.training_data()
 
     def train(self, round_: int, fit_members=None) -> TrainedModel | None:
-        """Train the surrogate on every measured curve and store it; None before any measurement.
-
-        Args:
-            round_: the round the model proposes for (part of its seed).
-            fit_members: optional ``fit_members(models, X, y, groups) -> fitted models``
-                that fits one-member ensembles elsewhere (e.g. on Dask workers);
-                by default all members train together in this process.
-
-        The version is a hash of the training set and settings, so retraining on
-        the same data (after a crash) reuses the stored model.
-        """
-        X, y, groups, n_formulations = self.training_data()
-        if n_formulations == 0:
-            return None
-        settings = self.config.surrogate
-        seed = self.config.seed + round_
-        mode = "batched" if fit_members is None else "per-member"
-        digest = hashlib.sha256(X.tobytes() + y.tobytes() + settings.model_dump_json().encode() + f"{seed}|{mode}".encode())
-        version = f"M{round_:03d}-{digest.hexdigest()[:10]}"
-        blob_name = f"models/{version}.pt"
-        stored = self.ledger.read_blob(blob_name)
-        if stored is not None:
-            return TrainedModel(version, ReleaseEnsemble.load(io.BytesIO(stored))[0], n_formulations)
-        if fit_members is None:
-            model = self._new_model(settings.members, seed).fit(X, y, groups=groups)
-        else:
-            singles = [self._new_model(1, seed * 1000 + m) for m in range(settings.members)]
-            model = ReleaseEnsemble.from_members(fit_members(singles, X, y, groups))
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "model.pt"
-            model.save(path, metadata={"feature_names": self.space.feature_names, "time_unit": "hours", "release_unit": "fraction", "campaign": self.config.name, "nanoloop_version": __version__})
-            self.ledger.write_blob(blob_name, path.read_bytes())
-        fitted = model.predict(X)
-        metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_, "training": mode}
-        self.ledger.append("models", [{
-            "model_version": version, "campaign": self.config.name, "round": round_, "n_formulations": n_formulations,
-            "n_points": len(y), "head": settings.head, "members": settings.members, "seed": seed,
-            "train_seconds": model.fit_seconds_, "metrics_json": json.dumps(metrics), "trained_at": _now(),
-        }])
-        return TrainedModel(version, model, n_formulations)
+        """Train the surrogate on every measured curve and store it (see :meth:`ModelStore.train`)."""
+        return self.models.train(round_, fit_members)
 
     def load_model(self, version: str) -> ReleaseEnsemble:
-        blob = self.ledger.read_blob(f"models/{version}.pt")
-        if blob is None:
-            raise InputError(f"model {version} is not in the store")
-        return ReleaseEnsemble.load(io.BytesIO(blob))[0]
+        """The stored surrogate of that version."""
+        return self.models.load(version)
 
     def latest_model(self) -> TrainedModel | None:
-        models = self.ledger.read("models")
-        if models.empty:
-            return None
-        row = models.sort_values(["round", "trained_at"]).iloc[-1]
-        return TrainedModel(row["model_version"], self.load_model(row["model_version"]), int(row["n_formulations"]))
+        """The latest stored surrogate, None before any training."""
+        return self.models.latest()
 
     # -- proposing ----------------------------------------------------------------
     def prediction_times_hours(self) -> np.ndarray:
@@ -291,95 +214,40 @@ class Campaign:
         sampling = self.instruments["dissolution"].describe().get("sampling_times_hours", [])
         return np.unique(np.concatenate([np.asarray(self.config.target.times_hours, float), np.asarray(sampling, float)]))
 
-    def propose(self, round_: int, fit_members=None) -> list[str]:
+    def proposal_context(self, round_: int, model: TrainedModel | None = None) -> ProposalContext:
+        """What a recommender knows when it proposes for ``round_``."""
+        return ProposalContext(self.config, self.space, round_, self.formulations(), model, self.ledger, self.parameters,
+                               self.incumbent, self.prediction_times_hours)
+
+    def propose(self, round_: int, fit_members=None, recommender: Recommender | None = None) -> list[str]:
         """Store the round's batch (idempotent: an existing batch is returned as it is).
 
-        Round 0 is a scrambled Sobol design within the constraints; later rounds
-        train the surrogate (``fit_members``: see :meth:`train`) and choose by
-        the acquisition function.
+        Round 0, and any round before a measurement, is a scrambled Sobol
+        design within the constraints; later rounds train the surrogate
+        (``fit_members``: see :meth:`train`) and choose by the acquisition
+        function (:func:`nanoloop.loop.recommenders.choose_recommender`).
+        ``recommender`` replaces that choice (e.g. ``SobolStart(size=500)`` for
+        a large first round).
         """
         frame = self.formulations()
         existing = frame.loc[frame["round"] == round_, "formulation_id"].tolist()
         if existing:
             return existing
-        config = self.config
-        taken = set(frame["formulation_id"])  # measured, in flight, rejected: never proposed again
         trained = self.train(round_, fit_members) if round_ > 0 else None
-        base = {
-            "campaign": config.name, "round": round_, "seed": config.seed, "nanoloop_version": __version__, "created_at": _now(),
-            "predicted_times_hours": None, "predicted_release_pct": None, "predicted_std_pct": None,
-            "predicted_objective": np.nan, "objective_std": np.nan, "acquisition_value": np.nan, "model_version": "",
-        }
-        if trained is None:
-            candidates = self.space.sample(config.batch_size + len(taken), seed=config.seed + round_)
-            candidates = self._untaken(candidates, taken).iloc[: config.batch_size]
-            rows = [{**base, "origin": "initial-design", "acquisition": "sobol", "acquisition_params_json": json.dumps({"scramble": True})}] * len(candidates)
-        else:
-            from nanoloop.loop.acquisition import calibrated_spread, search, taken_checker
-            from nanoloop.loop.objective import Objective, fit_property_model
-            from nanoloop.loop.residual_gp import residual_corrected
+        context = self.proposal_context(round_, trained)
+        recommender, reason = choose_recommender(context) if recommender is None else (recommender, "given by the caller")
+        proposal = recommender.recommend(context).with_params(recommender=recommender.name, chosen_because=reason)
+        return self._store_rows(proposal.to_rows(self.config.name, round_, self.config.seed, now_utc()), round_)
 
-            acq, objective, property_model, notes = config.acquisition, Objective.from_config(config), None, {}
-            if objective.characterization_constraints:  # size, EE, ...: a model of characterization
-                names = [c.name for c in objective.characterization_constraints]
-                property_model = fit_property_model(self.space, frame, self.ledger.read("characterization"), self.parameters, names, seed=config.seed + round_)
-                if property_model is None:  # said in the proposal's provenance, not silent
-                    notes["constraints_not_modelled"] = [c.describe() for c in objective.characterization_constraints] + ["fewer than 3 characterized formulations"]
-                    objective = Objective(objective.target, objective.goals, objective.curve_constraints)
-            in_flight = frame[frame["status"].isin(IN_FLIGHT + ("approved",))]  # penalized like picks, for diversity
-            pending = self.space.encode(self.parameters(in_flight)) if len(in_flight) else None
-            # the ensemble as the mean function of a GP per target time; its spread calibrated on this campaign's record
-            curves = measured_mean_curves(self.ledger)
-            prior = acq.spread_prior if acq.spread_prior is not None else (1.0 if acq.residual_gp else 3.0)
-            scale, notes["spread_calibrated_on"] = calibrated_spread(objective, frame, curves, prior) if acq.calibrate_spread else (prior, 0)
-            model, notes["residual_gp_on"] = (trained.model, 0)
-            if acq.residual_gp:
-                model, notes["residual_gp_on"] = residual_corrected(trained.model, objective, self.space, frame, curves, self.parameters,
-                                                                    draws=acq.residual_draws, seed=config.seed + round_, max_formulations=acq.residual_gp_max,
-                                                                    select_mean=acq.residual_gp_select_mean)
-                notes["ensemble_as_gp_mean"] = list(getattr(model, "uses_ensemble_", []))
-            settings = AcquisitionSettings(acq.strategy, acq.tradeoff, acq.beta, acq.diversity_length, config.seed + round_, spread_scale=scale)
-            found = search(
-                model, objective, self.space, config.batch_size, self.incumbent_f2(), settings, pool_size=acq.pool_size,
-                refine_starts=acq.refine_starts, refine_steps=acq.refine_steps, property_model=property_model, pending_encoded=pending,
-                is_taken=taken_checker(self.space, config.name, taken), pool_seed=config.seed * 1000 + round_,
-            )
-            batch = found.batch
-            batch.params.update(notes, pool_size=acq.pool_size, refine_starts=acq.refine_starts)
-            encoded = found.candidates.encoded
-            candidates = found.candidates.frame.iloc[batch.indices].reset_index(drop=True)
-            times = self.prediction_times_hours()
-            mean, std = trained.model.predict(curve_rows(encoded[batch.indices], times), return_std=True)
-            mean, std = mean.reshape(len(candidates), -1), std.reshape(len(candidates), -1)
-            rows = [
-                {**base, "origin": "acquisition", "acquisition": config.acquisition.strategy, "acquisition_params_json": json.dumps(batch.params),
-                 "model_version": trained.version, "predicted_times_hours": times.tolist(), "predicted_release_pct": (100 * mean[i]).tolist(),
-                 "predicted_std_pct": (100 * std[i]).tolist(), "predicted_objective": float(batch.objective_mean[i]),
-                 "objective_std": float(batch.objective_std[i]), "acquisition_value": float(batch.acquisition_value[i])}
-                for i in range(len(candidates))
-            ]
-        return self._store_proposals(candidates, rows, round_)
-
-    def _untaken(self, candidates: pd.DataFrame, taken: set) -> pd.DataFrame:
-        ids = [formulation_id(self.config.name, self.space.validate(r)) for r in candidates.to_dict("records")]
-        return candidates[[i not in taken for i in ids]].reset_index(drop=True)
-
-    def _store_proposals(self, candidates: pd.DataFrame, rows: list[dict], round_: int) -> list[str]:
-        records = []
-        for formulation, row in zip(candidates.to_dict("records"), rows):
-            formulation = self.space.validate(formulation)
-            records.append({**row, "formulation_id": formulation_id(self.config.name, formulation), "parameters_json": json.dumps(formulation, sort_keys=True)})
-        self.ledger.append("formulations", records)
-        ids = [r["formulation_id"] for r in records]
+    def _store_rows(self, rows: list[dict], round_: int) -> list[str]:
+        self.ledger.append("formulations", rows)
+        ids = [r["formulation_id"] for r in rows]
         self.record(ids, "proposed", round_)
         fault_point("after-proposal")
         return ids
 
-    def incumbent_f2(self) -> float:
-        """Best objective among measured formulations that meet the constraints.
-
-        For the default objective this is the best f2 to the target (0 when none).
-        """
+    def incumbent(self) -> float:
+        """Best objective among measured formulations that meet the constraints (0 for f2 when none is measured)."""
         from nanoloop.loop.objective import Objective
 
         objective = Objective.from_config(self.config)
@@ -433,10 +301,10 @@ class Campaign:
         frame = self.formulations().set_index("formulation_id")
         new_ids = []
         for fid, recipe in edited.items():
-            row = frame.loc[fid].to_dict()
-            row.update(origin=f"edit-of:{fid}", model_version=row["model_version"], created_at=_now())
+            row = {**frame.loc[fid].to_dict(), "origin": f"edit-of:{fid}", "created_at": now_utc()}
             row.update(repredicted_edit(self, row, recipe))  # the edit's own prediction, not the original's
-            new_ids += self._store_proposals(pd.DataFrame([recipe]), [row], round_)
+            row.update(formulation_id=formulation_id(self.config.name, recipe), parameters_json=json.dumps(recipe, sort_keys=True))
+            new_ids += self._store_rows([row], round_)
         for fid, reason in rejected.items():
             self.record([fid], "rejected", round_, reason or "rejected")
         self.record(list(edited), "edited", round_, "replaced by an edit")
@@ -530,7 +398,7 @@ class Campaign:
         ids = self._ids(round_, "dispatched")
         instrument = self.instruments["synthesis"]
         done, failed = [], {}
-        for r in _wait_and_collect(instrument, ids, self._wait(wait_s), self.timeout_s):
+        for r in wait_and_collect(instrument, ids, self._wait(wait_s), self.timeout_s):
             problems = [str(p) for p in result_problems(r)]
             if r.state != JobState.DONE or problems or r.characterization is None:
                 failed[r.key] = f"synthesis: {r.reason or '; '.join(problems) or r.state.value}"
@@ -568,8 +436,8 @@ class Campaign:
         method = self.config.dissolution_method
         method_columns = {"apparatus": method.apparatus, "medium": method.medium, "volume_ml": method.volume_ml, "temperature_c": method.temperature_c}
         measured, failed, curve_rows, kinetics_rows = {}, [], [], []
-        for r in _wait_and_collect(instrument, ids, self._wait(wait_s), self.timeout_s):
-            curves, notes = _usable_curves(r)
+        for r in wait_and_collect(instrument, ids, self._wait(wait_s), self.timeout_s):
+            curves, notes = usable_curves(r)
             if r.state == JobState.DONE and r.reason:  # what the instrument dropped or flagged itself
                 notes.insert(0, r.reason)
             rows = [
@@ -583,7 +451,7 @@ class Campaign:
                 self.record([r.key], "failed", round_, f"dissolution: {r.reason or '; '.join(notes) or 'no valid readings'}")
                 continue
             curve_rows += rows
-            kinetics_rows.append(_kinetics_row(r.key, rows))
+            kinetics_rows.append(kinetics_row(r.key, rows))
             measured[r.key] = "; ".join(notes)
         # one append per table, whatever the batch size; a crash in between is resumed by collecting again
         self.ledger.append("curves", curve_rows)
@@ -614,50 +482,3 @@ class Campaign:
         self.collect_synthesis(round_)
         self.dispatch_dissolution(round_)
         self.collect_dissolution(round_)
-
-def _kinetics_row(fid: str, curve_rows: list[dict]) -> dict:
-    """The kinetic summary (best law, t50, t80, burst, MDT) of the mean of a formulation's replicates."""
-    from nanoloop.loop.kinetics import summarize_curve
-
-    mean = mean_curves(pd.DataFrame(curve_rows))[fid]
-    summary = summarize_curve(mean.index.to_numpy(float), mean.to_numpy(float))
-    return {
-        "formulation_id": fid, "best_model": summary.get("best_model") or "", "params_json": json.dumps(summary.get("best_params") or {}),
-        **{k: _num(summary.get(k)) for k in ("r2", "t50_hours", "t80_hours", "burst_24h_pct", "mdt_hours")},
-    }
-
-
-def _num(value) -> float:
-    return float(value) if value is not None else np.nan
-
-
-def _usable_curves(result) -> tuple[list, list[str]]:
-    """The replicates that pass the plausibility checks, and what was wrong with the others."""
-    kept, notes = [], []
-    for curve in result.curves:
-        problems = [str(p) for p in result_problems(replace(result, curves=(curve,), characterization=None)) if p.kind != "nan_reading"]
-        if problems:
-            notes.append(f"dropped {'; '.join(problems)}")
-        else:
-            kept.append(curve)
-    return kept, notes
-
-
-def _wait_and_collect(instrument, ids: list[str], wait_s: float, timeout_s: float, poll_s: float = 0.05):
-    """Collect what finishes within ``wait_s``; the rest stays in flight for the next poll.
-
-    A result delivered twice is taken once.
-    """
-    if not ids:
-        return []
-    deadline = time.monotonic() + wait_s
-    results, pending = {}, set(ids)
-    while pending:
-        for result in instrument.collect(sorted(pending), timeout_s=timeout_s):
-            if result.key in pending:
-                results[result.key] = result
-                pending.discard(result.key)
-        if not pending or time.monotonic() > deadline:
-            break
-        time.sleep(poll_s)
-    return [results[k] for k in ids if k in results]

@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from nanoloop.loop.errors import InputError
 from nanoloop.loop.space import Categorical, Continuous, DesignSpace, formulation_id
 
 Score = Callable[[np.ndarray], np.ndarray]  # unit-encoded (n, d) -> (n,), higher is better
@@ -59,6 +60,37 @@ class CandidateSet:
             np.concatenate([self.encoded, other.encoded]).astype(np.float32),
             np.concatenate([self.origin, other.origin]),
         )
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How candidates are searched: shared by the campaign's search and inverse design.
+
+    Attributes:
+        pool_size: Sobol candidates.
+        refine_starts: best candidates refined by the local search (0: none).
+        refine_steps: generations of the local search.
+        diversity_length: local penalization length between picks, in normalised unit distance (0: plain top-k).
+        seed: seed of the local search (and of the pool unless ``pool_seed`` is given).
+        pool_seed: seed of the Sobol pool when it differs from ``seed``.
+    """
+
+    pool_size: int = 4096
+    refine_starts: int = 16
+    refine_steps: int = 12
+    diversity_length: float = 0.15
+    seed: int = 0
+    pool_seed: int | None = None
+
+    def __post_init__(self):
+        if self.pool_size < 1 or self.refine_starts < 0 or self.refine_steps < 1 or not self.diversity_length >= 0:
+            raise InputError(f"search settings need pool_size >= 1, refine_starts >= 0, refine_steps >= 1 and "
+                             f"diversity_length >= 0, got {self}")
+
+    @property
+    def sobol_seed(self) -> int:
+        """The seed the pool is drawn with."""
+        return self.seed if self.pool_seed is None else self.pool_seed
 
 
 def sobol_pool(space: DesignSpace, n: int, seed: int) -> CandidateSet:
@@ -244,3 +276,17 @@ def unique_mask(space: DesignSpace, frame: pd.DataFrame) -> np.ndarray:
 def formulation_ids(space: DesignSpace, campaign: str, frame: pd.DataFrame) -> list[str]:
     """Content-hash ids of candidates (validating each one)."""
     return [formulation_id(campaign, space.validate(r)) for r in frame.to_dict("records")]
+
+
+def taken_checker(space, campaign: str, taken: set[str]) -> Callable:
+    """``is_taken`` for :func:`nanoloop.loop.acquisition.search`: exact content-hash ids against ``taken``, and repeats within the batch."""
+
+    def is_taken(frame):
+        ids = formulation_ids(space, campaign, frame)
+        seen, out = set(), []
+        for i in ids:
+            out.append(i in taken or i in seen)
+            seen.add(i)
+        return np.asarray(out, dtype=bool)
+
+    return is_taken

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.instruments import RENAMED_FIELDS, Characterization
 from nanoloop.loop.space import Categorical, Continuous, DesignSpace, LinearConstraint
+from nanoloop.loop.strategies import STRATEGY_NAMES
 
 
 class _Strict(BaseModel):
@@ -88,7 +89,7 @@ class SurrogateConfig(_Strict):
 
 
 class AcquisitionConfig(_Strict):
-    strategy: Literal["ei", "ucb", "pi", "max_std", "thompson", "random"] = "ei"
+    strategy: Literal[STRATEGY_NAMES] = "ei"  # the strategy table of loop/strategies.py
     pool_size: int = Field(4096, ge=16, le=1_000_000)
     tradeoff: float = Field(0.0, ge=0)
     beta: float = Field(2.0, ge=0)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nanoloop.loop.acquisition import diverse_picks
-from nanoloop.loop.candidates import refine, sobol_pool, top_starts, unique_mask
+from nanoloop.loop.candidates import SearchSettings, refine, sobol_pool, top_starts, unique_mask
 from nanoloop.loop.objective import Objective, ObjectiveSamples
 from nanoloop.loop.surrogate import curve_rows
 
@@ -81,19 +81,19 @@ class Design:
         }
 
 
+#: the search inverse design runs by default: a larger pool and longer refinement than a campaign round
+DESIGN_SEARCH = SearchSettings(pool_size=32768, refine_starts=32, refine_steps=20, diversity_length=0.1, seed=0)
+
+
 def inverse_design(
     curve_model,
     space,
     objective: Objective,
     n: int = 5,
+    search: SearchSettings = DESIGN_SEARCH,
     *,
-    pool_size: int = 32768,
-    refine_starts: int = 32,
-    refine_steps: int = 20,
-    diversity_length: float = 0.1,
     property_model=None,
     times_hours=DEFAULT_TIMES_HOURS,
-    seed: int = 0,
 ) -> list[Design]:
     """The ``n`` best distinct formulations for ``objective.target`` under a fitted curve model.
 
@@ -103,13 +103,10 @@ def inverse_design(
         space: the :class:`~nanoloop.loop.space.DesignSpace` the model was trained on.
         objective: goals and constraints (its target is the profile to reach).
         n: designs to return.
-        pool_size: Sobol candidates.
-        refine_starts: best candidates refined by local search (0: none).
-        refine_steps: generations of the local search.
-        diversity_length: local penalization length between designs (0: the plain top n).
+        search: pool size, refinement, diversity length between designs and seed
+            (e.g. ``dataclasses.replace(DESIGN_SEARCH, pool_size=4096, seed=3)``).
         property_model: characterization model, needed for size / EE constraints.
         times_hours: times of the reported predicted curve (the target's are added).
-        seed: seed of the pool and the search.
 
     Returns:
         Designs, best first.
@@ -122,15 +119,14 @@ def inverse_design(
     def score(encoded):
         return value(objective.samples(curve_model, encoded, property_model))
 
-    pool = sobol_pool(space, pool_size, seed=seed)
+    pool = sobol_pool(space, search.pool_size, seed=search.sobol_seed)
     samples = objective.samples(curve_model, pool.encoded, property_model)
-    if refine_starts > 0:
-        idx = top_starts(value(samples), refine_starts)
-        refined = refine(space, score, pool.encoded[idx], steps=refine_steps, seed=seed)
+    if search.refine_starts > 0:
+        idx = top_starts(value(samples), search.refine_starts)
+        refined = refine(space, score, pool.encoded[idx], steps=search.refine_steps, seed=search.seed)
         pool = pool.concat(refined)
-        extra = objective.samples(curve_model, refined.encoded, property_model)
-        samples = ObjectiveSamples(np.concatenate([samples.values, extra.values], axis=1), np.concatenate([samples.feasible, extra.feasible], axis=1))
-    picks, _ = diverse_picks(value(samples), pool.encoded, n, diversity_length, exclude=~unique_mask(space, pool.frame))
+        samples = samples.concat(objective.samples(curve_model, refined.encoded, property_model))
+    picks, _ = diverse_picks(value(samples), pool.encoded, n, search.diversity_length, exclude=~unique_mask(space, pool.frame))
     picks = np.asarray(picks, dtype=int)
     chosen = pool.encoded[picks]
 

@@ -21,6 +21,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,11 @@ from nanoloop.loop.faults import fault_point
 #: version 2: characterization's measured ``drug_loading_pct`` is ``actual_drug_loading_pct``; events carry the
 #: measured objective; curves carry the dissolution method. Parts written under version 1 are read as version 2.
 SCHEMA_VERSION = "2"
+
+
+def now_utc() -> pd.Timestamp:
+    """The time stamp ledger rows carry (UTC)."""
+    return pd.Timestamp(datetime.now(timezone.utc))
 
 
 class LedgerBusy(RuntimeError):

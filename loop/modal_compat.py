@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 
 import modAL.models.learners as _learners
-from modAL.acquisition import optimizer_EI, optimizer_PI, optimizer_UCB
+from modAL.acquisition import EI, PI, UCB, max_EI
 from modAL.models import BayesianOptimizer
 from sklearn.utils import check_X_y as _sklearn_check_X_y
 
@@ -25,4 +25,4 @@ def _check_X_y(*args, force_all_finite=True, **kwargs):
 if _NEEDS_SHIM:
     _learners.check_X_y = _check_X_y
 
-__all__ = ["BayesianOptimizer", "optimizer_EI", "optimizer_PI", "optimizer_UCB"]
+__all__ = ["BayesianOptimizer", "EI", "PI", "UCB", "max_EI"]

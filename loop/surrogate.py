@@ -6,15 +6,10 @@ released, shape (n_rows,). Every member maps the features to the parameters of
 a release curve, so predictions are monotone in time and bounded in [0, 1] by
 construction:
 
-- ``head="hybrid"``: a two-phase Weibull law,
-  F(t) = Fmax * [w * (1 - exp(-(t/tau_fast)^b_fast)) + (1 - w) * (1 - exp(-(t/tau_slow)^b_slow))],
-  a fast (burst / diffusion) phase and a slow (erosion) phase a scientist can read;
-- ``head="freeform"``: F(t) = Fmax * sum_k a_k * B_k(t) over a fixed basis of
-  Weibull CDFs B_k spanning the observed time range, with softmax weights a_k.
-
-With ``residual > 0`` the hybrid law is mixed with a free-form monotone curve
-of weight at most ``residual``: still monotone and bounded, the law stays the
-readable part and the residual absorbs shapes the law cannot make.
+``head="hybrid"`` (a two-phase Weibull law a scientist can read: a fast burst /
+diffusion phase and a slow erosion phase, optionally with a bounded free-form
+residual) or ``head="freeform"`` (a monotone basis of Weibull CDFs); see
+:mod:`nanoloop.loop.curve_heads`.
 
 Each member also predicts a noise level, trained with a heteroscedastic
 likelihood (beta-NLL, Gaussian or Laplace), so ``predict(X, return_std=True)``
@@ -22,90 +17,28 @@ gives the total spread (members + noise), rescaled by a factor fitted on
 held-out curves when ``calibrate=True``. Members differ by their initial
 weights, their validation curves and (``bootstrap=True``) a bootstrap draw of
 training curves. Inputs are standardized inside ``fit`` on the training rows.
-Training is full-batch AdamW with early stopping per member on its held-out
-curves; it runs on CUDA when available (``device="auto"``) and is reproducible
-under ``random_state`` on CPU.
+Training (:mod:`nanoloop.loop.ensemble_training`) is full-batch AdamW with
+early stopping per member on its held-out curves; it runs on CUDA when
+available (``device="auto"``) and is reproducible under ``random_state`` on
+CPU. Saving and loading: :mod:`nanoloop.loop.surrogate_io`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import math
-import pickle
+import copy
 import time
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
+from nanoloop.loop.curve_heads import CurveHead, EnsembleMLP, freeform_taus_hours, n_outputs
+from nanoloop.loop.ensemble_training import fit_std_scale, member_weights, train_members, training_tensors
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.surrogate_io import combine_members, load_ensemble, save_ensemble
 
-_HYBRID_PARAMS = ("fast_fraction", "tau_fast_hours", "shape_fast", "tau_slow_hours", "shape_slow", "plateau")
-_SHAPE_MIN, _SHAPE_MAX = 0.3, 4.0
-_FREEFORM_SHAPES = (0.7, 1.5, 3.0)
-_N_BASIS_TAUS = 10
 _LIKELIHOODS = ("beta-nll", "gaussian", "laplace")
-Z90 = 1.6448536  # half-width of a central 90 % normal interval, in standard deviations
-_SMALL_WORK = 20_000_000  # members x rows x hidden below which CPU training runs on one thread
-_FORMAT = 2  # layout of saved files: 2 = noise output last for every head
-
-
-@contextlib.contextmanager
-def _training_threads(device: torch.device, work: int):
-    """One CPU thread for small problems (restored afterwards).
-
-    Full-batch steps on a few thousand rows are tiny: a second thread buys
-    little, and on a busy machine the threads' synchronisation makes training
-    10-30x slower (measured on 2 shared cores).
-    """
-    if device.type != "cpu" or work > _SMALL_WORK or torch.get_num_threads() == 1:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-class _EnsembleMLP(nn.Module):
-    """M independent MLPs evaluated together with batched matrix products.
-
-    Input (n, d) -> output (M, n, k).
-    """
-
-    def __init__(self, n_members: int, n_in: int, hidden: int, n_layers: int, n_out: int, dropout: float, generator):
-        super().__init__()
-        sizes = [n_in] + [hidden] * n_layers + [n_out]
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            bound = 1.0 / math.sqrt(a)
-            w = (torch.rand(n_members, a, b, generator=generator) * 2 - 1) * bound
-            self.weights.append(nn.Parameter(w))
-            self.biases.append(nn.Parameter(torch.zeros(n_members, 1, b)))
-        with torch.no_grad():  # start the output layer small: curves begin near the prior
-            self.weights[-1].mul_(0.1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (n, d) shared by the members, or (M, n, d) one input per member."""
-        h = x if x.dim() == 3 else x.unsqueeze(0).expand(self.weights[0].shape[0], -1, -1)
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)
-            if i < len(self.weights) - 1:
-                h = self.dropout(torch.nn.functional.silu(h))
-        return h
-
-
-def _weibull_cdf(t: torch.Tensor, tau: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
-    ratio = torch.clamp(t, min=0.0) / tau
-    return -torch.expm1(-torch.pow(ratio + 1e-12, shape))
 
 
 class ReleaseEnsemble(RegressorMixin, BaseEstimator):
@@ -192,56 +125,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         if self.device not in ("auto", "cpu", "cuda"):
             raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
 
-    # -- the curve head ----------------------------------------------------------
-    def _n_outputs(self) -> int:
-        n_basis = _N_BASIS_TAUS * len(_FREEFORM_SHAPES)
-        if self.head == "hybrid":
-            return len(_HYBRID_PARAMS) + (1 + n_basis if self.residual > 0 else 0) + 1
-        return 1 + n_basis + 1
-
-    def _basis(self, t: torch.Tensor) -> torch.Tensor:
-        """Weibull-CDF basis: t (1, n, T) hours -> (1, n, T, K)."""
-        taus = torch.as_tensor(self.freeform_taus_hours_, dtype=t.dtype, device=t.device)
-        shapes = torch.as_tensor(_FREEFORM_SHAPES, dtype=t.dtype, device=t.device)
-        tau = taus.repeat(len(_FREEFORM_SHAPES))
-        shape = shapes.repeat_interleave(len(taus))
-        return _weibull_cdf(t[..., None], tau, shape)
-
-    def _curve(self, raw: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Release fraction. raw: (M, n, k) network outputs; t: (n,) or (n, T) hours -> (M, n) or (M, n, T)."""
-        squeeze = t.dim() == 1
-        t = t.reshape(1, t.shape[0], -1)
-        if self.head == "hybrid":
-            p = self._hybrid_params(raw)
-            fast = _weibull_cdf(t, p["tau_fast_hours"][..., None], p["shape_fast"][..., None])
-            slow = _weibull_cdf(t, p["tau_slow_hours"][..., None], p["shape_slow"][..., None])
-            w = p["fast_fraction"][..., None]
-            shape = w * fast + (1 - w) * slow
-            if self.residual > 0:
-                n_law = len(_HYBRID_PARAMS)
-                weight = (self.residual * torch.sigmoid(raw[..., n_law] - 2.0))[..., None]
-                mix = (torch.softmax(raw[..., n_law + 1 : -1], dim=-1)[:, :, None, :] * self._basis(t)).sum(-1)
-                shape = (1 - weight) * shape + weight * mix
-            curve = p["plateau"][..., None] * shape
-        else:
-            weights = torch.softmax(raw[..., 1:-1], dim=-1)[:, :, None, :]  # (M, n, 1, K)
-            curve = torch.sigmoid(raw[..., 0] + 3.0)[..., None] * (weights * self._basis(t)).sum(-1)
-        return curve[..., 0] if squeeze else curve
-
-    def _hybrid_params(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
-        log_center = math.log(self.time_center_hours_)
-        tau_fast = torch.exp(log_center - 2.0 + 2.0 * torch.tanh(raw[..., 1] / 2.0) * 2.5)
-        return {
-            "fast_fraction": torch.sigmoid(raw[..., 0] - 1.0),
-            "tau_fast_hours": tau_fast,
-            "shape_fast": _SHAPE_MIN + (_SHAPE_MAX - _SHAPE_MIN) * torch.sigmoid(raw[..., 2] - 1.0),
-            "tau_slow_hours": tau_fast * (1.0 + torch.exp(raw[..., 3] + 2.0)),
-            "shape_slow": _SHAPE_MIN + (_SHAPE_MAX - _SHAPE_MIN) * torch.sigmoid(raw[..., 4] - 1.0),
-            "plateau": torch.sigmoid(raw[..., 5] + 3.0),
-        }
-
-    def _noise_std(self, raw: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.softplus(raw[..., -1] - 3.0) + 0.005
+    def _head(self) -> CurveHead:
+        return CurveHead(self.head, self.residual, self.time_center_hours_, self.freeform_taus_hours_)
 
     # -- fitting -----------------------------------------------------------------
     def _device(self) -> torch.device:
@@ -271,47 +156,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         self.x_low_, self.x_high_ = scaled.min(axis=0).astype(np.float32), scaled.max(axis=0).astype(np.float32)
         positive = times[times > 0]
         self.time_center_hours_ = float(np.exp(np.mean(np.log(positive)))) if len(positive) else 24.0
-        lo = float(positive.min()) if len(positive) else 1.0
-        hi = float(positive.max()) if len(positive) else 100.0
-        self.freeform_taus_hours_ = np.geomspace(lo / 3, hi * 3, _N_BASIS_TAUS).astype(np.float32)
-
-    def _member_weights(self, features: np.ndarray, groups, sample_weight=None) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Per-member row weights for training and validation, each (M, n), and whether there is validation.
-
-        Each member holds out its own share of the groups (curves): consecutive
-        slices of one random order, so the members' validation curves do not
-        overlap while there are enough groups and every curve validates some
-        member (inner validation chose this over independent random draws:
-        MAE 0.139 vs 0.143 on the Bannigan benchmark). With ``bootstrap`` a
-        member trains on a draw with replacement of the rest.
-        """
-        if groups is None:
-            _, groups = np.unique(features, axis=0, return_inverse=True)
-        groups = np.asarray(groups).reshape(-1)
-        if len(groups) != len(features):
-            raise InputError(f"groups has {len(groups)} entries but X has {len(features)} rows")
-        _, group_index = np.unique(groups, return_inverse=True)
-        n_groups = int(group_index.max()) + 1
-        rng = np.random.default_rng(self.random_state)
-        use_validation = self.validation_fraction > 0 and n_groups >= 8
-        val_groups = np.zeros((self.n_members, n_groups), dtype=bool)
-        counts = np.ones((self.n_members, n_groups))
-        n_val = max(1, int(round(self.validation_fraction * n_groups)))
-        order = rng.permutation(n_groups)  # consecutive slices: disjoint while members x n_val <= groups
-        for m in range(self.n_members):
-            if use_validation:
-                val_groups[m, np.take(order, np.arange(m * n_val, (m + 1) * n_val), mode="wrap")] = True
-            if self.bootstrap:
-                pool = np.flatnonzero(~val_groups[m])
-                counts[m] = np.bincount(rng.choice(pool, len(pool), replace=True), minlength=n_groups)
-        train_w = (counts * ~val_groups)[:, group_index]
-        val_w = val_groups[:, group_index].astype(np.float64)
-        if sample_weight is not None:
-            weight = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-            if len(weight) != len(features) or not np.all(np.isfinite(weight)) or np.any(weight < 0) or weight.sum() <= 0:
-                raise InputError("sample_weight must hold one finite, non-negative weight per row, not all zero")
-            train_w, val_w = train_w * weight, val_w * weight
-        return train_w, val_w, use_validation
+        self.freeform_taus_hours_ = freeform_taus_hours(times)
 
     def fit(self, X, y, groups=None, sample_weight=None):
         """Train every member.
@@ -332,118 +177,71 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         started = time.perf_counter()
         self.n_features_in_ = X.shape[1]
         self._fit_scaling(features, times)
-        train_w, val_w, use_validation = self._member_weights(features, groups, sample_weight)
+        train_w, val_w, use_validation = member_weights(self, features, groups, sample_weight)
         device = self._device()
         with torch.random.fork_rng(devices=[]):  # dropout draws from the global generator: leave the caller's alone
             torch.manual_seed(int(self.random_state))
             generator = torch.Generator().manual_seed(int(self.random_state))
-            net = _EnsembleMLP(self.n_members, features.shape[1], self.hidden, self.n_layers, self._n_outputs(), self.dropout, generator).to(device)
-            data = self._tensors(features, times, y, device)
-            self.n_epochs_ = self._train(net, data, train_w, val_w, use_validation, self.epochs, self.learning_rate, self.weight_decay)
+            net = EnsembleMLP(self.n_members, features.shape[1], self.hidden, self.n_layers, n_outputs(self.head, self.residual), self.dropout, generator).to(device)
+            data = training_tensors(self, features, times, y, device)
+            self.n_epochs_ = train_members(self, net, data, train_w, val_w, use_validation, self.epochs, self.learning_rate, self.weight_decay)
         self.net_ = net.eval()
         self.std_scale_ = 1.0
         if self.calibrate and use_validation:
-            self.std_scale_ = self._fit_std_scale(data, val_w > 0)
+            self.std_scale_ = fit_std_scale(self, data, val_w > 0)
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
-    def _tensors(self, features, times, y, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Training tensors: the distinct formulations' scaled features, each row's formulation index, times, release.
+    def fine_tune(self, X, y, groups=None, *, epochs: int = 150, learning_rate: float | None = None, anchor_strength: float = 1e-3,
+                  random_state: int | None = None) -> "ReleaseEnsemble":
+        """A copy fine-tuned on new curves, starting from these weights; this model is left unchanged.
 
-        The network sees a formulation once (time enters only the head), so a
-        curve of 36 points costs one forward pass, not 36.
+        Every member starts from its fitted weights and keeps the fitted input
+        scaling and time scales; training pulls towards the fitted weights
+        (``anchor_strength * ||w - w0||^2``, L2-SP) instead of decaying them.
+        With 8 or more new curves each member early-stops on its own held-out
+        curves and the interval is recalibrated on them; with fewer it runs
+        ``epochs`` and keeps the fitted calibration.
+
+        Args:
+            X: (n_rows, n_features + 1) new rows, time in hours last; the same feature columns.
+            y: (n_rows,) release fraction.
+            groups: (n_rows,) curve ids (validation split when there are 8 or more curves).
+            epochs: maximum fine-tuning epochs.
+            learning_rate: defaults to a third of the training rate.
+            anchor_strength: weight of the squared distance to the fitted weights.
+            random_state: seed of the validation split; defaults to this model's.
+
+        Returns:
+            the fine-tuned ensemble (``fine_tuned_`` records what was done).
         """
-        unique, row_index = np.unique(features, axis=0, return_inverse=True)
-        xs = torch.as_tensor((unique - self.x_mean_) / self.x_scale_, dtype=torch.float32, device=device)
-        index = torch.as_tensor(row_index.reshape(-1), dtype=torch.int64, device=device)
-        return xs, index, torch.as_tensor(np.array(times), dtype=torch.float32, device=device), torch.as_tensor(np.array(y), dtype=torch.float32, device=device)
-
-    def _train(self, net, data, train_w, val_w, use_validation: bool, epochs: int, learning_rate: float, weight_decay: float, anchor=None, anchor_strength: float = 0.0) -> int:
-        """Full-batch AdamW with per-member early stopping; restores each member's best weights.
-
-        ``anchor`` (a list of tensors shaped like the parameters) adds
-        ``anchor_strength * ||w - anchor||^2`` to each member's loss: fine-tuning
-        that stays near pretrained weights (L2-SP).
-
-        Returns the number of epochs run.
-        """
-        device = data[0].device
-        train_w = torch.as_tensor(train_w, dtype=torch.float32, device=device)
-        val_w = torch.as_tensor(val_w, dtype=torch.float32, device=device)
-        with _training_threads(device, train_w.shape[0] * train_w.shape[1] * self.hidden):
-            return self._train_loop(net, data, train_w, val_w, use_validation, epochs, learning_rate, weight_decay, anchor, anchor_strength)
-
-    def _train_loop(self, net, data, train_w, val_w, use_validation, epochs, learning_rate, weight_decay, anchor, anchor_strength) -> int:
-        xs, index, ts, ys = data
-        device = xs.device
-        optimizer = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
-        n_members = train_w.shape[0]
-        best_loss = torch.full((n_members,), float("inf"), device=device)
-        best_state = [p.detach().clone() for p in net.parameters()]
-        since_best = torch.zeros(n_members, dtype=torch.int64, device=device)
-        train_norm = train_w.sum(1).clamp(min=1e-9)
-        val_norm = val_w.sum(1).clamp(min=1e-9)
-        ran = 0
-        for epoch in range(int(epochs)):
-            net.train()
-            optimizer.zero_grad()
-            inputs = xs
-            if self.input_noise > 0:
-                inputs = xs.unsqueeze(0) + self.input_noise * torch.randn((n_members, *xs.shape), device=device)
-            per_point = self._loss(net(inputs)[:, index], ts, ys)  # (M, n)
-            loss = ((per_point * train_w).sum(1) / train_norm).sum()
-            if anchor is not None and anchor_strength > 0:
-                loss = loss + anchor_strength * sum(((p - a) ** 2).sum() for p, a in zip(net.parameters(), anchor))
-            loss.backward()
-            optimizer.step()
-            ran = epoch + 1
-            if not use_validation:
-                continue
-            net.eval()
-            with torch.no_grad():
-                val = (self._loss(net(xs)[:, index], ts, ys) * val_w).sum(1) / val_norm
-                improved = val < best_loss - 1e-5
-                best_loss = torch.where(improved, val, best_loss)
-                since_best = torch.where(improved, torch.zeros_like(since_best), since_best + 1)
-                for saved, p in zip(best_state, net.parameters()):
-                    saved[improved] = p.detach()[improved]
-            if bool((since_best > self.patience).all()):
-                break
-        if use_validation:
-            with torch.no_grad():
-                for saved, p in zip(best_state, net.parameters()):
-                    p.copy_(saved)
-        net.eval()
-        return ran
-
-    def _loss(self, raw: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-point negative log-likelihood of the chosen kind, shape (M, n)."""
-        mean = self._curve(raw, t)
-        std = self._noise_std(raw)
-        if self.likelihood == "laplace":
-            b = std / math.sqrt(2.0)
-            return torch.abs(y - mean) / b + torch.log(b)
-        nll = 0.5 * ((y - mean) / std) ** 2 + torch.log(std)
-        return nll * std.detach() if self.likelihood == "beta-nll" else nll
-
-    def _fit_std_scale(self, data, val_mask: np.ndarray) -> float:
-        """Scale making 90 % of each member's held-out points fall inside its 90 % interval."""
-        xs, index, ts, ys = data
-        with torch.no_grad():
-            raw = self.net_(xs)[:, index]
-            mean = self._curve(raw, ts).cpu().numpy()
-            noise = self._noise_std(raw).cpu().numpy()
-        y = ys.cpu().numpy()
-        spread = mean.std(axis=0)
-        z = []
-        for m in range(mean.shape[0]):
-            held = val_mask[m]
-            total = np.sqrt(spread[held] ** 2 + noise[m, held] ** 2)
-            z.append(np.abs(y[held] - mean[m, held]) / np.maximum(total, 1e-6))
-        z = np.concatenate(z)
-        if len(z) < 20:
-            return 1.0
-        return float(np.clip(np.quantile(z, 0.90) / Z90, 0.25, 10.0))
+        check_is_fitted(self, "net_")
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise InputError(f"fine-tuning rows need {self.n_features_in_} columns (features + time), got shape {X.shape}")
+        if epochs < 1 or anchor_strength < 0:
+            raise InputError("epochs must be at least 1 and anchor_strength not negative")
+        started = time.perf_counter()
+        model = copy.deepcopy(self)
+        if random_state is not None:
+            model.random_state = random_state
+        features, times = model._split(X, y)
+        train_w, val_w, use_validation = member_weights(model, features, groups)
+        data = training_tensors(model, features, times, y, next(model.net_.parameters()).device)
+        anchor = [p.detach().clone() for p in model.net_.parameters()]
+        rate = learning_rate if learning_rate is not None else self.learning_rate / 3
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(model.random_state))
+            ran = train_members(model, model.net_, data, train_w, val_w, use_validation, epochs, rate, 0.0, anchor=anchor, anchor_strength=anchor_strength)
+        recalibrated = bool(model.calibrate and use_validation)
+        if recalibrated:
+            model.std_scale_ = fit_std_scale(model, data, val_w > 0)
+        model.n_epochs_ = ran
+        model.fit_seconds_ = time.perf_counter() - started
+        model.fine_tuned_ = {"n_rows": int(len(y)), "epochs": int(ran), "learning_rate": float(rate),
+                             "anchor_strength": float(anchor_strength), "recalibrated": recalibrated}
+        return model
 
     def recalibrate(self, X, y, coverage: float = 0.90):
         """Refit the std scale on held-out rows so the central ``coverage`` interval covers that share.
@@ -501,7 +299,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         with torch.no_grad():
             raw = self._raw(X[:, :-1])
             t = torch.as_tensor(X[:, -1], device=raw.device)
-            return self._curve(raw, t).cpu().numpy().astype(np.float64)
+            return self._head().curve(raw, t).cpu().numpy().astype(np.float64)
 
     def predict(self, X, return_std: bool = False):
         """Mean release fraction, shape (n_rows,); with ``return_std`` also the predictive std (members + noise, calibrated)."""
@@ -509,8 +307,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         with torch.no_grad():
             raw = self._raw(X[:, :-1])
             t = torch.as_tensor(X[:, -1], device=raw.device)
-            members = self._curve(raw, t).cpu().numpy().astype(np.float64)
-            noise = self._noise_std(raw).cpu().numpy().astype(np.float64)
+            members = self._head().curve(raw, t).cpu().numpy().astype(np.float64)
+            noise = CurveHead.noise_std(raw).cpu().numpy().astype(np.float64)
         mean = members.mean(axis=0)
         if not return_std:
             return mean
@@ -523,7 +321,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         with torch.no_grad():
             raw = self._raw(features)
             t = torch.as_tensor(times, device=raw.device).expand(raw.shape[1], -1)
-            return self._curve(raw, t).cpu().numpy().astype(np.float64)
+            return self._head().curve(raw, t).cpu().numpy().astype(np.float64)
 
     def curve_tensor(self, features: torch.Tensor, times_hours: torch.Tensor) -> torch.Tensor:
         """Differentiable member curves (for attributions): features (n, d) unscaled, times (T,) hours -> (M, n, T).
@@ -536,7 +334,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         scale = torch.as_tensor(self.x_scale_, device=device)
         raw = self.net_(self._clip((features.to(device) - mean) / scale))
         t = times_hours.to(device=device, dtype=raw.dtype).reshape(1, -1).expand(raw.shape[1], -1)
-        return self._curve(raw, t)
+        return self._head().curve(raw, t)
 
     def curve_parameters(self, features) -> dict[str, np.ndarray]:
         """Hybrid head only: each member's release-law parameters, arrays of shape (n_members, n)."""
@@ -544,42 +342,15 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             raise InputError("curve parameters are defined for the hybrid head only")
         with torch.no_grad():
             raw = self._raw(features)
-            params = self._hybrid_params(raw)
+            params = self._head().law_parameters(raw)
             if self.residual > 0:
-                params["residual_weight"] = self.residual * torch.sigmoid(raw[..., len(_HYBRID_PARAMS)] - 2.0)
+                params["residual_weight"] = self._head().residual_weight(raw)
         return {k: v.cpu().numpy().astype(np.float64) for k, v in params.items()}
 
-    # -- persistence --------------------------------------------------------------
+    # -- persistence (loop/surrogate_io.py) ------------------------------------------
     def save(self, path, metadata: dict | None = None) -> None:
         """Write weights and metadata to ``path`` (a file path or a binary buffer; loadable with weights_only=True)."""
-        check_is_fitted(self, "net_")
-        meta = {
-            "format": _FORMAT,
-            "params": self.get_params(),
-            "n_features_in": self.n_features_in_,
-            "time_center_hours": self.time_center_hours_,
-            "std_scale": self.std_scale_,
-            "n_epochs": getattr(self, "n_epochs_", None),
-            "fit_seconds": getattr(self, "fit_seconds_", None),
-            "torch_version": torch.__version__,
-            "user": metadata or {},
-        }
-        blob = {
-            "meta_json": json.dumps(meta),
-            "state": {k: v.cpu() for k, v in self.net_.state_dict().items()},
-            "x_mean": torch.as_tensor(self.x_mean_),
-            "x_scale": torch.as_tensor(self.x_scale_),
-            "x_low": torch.as_tensor(self.x_low_),
-            "x_high": torch.as_tensor(self.x_high_),
-            "freeform_taus_hours": torch.as_tensor(self.freeform_taus_hours_),
-        }
-        buffer = io.BytesIO()
-        torch.save(blob, buffer)
-        if hasattr(path, "write"):
-            path.write(buffer.getvalue())
-            return
-        with open(path, "wb") as handle:
-            handle.write(buffer.getvalue())
+        save_ensemble(self, path, metadata)
 
     @classmethod
     def load(cls, path, device: str | None = None) -> tuple["ReleaseEnsemble", dict]:
@@ -589,36 +360,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             path: file path or binary buffer written by :meth:`save`.
             device: override the saved device setting ("auto", "cpu", "cuda").
         """
-        try:
-            blob = torch.load(path, weights_only=True, map_location="cpu")
-            meta = json.loads(blob["meta_json"])
-        except (OSError, RuntimeError, KeyError, ValueError, TypeError, EOFError, pickle.UnpicklingError) as err:
-            raise InputError(f"not a saved ReleaseEnsemble: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
-        params = dict(meta["params"])
-        known = set(cls().get_params())
-        unknown = sorted(set(params) - known)
-        if unknown or meta.get("format", 1) > _FORMAT:
-            raise InputError(f"model saved by a newer nanoloop (unknown settings {unknown}); upgrade to load it")
-        if meta.get("format", 1) < 2 and params.get("head") == "freeform":
-            raise InputError("free-form model saved in the format-1 layout; retrain it")
-        if device is not None:
-            params["device"] = device
-        model = cls(**params)
-        model.n_features_in_ = meta["n_features_in"]
-        model.time_center_hours_ = meta["time_center_hours"]
-        model.std_scale_ = meta["std_scale"]
-        model.n_epochs_ = meta.get("n_epochs")
-        model.fit_seconds_ = meta.get("fit_seconds")
-        model.x_mean_ = blob["x_mean"].numpy()
-        model.x_scale_ = blob["x_scale"].numpy()
-        infinite = np.full_like(model.x_mean_, np.inf)
-        model.x_low_ = blob["x_low"].numpy() if "x_low" in blob else -infinite
-        model.x_high_ = blob["x_high"].numpy() if "x_high" in blob else infinite
-        model.freeform_taus_hours_ = blob["freeform_taus_hours"].numpy()
-        net = _EnsembleMLP(model.n_members, model.n_features_in_ - 1, model.hidden, model.n_layers, model._n_outputs(), model.dropout, torch.Generator())
-        net.load_state_dict(blob["state"])
-        model.net_ = net.to(model._device()).eval()
-        return model, meta["user"]
+        return load_ensemble(cls, path, device)
 
     @classmethod
     def from_members(cls, parts: list["ReleaseEnsemble"]) -> "ReleaseEnsemble":
@@ -628,23 +370,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         (it does when they saw the same training rows). The spread scale is the
         median of theirs.
         """
-        if not parts:
-            raise InputError("no fitted ensembles to combine")
-        first = parts[0]
-        for part in parts[1:]:
-            if not (np.allclose(part.x_mean_, first.x_mean_) and np.allclose(part.x_scale_, first.x_scale_)):
-                raise InputError("ensembles fitted on different data cannot be combined")
-        model = cls(**{**first.get_params(), "n_members": sum(p.n_members for p in parts)})
-        for name in ("n_features_in_", "time_center_hours_", "x_mean_", "x_scale_", "x_low_", "x_high_", "freeform_taus_hours_", "n_epochs_"):
-            setattr(model, name, getattr(first, name))
-        model.std_scale_ = float(np.median([p.std_scale_ for p in parts]))
-        model.fit_seconds_ = float(sum(p.fit_seconds_ for p in parts))
-        net = _EnsembleMLP(model.n_members, model.n_features_in_ - 1, model.hidden, model.n_layers, model._n_outputs(), model.dropout, torch.Generator())
-        with torch.no_grad():
-            for name, tensor in net.state_dict().items():
-                tensor.copy_(torch.cat([p.net_.state_dict()[name].cpu() for p in parts], dim=0))
-        model.net_ = net.to(model._device()).eval()
-        return model
+        return combine_members(cls, parts)
 
 
 def curve_rows(features: np.ndarray, times_hours) -> np.ndarray:

@@ -117,11 +117,14 @@ def design(campaign, n: int = 5, target=None, *, pool_size: int = 32768, seed: i
         :class:`~nanoloop.loop.inverse.Design` objects, best first.
     """
     from nanoloop.loop.errors import InputError
-    from nanoloop.loop.inverse import inverse_design
+    from dataclasses import replace
+
+    from nanoloop.loop.inverse import DESIGN_SEARCH, inverse_design
     from nanoloop.loop.objective import Objective
 
     trained = campaign.latest_model()
     if trained is None:
         raise InputError(f"campaign {campaign.config.name!r} has no trained model yet: run a round that measures formulations first")
     config = campaign.config if target is None else campaign.config.model_copy(update={"target": target})
-    return inverse_design(trained.model, campaign.space, Objective.from_config(config), n, pool_size=pool_size, seed=seed)
+    search = replace(DESIGN_SEARCH, pool_size=pool_size, seed=seed)
+    return inverse_design(trained.model, campaign.space, Objective.from_config(config), n, search)

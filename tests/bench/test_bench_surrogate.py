@@ -1,4 +1,4 @@
-"""The surrogate benchmark on tiny synthetic data shaped like the Bannigan table (never reads /work/shared)."""
+"""The surrogate benchmark on tiny synthetic data shaped like the Bannigan table (never reads the shared data folder)."""
 
 import argparse
 import importlib.util
@@ -100,3 +100,17 @@ def test_main_json(tmp_path, capsys):
 def test_full_fit_timing(frame, capsys):
     timing = bench.full_fit(frame, ensemble_params=TINY)
     assert set(timing) == {"hybrid", "freeform"} and all(t["seconds"] > 0 and t["rows"] == len(frame) for t in timing.values())
+
+
+def test_the_data_is_found_next_to_the_repository_or_asked_for(tmp_path, monkeypatch, capsys):
+    repo = tmp_path / "worktrees" / "repo"
+    repo.mkdir(parents=True)
+    monkeypatch.setattr(bench, "ROOT", repo)
+    assert bench.default_data() is None
+    with pytest.raises(SystemExit) as err:  # no data anywhere: a one-line usage error, exit 2
+        bench.main([])
+    assert err.value.code == 2 and "is not found from the repository root" in capsys.readouterr().err
+    data = tmp_path / bench.DATA_FILE  # two levels above the repository, as for a git worktree
+    data.parent.mkdir(parents=True)
+    data.write_text("x")
+    assert bench.default_data() == data

@@ -48,9 +48,25 @@ def test_report_shows_the_campaigns_numbers(report, campaign_store):
     assert f"{status['best']['f2']:.1f}" in report and status["best"]["formulation_id"] in report
     for fid in status["awaiting_approval"]:
         assert fid in report
-    if Ledger(store, create=False).read("explanations").empty:
-        assert "explanations table is empty" in report
+    assert Ledger(store, create=False).read("explanations").empty  # the small campaign computes none
+    assert "explanations table is empty" in report and "Feature importance, round" not in report
     assert "Round 2: 4 formulations await approval" in report
+
+
+def test_report_shows_stored_feature_importance(campaign_store, tmp_path):
+    import shutil
+
+    store = tmp_path / "ledger"
+    shutil.copytree(campaign_store[0], store)
+    ledger = Ledger(store, create=False)
+    version = ledger.read("models")["model_version"].iloc[-1]
+    ledger.append("explanations", [{"model_version": version, "round": 1, "feature": f, "importance": v, "method": "permutation"}
+                                   for f, v in (("particle_size_nm", 0.7), ("drug_loading_pct", 0.2))])
+    out = tmp_path / "report.html"
+    args = parse(["report", str(store), "--out", str(out)])
+    assert args.handler(args) == 0
+    report = out.read_text(encoding="utf-8")
+    assert "Feature importance, round 1" in report and "explanations table is empty" not in report
 
 
 def test_report_of_a_missing_or_empty_store_is_an_input_error(tmp_path, capsys):

@@ -76,10 +76,12 @@ def test_killed_run_resumes_without_loss_or_double_dispatch(point, tmp_path, pre
     assert sorted(forms["formulation_id"]) == sorted(reference.formulations()["formulation_id"])
     pd.testing.assert_frame_equal(_sorted_curves(campaign.ledger), _sorted_curves(reference.ledger))
     # every key reached each instrument once, crash or not
-    for kind in ("synthesis", "dissolution"):
+    synthesized = set(campaign.ledger.read("characterization")["formulation_id"])
+    for kind, expected in (("synthesis", set(forms["formulation_id"])), ("dissolution", synthesized)):
         log = lab / f"submitted-{kind}.log"
-        counts = Counter(log.read_text().split()) if log.exists() else Counter()
-        assert all(n == 1 for n in counts.values()), (kind, counts)
+        assert log.exists(), f"the {kind} instrument logged no submission"
+        counts = Counter(log.read_text().split())
+        assert set(counts) == expected and all(n == 1 for n in counts.values()), (kind, counts)
     # no half-written part is visible: every table still reads whole
     for table in ("formulations", "events", "curves", "characterization"):
         pd.read_parquet(store / table)

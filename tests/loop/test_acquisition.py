@@ -40,15 +40,15 @@ def test_objective_model_reports_mean_and_spread():
 @pytest.mark.parametrize("strategy", ["ei", "ucb", "pi", "max_std", "thompson", "random"])
 def test_every_strategy_returns_distinct_picks(strategy):
     pool = np.random.default_rng(1).uniform(size=(300, 3))
-    batch = choose_batch(TwoMemberModel(), TARGET, pool, 8, incumbent_f2=40.0, settings=AcquisitionSettings(strategy=strategy))
+    batch = choose_batch(TwoMemberModel(), TARGET, pool, 8, incumbent=40.0, settings=AcquisitionSettings(strategy=strategy))
     assert len(batch.indices) == len(set(batch.indices.tolist())) == 8
     assert batch.objective_mean.shape == (8,)
 
 
 def test_ei_picks_the_best_and_spreads_the_batch():
     pool = np.random.default_rng(2).uniform(size=(400, 3))
-    diverse = choose_batch(TwoMemberModel(), TARGET, pool, 6, 40.0, AcquisitionSettings("ei", diversity_length=0.3))
-    top_k = choose_batch(TwoMemberModel(), TARGET, pool, 6, 40.0, AcquisitionSettings("ei", diversity_length=0.0))
+    diverse = choose_batch(TwoMemberModel(), TARGET, pool, 6, 40.0, AcquisitionSettings("ei"), diversity_length=0.3)
+    top_k = choose_batch(TwoMemberModel(), TARGET, pool, 6, 40.0, AcquisitionSettings("ei"), diversity_length=0.0)
     best = np.argmin(np.abs(pool[:, 0] - 0.5))
     assert diverse.indices[0] == top_k.indices[0] == best
 
@@ -65,7 +65,8 @@ def test_unknown_strategy():
 
 
 # -- batches, pending formulations, constraints, the full search ------------------------------
-from nanoloop.loop.acquisition import diverse_picks, search, taken_checker  # noqa: E402
+from nanoloop.loop.acquisition import diverse_picks, search  # noqa: E402
+from nanoloop.loop.candidates import SearchSettings, taken_checker  # noqa: E402
 from nanoloop.loop.config import default_config  # noqa: E402
 from nanoloop.loop.objective import Objective, PropertyConstraint  # noqa: E402
 
@@ -73,8 +74,8 @@ from nanoloop.loop.objective import Objective, PropertyConstraint  # noqa: E402
 def test_pending_formulations_push_the_batch_away():
     pool = np.random.default_rng(3).uniform(size=(400, 3))
     best = int(np.argmin(np.abs(pool[:, 0] - 0.5) + np.abs(pool[:, 1] - 0.5)))
-    free = choose_batch(TwoMemberModel(), TARGET, pool, 4, 40.0, AcquisitionSettings("ei", diversity_length=0.2))
-    blocked = choose_batch(TwoMemberModel(), TARGET, pool, 4, 40.0, AcquisitionSettings("ei", diversity_length=0.2),
+    free = choose_batch(TwoMemberModel(), TARGET, pool, 4, 40.0, AcquisitionSettings("ei"), diversity_length=0.2)
+    blocked = choose_batch(TwoMemberModel(), TARGET, pool, 4, 40.0, AcquisitionSettings("ei"), diversity_length=0.2,
                            pending_encoded=pool[[best]])
     d_free = np.linalg.norm(pool[free.indices] - pool[best], axis=1).min()
     d_blocked = np.linalg.norm(pool[blocked.indices] - pool[best], axis=1).min()
@@ -94,8 +95,8 @@ def test_excluded_candidates_are_never_picked():
 
 def test_believer_spreads_ei_picks_without_any_penalty():
     pool = np.random.default_rng(5).uniform(size=(400, 3))
-    plain = choose_batch(TwoMemberModel(), TARGET, pool, 6, 40.0, AcquisitionSettings("ei", diversity_length=0.0, believer=False))
-    believer = choose_batch(TwoMemberModel(), TARGET, pool, 6, 40.0, AcquisitionSettings("ei", diversity_length=0.0, believer=True))
+    plain = choose_batch(TwoMemberModel(), TARGET, pool, 6, 40.0, AcquisitionSettings("ei", believer=False), diversity_length=0.0)
+    believer = choose_batch(TwoMemberModel(), TARGET, pool, 6, 40.0, AcquisitionSettings("ei", believer=True), diversity_length=0.0)
     assert plain.indices[0] == believer.indices[0]
     # after the first pick is "measured" at its predicted f2 (about 100), later picks must beat it
     assert plain.acquisition_value[1] > 10 * believer.acquisition_value[1]
@@ -134,15 +135,15 @@ class SpaceModel:
 def test_search_refines_and_never_repeats_a_taken_formulation():
     space = default_config().design_space()
     objective = Objective(TARGET)
-    settings = AcquisitionSettings("ei", seed=1)
-    first = search(SpaceModel(), objective, space, 8, 0.0, settings, pool_size=256, refine_starts=8, refine_steps=5, pool_seed=4)
+    settings = AcquisitionSettings("ei")
+    candidates = SearchSettings(pool_size=256, refine_starts=8, refine_steps=5, seed=1, pool_seed=4)
+    first = search(SpaceModel(), objective, space, 8, 0.0, settings, candidates)
     assert len(first.batch.indices) == 8 and (first.candidates.origin == "refined").sum() == 8
     picked = first.candidates.frame.iloc[first.batch.indices]
     from nanoloop.loop.candidates import formulation_ids
 
     taken = set(formulation_ids(space, "c", picked))
-    second = search(SpaceModel(), objective, space, 8, 0.0, settings, pool_size=256, refine_starts=8, refine_steps=5, pool_seed=4,
-                    is_taken=taken_checker(space, "c", taken))
+    second = search(SpaceModel(), objective, space, 8, 0.0, settings, candidates, is_taken=taken_checker(space, "c", taken))
     again = set(formulation_ids(space, "c", second.candidates.frame.iloc[second.batch.indices]))
     assert len(again) == 8 and not again & taken
     assert set(first.timings_s) == {"pool_s", "score_pool_s", "refine_s", "choose_s"}
@@ -206,7 +207,7 @@ def test_campaign_proposes_with_constraints_residual_gp_and_calibrated_spread(tm
     params = _json.loads(forms.loc[forms["round"] == 2, "acquisition_params_json"].iloc[0])
     assert params["constraints"] == ["80 <= size_nm <= 200", "encapsulation_efficiency_pct >= 60", "release at 24 h (%) <= 25"]
     assert params["residual_gp_on"] >= 4 and params["spread_calibrated_on"] >= 1 and params["spread_scale"] >= 1.0
-    assert np.isfinite(campaign.incumbent_f2())
+    assert np.isfinite(campaign.incumbent())
 
 
 def test_residual_gp_is_fitted_on_a_capped_subset():

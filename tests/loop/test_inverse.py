@@ -1,15 +1,22 @@
 import argparse
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from nanoloop.loop.config import TargetProfile, default_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.inverse import inverse_design
+from nanoloop.loop.inverse import DESIGN_SEARCH, inverse_design
 from nanoloop.loop.objective import Goal, Objective, PropertyConstraint
 
 SPACE = default_config().design_space()
+
+
+def _search(**changes):
+    """The inverse-design defaults with a smaller search."""
+    return replace(DESIGN_SEARCH, **changes)
+
 SIZE_COL = SPACE.feature_names.index("particle_size_nm")
 PLA_COL = SPACE.feature_names.index("polymer=PLA")
 
@@ -41,7 +48,7 @@ def _target_for(size_unit: float, pla: bool = False) -> TargetProfile:
 
 def test_inverse_design_recovers_the_formulation_behind_a_profile():
     target = _target_for(0.6)
-    designs = inverse_design(SizeModel(), SPACE, Objective(target), n=3, pool_size=1024, refine_starts=8, refine_steps=10)
+    designs = inverse_design(SizeModel(), SPACE, Objective(target), n=3, search=_search(pool_size=1024, refine_starts=8, refine_steps=10))
     assert [d.rank for d in designs] == [1, 2, 3]
     best = designs[0]
     assert best.f2_mean > 85 and best.f2_mean >= designs[-1].f2_mean - 1e-9
@@ -57,7 +64,7 @@ def test_inverse_design_recovers_the_formulation_behind_a_profile():
 
 
 def test_designs_are_distinct():
-    designs = inverse_design(SizeModel(), SPACE, Objective(_target_for(0.4)), n=4, pool_size=512, refine_starts=4, refine_steps=4)
+    designs = inverse_design(SizeModel(), SPACE, Objective(_target_for(0.4)), n=4, search=_search(pool_size=512, refine_starts=4, refine_steps=4))
     recipes = {json.dumps(d.formulation, sort_keys=True) for d in designs}
     assert len(recipes) == 4
 
@@ -65,8 +72,8 @@ def test_designs_are_distinct():
 def test_constraints_and_goals_shape_the_designs():
     target = _target_for(0.2)  # fast release: wants small particles ...
     burst_cap = Objective(target, (Goal("rmse"),), (PropertyConstraint("burst_pct", max=40.0, at_hours=4.0),))
-    free = inverse_design(SizeModel(), SPACE, Objective(target, (Goal("rmse"),)), n=1, pool_size=512, refine_starts=4, refine_steps=6)[0]
-    capped = inverse_design(SizeModel(), SPACE, burst_cap, n=1, pool_size=512, refine_starts=4, refine_steps=6)[0]
+    free = inverse_design(SizeModel(), SPACE, Objective(target, (Goal("rmse"),)), n=1, search=_search(pool_size=512, refine_starts=4, refine_steps=6))[0]
+    capped = inverse_design(SizeModel(), SPACE, burst_cap, n=1, search=_search(pool_size=512, refine_starts=4, refine_steps=6))[0]
     assert capped.objective_mean <= 0 and free.objective_mean <= 0  # minus the RMSE
     at4 = lambda d: np.interp(4.0, d.times_hours, d.release_pct)  # noqa: E731
     assert at4(capped) <= 40.0 + 2.0 and capped.probability_feasible > 0.5

@@ -4,7 +4,8 @@ import pytest
 
 from nanoloop.loop.config import TargetProfile, default_config, parse_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.objective import Goal, Objective, PropertyConstraint, PropertyModel, f2_to_target, rmse_to_target
+from nanoloop.loop.objective import Goal, Objective, PropertyConstraint, f2_to_target, rmse_to_target
+from nanoloop.loop.property_model import PropertyModel
 
 TARGET = TargetProfile(times_hours=[24, 72, 168, 336, 672], release_pct=[20, 40, 65, 80, 95])
 
@@ -141,6 +142,9 @@ def test_spread_scale_starts_at_the_prior_and_learns_from_prospective_errors():
     scale, n = spread_scale(predicted, std, measured, prior=3.0)
     assert n == 400 and scale == pytest.approx(2.0, rel=0.15)
     few, n_few = spread_scale(predicted[:4], std[:4], measured[:4], prior=3.0)
-    assert n_few == 4 and abs(np.log(few / 3.0)) < abs(np.log(few / 2.0)) + 0.5  # four proposals barely move the prior
+    seen = np.median(np.abs(measured[:4] - predicted[:4]) / std[:4]) / 0.6745  # what the four proposals alone say
+    assert n_few == 4 and abs(np.log(seen / 3.0)) > 0.2
+    # four proposals against a prior worth eight: the log factor moves a third of the way from the prior to them
+    assert np.log(few / 3.0) == pytest.approx(np.log(seen / 3.0) / 3, rel=1e-6)
     honest, _ = spread_scale(predicted, std, predicted + 0.1 * std * rng.standard_normal(400), prior=3.0)
     assert honest == pytest.approx(1.0, rel=0.2)  # never below 1: the spread is a floor

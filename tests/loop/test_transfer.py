@@ -7,7 +7,7 @@ import pytest
 
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.surrogate import curve_rows
-from nanoloop.loop.transfer import check_same_features, fine_tune, pretrain, pretrain_from_campaign
+from nanoloop.loop.transfer import check_same_features, pretrain, pretrain_from_campaign
 
 TIMES = np.array([2, 8, 24, 72, 168, 336, 672.0])
 
@@ -31,7 +31,7 @@ def test_fine_tuning_adapts_and_leaves_the_source_model_alone(pretrained):
     y_small, y_held = _curves(small, 3.0).reshape(-1), _curves(held, 3.0).reshape(-1)  # the new polymer releases 3x slower
     X_held = curve_rows(held, TIMES)
     before = pretrained.predict(X_held)
-    tuned = fine_tune(pretrained, curve_rows(small, TIMES), y_small, groups=np.repeat(np.arange(6), len(TIMES)), epochs=150)
+    tuned = pretrained.fine_tune(curve_rows(small, TIMES), y_small, groups=np.repeat(np.arange(6), len(TIMES)), epochs=150)
     np.testing.assert_array_equal(pretrained.predict(X_held), before)  # a copy was tuned
     assert np.mean(np.abs(tuned.predict(X_held) - y_held)) < 0.7 * np.mean(np.abs(before - y_held))
     curves = tuned.predict_curves(held, TIMES)
@@ -44,13 +44,13 @@ def test_fine_tune_is_reproducible_and_checks_shapes(pretrained):
     rng = np.random.default_rng(2)
     small = rng.uniform(0, 1, (4, 3))
     X, y = curve_rows(small, TIMES), _curves(small, 2.0).reshape(-1)
-    a = fine_tune(pretrained, X, y, epochs=20).predict(X)
-    b = fine_tune(pretrained, X, y, epochs=20).predict(X)
+    a = pretrained.fine_tune(X, y, epochs=20).predict(X)
+    b = pretrained.fine_tune(X, y, epochs=20).predict(X)
     np.testing.assert_allclose(a, b, rtol=1e-6)
     with pytest.raises(InputError, match="columns"):
-        fine_tune(pretrained, X[:, 1:], y)
+        pretrained.fine_tune(X[:, 1:], y)
     with pytest.raises(InputError, match="epochs"):
-        fine_tune(pretrained, X, y, epochs=0)
+        pretrained.fine_tune(X, y, epochs=0)
 
 
 def test_feature_names_must_match():

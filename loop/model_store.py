@@ -1,0 +1,123 @@
+"""The campaign's surrogates: trained on the ledger's curves, stored in it under a content version."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from nanoloop.loop import __version__
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.ledger import Ledger, now_utc
+from nanoloop.loop.surrogate import ReleaseEnsemble
+
+
+@dataclass
+class TrainedModel:
+    """A surrogate and the version it is stored under."""
+
+    version: str
+    model: ReleaseEnsemble
+    n_formulations: int
+
+
+class ModelStore:
+    """Training data, training and stored models of one campaign.
+
+    Args:
+        ledger: the campaign's ledger (curves in, models out).
+        config: the campaign config (surrogate settings, seed, name).
+        parameters: ``parameters(frame) -> design variables`` of stored formulations.
+    """
+
+    def __init__(self, ledger: Ledger, config, parameters: Callable[[pd.DataFrame], pd.DataFrame]):
+        self.ledger = ledger
+        self.config = config
+        self.space = config.design_space()
+        self.parameters = parameters
+
+    def training_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Rows (features + time hours), release fraction, curve groups, number of formulations."""
+        curves = self.ledger.read("curves")
+        if curves.empty:
+            return np.empty((0, len(self.space.feature_names) + 1)), np.empty(0), np.empty(0), 0
+        forms = self.ledger.read("formulations").set_index("formulation_id")
+        measured = forms.loc[curves["formulation_id"].unique()]
+        encoded = pd.DataFrame(self.space.encode(self.parameters(measured)), index=measured.index)
+        features = encoded.loc[curves["formulation_id"]].to_numpy(np.float32)
+        X = np.column_stack([features, curves["time_hours"].to_numpy(np.float32)])
+        y = np.clip(curves["release_pct"].to_numpy(float) / 100.0, 0.0, 1.2)
+        return X, y, curves["formulation_id"].to_numpy(), len(measured)
+
+    def new_model(self, n_members: int, random_state: int) -> ReleaseEnsemble:
+        """An unfitted ensemble with the campaign's surrogate settings."""
+        settings = self.config.surrogate
+        return ReleaseEnsemble(
+            head=settings.head, n_members=n_members, hidden=settings.hidden, epochs=settings.epochs,
+            learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=random_state,
+        )
+
+    def train(self, round_: int, fit_members=None) -> TrainedModel | None:
+        """Train the surrogate on every measured curve and store it; None before any measurement.
+
+        Args:
+            round_: the round the model proposes for (part of its seed).
+            fit_members: optional ``fit_members(models, X, y, groups) -> fitted models``
+                that fits one-member ensembles elsewhere (e.g. on Dask workers);
+                by default all members train together in this process.
+
+        The version is a hash of the training set and settings, so retraining on
+        the same data (after a crash) reuses the stored model.
+        """
+        X, y, groups, n_formulations = self.training_data()
+        if n_formulations == 0:
+            return None
+        settings = self.config.surrogate
+        seed = self.config.seed + round_
+        mode = "batched" if fit_members is None else "per-member"
+        digest = hashlib.sha256(X.tobytes() + y.tobytes() + settings.model_dump_json().encode() + f"{seed}|{mode}".encode())
+        version = f"M{round_:03d}-{digest.hexdigest()[:10]}"
+        blob_name = f"models/{version}.pt"
+        stored = self.ledger.read_blob(blob_name)
+        if stored is not None:
+            return TrainedModel(version, ReleaseEnsemble.load(io.BytesIO(stored))[0], n_formulations)
+        if fit_members is None:
+            model = self.new_model(settings.members, seed).fit(X, y, groups=groups)
+        else:
+            singles = [self.new_model(1, seed * 1000 + m) for m in range(settings.members)]
+            model = ReleaseEnsemble.from_members(fit_members(singles, X, y, groups))
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.pt"
+            model.save(path, metadata={"feature_names": self.space.feature_names, "time_unit": "hours", "release_unit": "fraction",
+                                       "campaign": self.config.name, "nanoloop_version": __version__})
+            self.ledger.write_blob(blob_name, path.read_bytes())
+        fitted = model.predict(X)
+        metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_, "training": mode}
+        self.ledger.append("models", [{
+            "model_version": version, "campaign": self.config.name, "round": round_, "n_formulations": n_formulations,
+            "n_points": len(y), "head": settings.head, "members": settings.members, "seed": seed,
+            "train_seconds": model.fit_seconds_, "metrics_json": json.dumps(metrics), "trained_at": now_utc(),
+        }])
+        return TrainedModel(version, model, n_formulations)
+
+    def load(self, version: str) -> ReleaseEnsemble:
+        """The stored model of that version."""
+        blob = self.ledger.read_blob(f"models/{version}.pt")
+        if blob is None:
+            raise InputError(f"model {version} is not in the store")
+        return ReleaseEnsemble.load(io.BytesIO(blob))[0]
+
+    def latest(self) -> TrainedModel | None:
+        """The model of the latest round, None before any training."""
+        models = self.ledger.read("models")
+        if models.empty:
+            return None
+        row = models.sort_values(["round", "trained_at"]).iloc[-1]
+        return TrainedModel(row["model_version"], self.load(row["model_version"]), int(row["n_formulations"]))
