@@ -323,7 +323,7 @@ class SilaSynthesis(SilaInstrument):
         char = Characterization(
             size_nm=_finite_or_nan(answer.SizeNm), pdi=_finite_or_nan(answer.Pdi), zeta_mv=_finite_or_nan(answer.ZetaMv),
             encapsulation_efficiency_pct=_finite_or_nan(answer.EncapsulationEfficiencyPct),
-            drug_loading_pct=_finite_or_nan(answer.DrugLoadingPct),
+            actual_drug_loading_pct=_finite_or_nan(answer.DrugLoadingPct),
         )
         return JobResult(key, JobState.DONE, characterization=char)
 
