@@ -33,6 +33,7 @@ from nanoloop.loop.space import formulation_id
 from nanoloop.loop.surrogate import ReleaseEnsemble
 
 TERMINAL = ("measured", "failed", "rejected", "abandoned", "edited")
+IN_FLIGHT = ("dispatched", "synthesized", "dissolving")
 
 CONFIG_BLOB = "campaign.json"
 #: config keys whose change alters what stored results mean (a change needs --amend)
