@@ -102,7 +102,7 @@ def formulation_table(ledger: Ledger, config) -> pd.DataFrame:
     for name in Characterization.fields():
         out[name] = ids.map(chars[name]).astype(float)
     kinetics = ledger.read("kinetics").drop_duplicates("formulation_id").set_index("formulation_id")
-    out["best_law"] = ids.map(kinetics["best_model"]).fillna("")
+    out["best_law"] = ids.map(kinetics["best_model"]).astype(object).fillna("")
     out["law_r2"] = ids.map(kinetics["r2"]).astype(float)
     params = ids.map(kinetics["params_json"]).map(lambda text: json.loads(text) if isinstance(text, str) and text else {})
     for i in range(MAX_LAW_PARAMETERS):
