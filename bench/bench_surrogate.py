@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from nanoloop.loop.blend import BlendedRelease  # noqa: E402
 from nanoloop.loop.surrogate import ReleaseEnsemble  # noqa: E402
 from nanoloop.loop.transfer import fine_tune  # noqa: E402
 
@@ -69,7 +70,7 @@ SETTINGS = ("few-shot", "zero-shot")
 # defaults (inner MAE few-shot 0.139 vs 0.140, zero-shot 0.168 vs 0.176); free-form: the
 # defaults were better (0.152 vs 0.156, 0.180 vs 0.191). --param KEY=VALUE overrides both.
 ENSEMBLE_PARAMS = {"hybrid": {"bootstrap": True, "clip_inputs": True}, "freeform": {}}
-MODELS = ("hybrid", "freeform", "hgb")
+MODELS = ("hybrid", "freeform", "hgb", "blend")
 Z90 = 1.6448536
 
 
@@ -181,6 +182,12 @@ def fit_predict(model: str, train: pd.DataFrame, test: pd.DataFrame, columns: li
         mean = np.clip(est.predict(X_test), 0.0, None)
         return {"mean": mean, "std": None, "seconds": time.perf_counter() - started}
     params = {**ENSEMBLE_PARAMS.get(model, {}), **(ensemble_params or {})}
+    if model == "blend":
+        est = BlendedRelease(random_state=seed, **params)
+        est.fit(ensemble_rows(train, columns), train[TARGET].to_numpy(float), groups=train["DP_Group"].to_numpy())
+        mean, std = est.predict(ensemble_rows(test, columns), return_std=True)
+        return {"mean": mean, "std": std, "seconds": time.perf_counter() - started, "epochs": est.n_epochs_, "std_scale": est.std_scale_,
+                "choice": f"{est.tree_setting_}/w={est.network_weight_:.2f}"}
     weighting = params.pop("weighting", "none")
     est = make_ensemble(model, seed, **params)
     est.fit(ensemble_rows(train, columns), train[TARGET].to_numpy(float), groups=train["DP_Group"].to_numpy(), sample_weight=row_weights(train, weighting))
@@ -226,11 +233,12 @@ def _run_benchmark(frame, seeds, models, settings, evaluate, ensemble_params, lo
             for model in models:
                 torch.manual_seed(seed)
                 fitted = fit_predict(model, part_train, part_test, columns, seed, ensemble_params)
-                row = {"seed": seed, **scores(y, fitted["mean"], fitted["std"]), "seconds": fitted["seconds"]}
+                row = {"seed": seed, **scores(y, fitted["mean"], fitted["std"]), "seconds": fitted["seconds"], **({"choice": fitted["choice"]} if "choice" in fitted else {})}
                 results.setdefault(f"{model}/{setting}", {"per_seed": []})["per_seed"].append(row)
                 if log:
                     extra = f" cov90 {row['coverage_90']:.2f} nll {row['nll']:+.2f}" if "coverage_90" in row else ""
-                    log(f"seed {seed} {model:8s} {setting:9s} MAE {row['mae']:.4f}{extra} ({row['seconds']:.1f}s)")
+                    choice = f" [{row['choice']}]" if "choice" in row else ""
+                    log(f"seed {seed} {model:8s} {setting:9s} MAE {row['mae']:.4f}{extra} ({row['seconds']:.1f}s){choice}")
     for entry in results.values():
         entry.update(summarize(entry["per_seed"]))
     return results

@@ -89,11 +89,9 @@ def _model_and_config(args, target):
         if n == 0:
             raise InputError(f"store {args.store!r} has no trained model and no measured release curves yet: "
                              "run the campaign until round 0 is measured")
-        from nanoloop.loop.surrogate import ReleaseEnsemble
+        from nanoloop.loop.blend import build_release_model
 
-        s = config.surrogate
-        model = ReleaseEnsemble(head=s.head, n_members=s.members, hidden=s.hidden, epochs=s.epochs, learning_rate=s.learning_rate,
-                                weight_decay=s.weight_decay, random_state=config.seed).fit(X, y, groups=groups)
+        model = build_release_model(config.surrogate, config.seed).fit(X, y, groups=groups)
         source = f"a model trained now (not stored) on the {n} measured formulations of {args.store}"
     space = config.design_space()
     if model.n_features_in_ - 1 != len(space.feature_names):

@@ -34,6 +34,7 @@ from nanoloop.loop.faults import fault_point
 from nanoloop.loop.evaluation import mean_curves, measured_mean_curves, measured_objective
 from nanoloop.loop.ledger import Ledger, latest_status
 from nanoloop.loop.space import formulation_id
+from nanoloop.loop.blend import build_release_model, load_release_model
 from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
 
 TERMINAL = ("measured", "failed", "rejected", "abandoned", "edited")
@@ -55,7 +56,7 @@ class TrainedModel:
     """A surrogate and the version it is stored under."""
 
     version: str
-    model: ReleaseEnsemble
+    model: ReleaseEnsemble  # or a BlendedRelease (same estimator contract)
     n_formulations: int
 
 
@@ -181,12 +182,8 @@ class Campaign:
         y = np.clip(curves["release_pct"].to_numpy(float) / 100.0, 0.0, 1.2)
         return X, y, curves["formulation_id"].to_numpy(), len(measured)
 
-    def _new_model(self, n_members: int, random_state: int) -> ReleaseEnsemble:
-        settings = self.config.surrogate
-        return ReleaseEnsemble(
-            head=settings.head, n_members=n_members, hidden=settings.hidden, epochs=settings.epochs,
-            learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=random_state,
-        )
+    def _new_model(self, n_members: int, random_state: int):
+        return build_release_model(self.config.surrogate, random_state, n_members)
 
     def train(self, round_: int, fit_members=None) -> TrainedModel | None:
         """Train the surrogate on every measured curve and store it; None before any measurement.
@@ -205,14 +202,14 @@ class Campaign:
             return None
         settings = self.config.surrogate
         seed = self.config.seed + round_
-        mode = "batched" if fit_members is None else "per-member"
+        mode = "batched" if (fit_members is None or settings.model == "blend") else "per-member"
         digest = hashlib.sha256(X.tobytes() + y.tobytes() + settings.model_dump_json().encode() + f"{seed}|{mode}".encode())
         version = f"M{round_:03d}-{digest.hexdigest()[:10]}"
         blob_name = f"models/{version}.pt"
         stored = self.ledger.read_blob(blob_name)
         if stored is not None:
-            return TrainedModel(version, ReleaseEnsemble.load(io.BytesIO(stored))[0], n_formulations)
-        if fit_members is None:
+            return TrainedModel(version, load_release_model(io.BytesIO(stored))[0], n_formulations)
+        if fit_members is None or settings.model == "blend":  # the blend validates and trains its parts in this process
             model = self._new_model(settings.members, seed).fit(X, y, groups=groups)
         else:
             singles = [self._new_model(1, seed * 1000 + m) for m in range(settings.members)]
@@ -222,7 +219,8 @@ class Campaign:
             model.save(path, metadata={"feature_names": self.space.feature_names, "time_unit": "hours", "release_unit": "fraction", "campaign": self.config.name, "nanoloop_version": __version__})
             self.ledger.write_blob(blob_name, path.read_bytes())
         fitted = model.predict(X)
-        metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_, "training": mode}
+        metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_, "training": mode,
+                   "model": settings.model, "network_weight": getattr(model, "network_weight_", 1.0)}
         self.ledger.append("models", [{
             "model_version": version, "campaign": self.config.name, "round": round_, "n_formulations": n_formulations,
             "n_points": len(y), "head": settings.head, "members": settings.members, "seed": seed,
@@ -234,7 +232,7 @@ class Campaign:
         blob = self.ledger.read_blob(f"models/{version}.pt")
         if blob is None:
             raise InputError(f"model {version} is not in the store")
-        return ReleaseEnsemble.load(io.BytesIO(blob))[0]
+        return load_release_model(io.BytesIO(blob))[0]
 
     def latest_model(self) -> TrainedModel | None:
         models = self.ledger.read("models")

@@ -75,6 +75,7 @@ class InstrumentsConfig(_Strict):
 
 
 class SurrogateConfig(_Strict):
+    model: Literal["blend", "ensemble"] = "blend"  # blend: deep ensemble + monotone gradient boosting (loop/blend.py); ensemble: the network alone
     head: Literal["hybrid", "freeform"] = "hybrid"
     members: int = Field(5, ge=2, le=64)
     epochs: int = Field(400, ge=10, le=20000)

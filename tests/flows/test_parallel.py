@@ -31,7 +31,9 @@ def test_campaign_rounds_on_a_local_dask_cluster(tmp_path, prefect_server):
     from nanoloop.flows.rounds import campaign_flow
 
     store = str(tmp_path / "store")
-    Campaign(small_config("dask"), Ledger(store), build_instruments)
+    config = small_config("dask")  # per-member scale-out trains the network-only model (the blend trains in one process)
+    config = config.model_copy(update={"surrogate": config.surrogate.model_copy(update={"model": "ensemble"})})
+    Campaign(config, Ledger(store), build_instruments)
     campaign_flow(store, rounds=2, auto_approve=True, dask=True)
     campaign = Campaign.open(store)
     assert set(campaign.formulations()["status"]) <= {"measured", "failed"}
