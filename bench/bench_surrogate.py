@@ -206,16 +206,40 @@ def scores(y: np.ndarray, mean: np.ndarray, std: np.ndarray | None) -> dict:
 
 
 # -- the benchmark ------------------------------------------------------------
-def run_benchmark(frame: pd.DataFrame, seeds, models=MODELS, settings=SETTINGS, evaluate: str = "outer", ensemble_params: dict | None = None, log=None, threads: int = 1) -> dict:
+def run_benchmark(frame: pd.DataFrame, seeds, models=MODELS, settings=SETTINGS, evaluate: str = "outer", ensemble_params: dict | None = None, log=None, threads: int = 1, jobs: int = 1) -> dict:
     """Per (model, setting): per-seed scores and their summary.
 
     ``threads`` caps the OpenMP/BLAS threads (the gradient-boosting baseline's);
-    on a shared machine one thread per process is the fastest.
+    on a shared machine one thread per process is the fastest. ``jobs > 1`` runs
+    the seeds in that many processes (the same figures, seed by seed).
 
     Returns ``{"<model>/<setting>": {"per_seed": [...], "mae_mean": ..., "mae_std": ..., ...}}``.
     """
+    if jobs > 1 and len(seeds) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(seeds))) as pool:
+            parts = list(pool.map(_one_seed, [(frame, [s], models, settings, evaluate, ensemble_params, threads) for s in seeds]))
+        results: dict[str, dict] = {}
+        for part in parts:
+            for key, entry in part.items():
+                results.setdefault(key, {"per_seed": []})["per_seed"].extend(entry["per_seed"])
+        for entry in results.values():
+            entry.update(summarize(entry["per_seed"]))
+        if log:
+            for key, entry in results.items():
+                for row in entry["per_seed"]:
+                    log(f"seed {row['seed']} {key} MAE {row['mae']:.4f}" + (f" [{row['choice']}]" if "choice" in row else ""))
+        return results
     with threadpool_limits(limits=threads):
         return _run_benchmark(frame, seeds, models, settings, evaluate, ensemble_params, log)
+
+
+def _one_seed(args) -> dict:
+    frame, seeds, models, settings, evaluate, ensemble_params, threads = args
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        return _run_benchmark(frame, seeds, models, settings, evaluate, ensemble_params, None)
 
 
 def _run_benchmark(frame, seeds, models, settings, evaluate, ensemble_params, log) -> dict:
@@ -363,6 +387,7 @@ def main(argv=None) -> int:
     parser.add_argument("--full-fit", action="store_true", help="only time one ensemble per head trained on the whole dataset")
     parser.add_argument("--shots", type=lambda t: [int(x) for x in _list(t)], default=[1, 2, 4, 8], help="k curves for --transfer")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest for these small full-batch fits)")
+    parser.add_argument("--jobs", type=int, default=1, help="run the seeds in this many processes (same figures)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--quiet", action="store_true", help="no per-seed progress lines")
     args = parser.parse_args(argv)
@@ -390,7 +415,7 @@ def main(argv=None) -> int:
         title = f"transfer ({args.settings[-1]} features, {seeds_text}): MAE on held-out curves of unseen drug-polymer groups"
         print(json.dumps(results) if args.json else format_transfer(results, title))
         return 0
-    results = run_benchmark(frame, args.seeds, args.models, args.settings, args.evaluate, params, log, threads=args.threads)
+    results = run_benchmark(frame, args.seeds, args.models, args.settings, args.evaluate, params, log, threads=args.threads, jobs=args.jobs)
     title = f"{args.evaluate} evaluation, {len(frame)} rows, {seeds_text}, ensemble settings {ENSEMBLE_PARAMS} + {params or 'no overrides'}"
     print(json.dumps(results) if args.json else format_table(results, title))
     return 0

@@ -32,17 +32,30 @@ def batch_markdown(campaign: Campaign, round_: int, problem: str = "") -> str:
     frame = campaign.formulations()
     frame = frame[(frame["round"] == round_) & (frame["status"] == "proposed")]
     params = campaign.parameters(frame)
-    head = "| id | " + " | ".join(params.columns) + " | predicted f2 | ± |"
+    head = "| id | " + " | ".join(params.columns) + " | predicted f2 [90 %] | distance to data |"
     lines = [f"### Round {round_}: {len(frame)} formulations await approval", "", head, "|" + "---|" * (len(params.columns) + 3)]
     for (fid, form), (_, p) in zip(frame.set_index("formulation_id").iterrows(), params.iterrows()):
         cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in p]
-        f2 = "-" if form["predicted_objective"] != form["predicted_objective"] else f"{form['predicted_objective']:.1f}"
-        sd = "-" if form["objective_std"] != form["objective_std"] else f"{form['objective_std']:.1f}"
-        lines.append(f"| {fid} | " + " | ".join(cells) + f" | {f2} | {sd} |")
+        extra = _proposal_notes(form)
+        if "f2_lower_90" in extra:
+            f2 = f"{extra['f2']:.1f} [{extra['f2_lower_90']:.0f}-{extra['f2_upper_90']:.0f}]"
+        else:
+            f2 = "-" if form["predicted_objective"] != form["predicted_objective"] else f"{form['predicted_objective']:.1f}"
+        where = "-" if "distance_to_data" not in extra else f"{extra['distance_to_data']:.2f}" + (" outside the measured data" if extra.get("outside_measured_data") else "")
+        lines.append(f"| {fid} | " + " | ".join(cells) + f" | {f2} | {where} |")
     lines += ["", "Submit as is to approve all; list ids under `reject` (with a `reason`) or give `edits` as {id: {variable: value}}."]
     if problem:
         lines = [f"**The last answer was not applied: {problem}**", ""] + lines
     return "\n".join(lines)
+
+
+def _proposal_notes(form) -> dict:
+    """The per-proposal notes stored with the acquisition parameters (f2 interval, distance to data); {} if none."""
+    try:
+        notes = json.loads(form.get("acquisition_params_json") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return notes if isinstance(notes, dict) else {}
 
 
 def pause_record_name(round_: int) -> str:

@@ -116,7 +116,15 @@ def run_design(args) -> int:
         if property_model is None:
             raise InputError(f"constraints on {', '.join(names)} need a characterization model, and {args.store!r} has "
                              "fewer than 3 characterized formulations")
-    designs = inverse_design(model, space, objective, args.n, pool_size=args.pool, property_model=property_model, seed=args.seed)
+    from nanoloop.loop.domain import measured_encoded
+    from nanoloop.loop.evaluation import measured_mean_curves
+    from nanoloop.loop.predictive import prospective_widening
+
+    curves = measured_mean_curves(campaign.ledger)  # the campaign's prospective errors widen the f2 interval
+    measured_f2 = Objective(campaign.config.target).measured(curves)["f2"] if curves else {}
+    widening, _ = prospective_widening(campaign.formulations(), measured_f2)
+    designs = inverse_design(model, space, objective, args.n, pool_size=args.pool, property_model=property_model, seed=args.seed,
+                             measured_encoded=measured_encoded(campaign), f2_widening=widening)
     if args.plot:
         plot_designs(target, designs, args.plot)
     if args.json:
@@ -136,14 +144,21 @@ def _print(designs, target, objective, source, plot_path) -> None:
     console.print(f"target: {', '.join(f'{r:g} % at {t:g} h' for t, r in zip(target.times_hours, target.release_pct))}")
     console.print(f"objective: {objective.describe()}; {source}")
     table = Table(title="best formulations (predicted)", title_justify="left", min_width=72)
-    for header in ("#", "formulation", "f2 (mean ± sd)", "P(feasible)", "release law", "t50 h", "burst 24 h %"):
+    for header in ("#", "formulation", "f2 (90 % interval)", "P(feasible)", "release law", "t50 h", "burst 24 h %", "distance to data"):
         table.add_column(header, justify="left" if header in ("formulation", "release law") else "right")
     for d in designs:
         recipe = "\n".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in d.formulation.items())
         k = d.kinetics
-        table.add_row(str(d.rank), recipe, f"{d.f2_mean:.1f} ± {d.f2_std:.1f}", f"{d.probability_feasible:.2f}",
-                      k.get("best_model") or "–", _num(k.get("t50_hours")), _num(k.get("burst_24h_pct")))
+        table.add_row(str(d.rank), recipe, f"{d.f2_mean:.1f} [{d.f2_lower:.0f}-{d.f2_upper:.0f}]", f"{d.probability_feasible:.2f}",
+                      k.get("best_model") or "–", _num(k.get("t50_hours")), _num(k.get("burst_24h_pct")),
+                      f"{d.distance_to_data:.2f}" + ("\noutside the measured data" if d.outside_measured_data else ""))
     console.print(table)
+    flagged = [f"#{d.rank}" for d in designs if d.outside_measured_data]
+    if flagged:
+        from nanoloop.loop.domain import OUTSIDE_DISTANCE
+
+        console.print(f"warning: {', '.join(flagged)}: outside the measured data (nearest measured formulation farther than "
+                      f"{OUTSIDE_DISTANCE:g} in the unit encoding): treat the prediction as a guess")
     curves = Table(title="predicted release, % (90 % interval)", title_justify="left", min_width=48)
     curves.add_column("time h", justify="right")
     curves.add_column("target", justify="right")
@@ -173,7 +188,7 @@ def plot_designs(target, designs, path) -> None:
     FigureCanvasAgg(figure)
     ax = figure.subplots()
     for d in designs:
-        line, = ax.plot(d.times_hours, d.release_pct, marker=".", label=f"#{d.rank}: f2 {d.f2_mean:.0f} ± {d.f2_std:.0f} ({d.kinetics.get('best_model') or '?'})")
+        line, = ax.plot(d.times_hours, d.release_pct, marker=".", label=f"#{d.rank}: f2 {d.f2_mean:.0f} [{d.f2_lower:.0f}-{d.f2_upper:.0f}] ({d.kinetics.get('best_model') or '?'})")
         ax.fill_between(d.times_hours, d.lower_pct, d.upper_pct, color=line.get_color(), alpha=0.12)
     ax.plot(target.times_hours, target.release_pct, "ks", label="target", zorder=5)
     ax.set_xlabel("time (h)")

@@ -307,8 +307,27 @@ class Campaign:
             times = self.prediction_times_hours()
             mean, std = trained.model.predict(curve_rows(encoded[batch.indices], times), return_std=True)
             mean, std = mean.reshape(len(candidates), -1), std.reshape(len(candidates), -1)
+            from nanoloop.loop.domain import distance_to_data, is_outside
+            from nanoloop.loop.domain import measured_encoded as measured_unit
+
+            from nanoloop.loop.predictive import PredictiveCurves, interval_90, prospective_widening
+
+            distance = distance_to_data(encoded[batch.indices], measured_unit(self))
+            # the f2 a reviewer sees: from the calibrated predictive distribution (members + noise + residual GP),
+            # widened by the campaign's own prospective errors once there are some
+            f2_target = Objective(config.target)
+            f2 = f2_target.samples(PredictiveCurves(model, seed=config.seed + round_), encoded[batch.indices])
+            f2_lower, f2_upper = interval_90(f2.values)
+            measured_f2 = f2_target.measured(curves)["f2"] if curves else {}
+            widen, _ = prospective_widening(frame, measured_f2)
+            f2_lower, f2_upper = f2.mean - widen * (f2.mean - f2_lower), f2.mean + widen * (f2_upper - f2.mean)
+            per_row = [{"distance_to_data": round(float(distance[i]), 4), "outside_measured_data": bool(is_outside(distance[i])),
+                        "f2": round(float(f2.mean[i]), 3), "f2_lower_90": round(float(f2_lower[i]), 3), "f2_upper_90": round(float(f2_upper[i]), 3),
+                        "f2_widening": round(float(widen), 4)}
+                       for i in range(len(candidates))]
             rows = [
-                {**base, "origin": "acquisition", "acquisition": config.acquisition.strategy, "acquisition_params_json": json.dumps(batch.params),
+                {**base, "origin": "acquisition", "acquisition": config.acquisition.strategy,
+                 "acquisition_params_json": json.dumps({**batch.params, **per_row[i]}),
                  "model_version": trained.version, "predicted_times_hours": times.tolist(), "predicted_release_pct": (100 * mean[i]).tolist(),
                  "predicted_std_pct": (100 * std[i]).tolist(), "predicted_objective": float(batch.objective_mean[i]),
                  "objective_std": float(batch.objective_std[i]), "acquisition_value": float(batch.acquisition_value[i])}
