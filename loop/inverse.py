@@ -153,11 +153,13 @@ def inverse_design(
     picks = np.asarray(picks, dtype=int)
     chosen = pool.encoded[picks]
 
+    f2_objective = Objective(objective.target)
+    f2_members = f2_objective.samples(curve_model, chosen)  # the mean: over members, as the ranking
     honest = PredictiveCurves(curve_model, seed=seed)
-    f2_samples = Objective(objective.target).samples(honest, chosen)
+    f2_samples = f2_objective.samples(honest, chosen)  # the spread: the calibrated predictive distribution
     f2_lower, f2_upper = interval_90(f2_samples.values)
-    f2_lower = f2_samples.mean - f2_widening * (f2_samples.mean - f2_lower)
-    f2_upper = f2_samples.mean + f2_widening * (f2_upper - f2_samples.mean)
+    f2_lower = np.minimum(f2_members.mean - f2_widening * (f2_samples.mean - f2_lower), f2_members.mean)
+    f2_upper = np.maximum(f2_members.mean + f2_widening * (f2_upper - f2_samples.mean), f2_members.mean)
     objective_std = objective.samples(honest, chosen, property_model).std
     times = np.unique(np.concatenate([np.asarray(times_hours, float), np.asarray(objective.target.times_hours, float)]))
     mean, std = curve_model.predict(curve_rows(chosen, times), return_std=True)
@@ -171,7 +173,7 @@ def inverse_design(
             formulation=space.validate(pool.frame.iloc[i].to_dict()),
             objective_mean=float(samples.mean[i]),
             objective_std=float(objective_std[k]),
-            f2_mean=float(f2_samples.mean[k]),
+            f2_mean=float(f2_members.mean[k]),
             f2_std=float(f2_samples.std[k]),
             f2_lower=float(f2_lower[k]),
             f2_upper=float(f2_upper[k]),

