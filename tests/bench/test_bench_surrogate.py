@@ -78,6 +78,9 @@ def test_run_benchmark_reports_every_model_and_setting(frame):
     assert "hybrid" in table and "zero-shot" in table and "cov90" in table
     inner = bench.run_benchmark(frame, [0], models=["hgb"], settings=["zero-shot"], evaluate="inner")
     assert set(inner) == {"hgb/zero-shot"}
+    assert "choice" in results["blend/few-shot"]["per_seed"][0]  # the blend says what its validation chose
+    parallel = bench.run_benchmark(frame, [0, 1], models=["hgb"], settings=["zero-shot"], jobs=2)  # seeds in 2 processes
+    assert [r["mae"] for r in parallel["hgb/zero-shot"]["per_seed"]] == [r["mae"] for r in results["hgb/zero-shot"]["per_seed"]]
 
 
 def test_transfer_study(frame):

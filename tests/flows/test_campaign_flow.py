@@ -65,9 +65,9 @@ def test_model_proposals_carry_prediction_and_provenance(finished_store):
     # the reviewer's f2 interval and the distance to the measured data are stored with each proposal
     assert notes["f2_lower_90"] <= notes["f2"] <= notes["f2_upper_90"] and notes["f2_widening"] >= 1.0
     assert notes["distance_to_data"] >= 0 and notes["outside_measured_data"] == (notes["distance_to_data"] > 0.25)
-    from nanoloop.flows.approval import batch_markdown
+    from nanoloop.flows.approval import _proposal_notes
 
-    assert "predicted f2 [90 %]" in batch_markdown(campaign, 1)
+    assert _proposal_notes(row)["f2_upper_90"] == notes["f2_upper_90"]  # what the approval form shows
     assert len(row["predicted_release_pct"]) == len(row["predicted_times_hours"]) == len(row["predicted_std_pct"]) > 5
     assert all(b >= a - 1e-9 for a, b in zip(row["predicted_release_pct"], row["predicted_release_pct"][1:]))
     assert row["seed"] == campaign.config.seed and row["nanoloop_version"]
