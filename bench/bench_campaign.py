@@ -391,8 +391,10 @@ def plot(results: dict, strategies, targets, batch: int, rounds: int, path: str)
 
 
 # -- one proposal at scale -----------------------------------------------------------------
-def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345) -> dict:
+def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345, model: str = "ensemble") -> dict:
     """Seconds for one Campaign.propose (train + score ``pool_size`` candidates + refine + choose 8).
+
+    ``model`` is the ``[surrogate] model`` ("ensemble", the default, or "blend").
 
     The ledger is first filled with about ``n_measured`` measured Sobol formulations
     (stored as round 0 and run through the simulated lab).
@@ -403,7 +405,8 @@ def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345) 
     from nanoloop.loop.recommenders import SobolStart
 
     config = bench_config("two_phase", seed, 2, 8)
-    config = config.model_copy(update={"name": "bench-timing", "acquisition": config.acquisition.model_copy(update={"pool_size": pool_size})})
+    config = config.model_copy(update={"name": "bench-timing", "acquisition": config.acquisition.model_copy(update={"pool_size": pool_size}),
+                                       "surrogate": config.surrogate.model_copy(update={"model": model})})
     with tempfile.TemporaryDirectory(prefix="nanoloop-timing-") as store:
         campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
         campaign.propose(0, recommender=SobolStart(size=int(n_measured * 1.15) + 8))  # a large round 0, made as one batch

@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from nanoloop.loop.blend import BlendedRelease  # noqa: E402
 from nanoloop.loop.surrogate import ReleaseEnsemble  # noqa: E402
 
 DATA_FILE = Path("shared/data/lai-release/bannigan2023_release.csv")  # the shared data folder, next to the repository
@@ -77,7 +78,7 @@ SETTINGS = ("few-shot", "zero-shot")
 # defaults (inner MAE few-shot 0.139 vs 0.140, zero-shot 0.168 vs 0.176); free-form: the
 # defaults were better (0.152 vs 0.156, 0.180 vs 0.191). --param KEY=VALUE overrides both.
 ENSEMBLE_PARAMS = {"hybrid": {"bootstrap": True, "clip_inputs": True}, "freeform": {}}
-MODELS = ("hybrid", "freeform", "hgb")
+MODELS = ("hybrid", "freeform", "hgb", "blend")
 Z90 = 1.6448536
 
 
@@ -189,6 +190,12 @@ def fit_predict(model: str, train: pd.DataFrame, test: pd.DataFrame, columns: li
         mean = np.clip(est.predict(X_test), 0.0, None)
         return {"mean": mean, "std": None, "seconds": time.perf_counter() - started}
     params = {**ENSEMBLE_PARAMS.get(model, {}), **(ensemble_params or {})}
+    if model == "blend":
+        est = BlendedRelease(random_state=seed, **params)
+        est.fit(ensemble_rows(train, columns), train[TARGET].to_numpy(float), groups=train["DP_Group"].to_numpy())
+        mean, std = est.predict(ensemble_rows(test, columns), return_std=True)
+        return {"mean": mean, "std": std, "seconds": time.perf_counter() - started, "epochs": est.n_epochs_, "std_scale": est.std_scale_,
+                "choice": f"{est.tree_setting_}/w={est.network_weight_:.2f}"}
     weighting = params.pop("weighting", "none")
     est = make_ensemble(model, seed, **params)
     est.fit(ensemble_rows(train, columns), train[TARGET].to_numpy(float), groups=train["DP_Group"].to_numpy(), sample_weight=row_weights(train, weighting))
@@ -207,16 +214,40 @@ def scores(y: np.ndarray, mean: np.ndarray, std: np.ndarray | None) -> dict:
 
 
 # -- the benchmark ------------------------------------------------------------
-def run_benchmark(frame: pd.DataFrame, seeds, models=MODELS, settings=SETTINGS, evaluate: str = "outer", ensemble_params: dict | None = None, log=None, threads: int = 1) -> dict:
+def run_benchmark(frame: pd.DataFrame, seeds, models=MODELS, settings=SETTINGS, evaluate: str = "outer", ensemble_params: dict | None = None, log=None, threads: int = 1, jobs: int = 1) -> dict:
     """Per (model, setting): per-seed scores and their summary.
 
     ``threads`` caps the OpenMP/BLAS threads (the gradient-boosting baseline's);
-    on a shared machine one thread per process is the fastest.
+    on a shared machine one thread per process is the fastest. ``jobs > 1`` runs
+    the seeds in that many processes (the same figures, seed by seed).
 
     Returns ``{"<model>/<setting>": {"per_seed": [...], "mae_mean": ..., "mae_std": ..., ...}}``.
     """
+    if jobs > 1 and len(seeds) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(seeds))) as pool:
+            parts = list(pool.map(_one_seed, [(frame, [s], models, settings, evaluate, ensemble_params, threads) for s in seeds]))
+        results: dict[str, dict] = {}
+        for part in parts:
+            for key, entry in part.items():
+                results.setdefault(key, {"per_seed": []})["per_seed"].extend(entry["per_seed"])
+        for entry in results.values():
+            entry.update(summarize(entry["per_seed"]))
+        if log:
+            for key, entry in results.items():
+                for row in entry["per_seed"]:
+                    log(f"seed {row['seed']} {key} MAE {row['mae']:.4f}" + (f" [{row['choice']}]" if "choice" in row else ""))
+        return results
     with threadpool_limits(limits=threads):
         return _run_benchmark(frame, seeds, models, settings, evaluate, ensemble_params, log)
+
+
+def _one_seed(args) -> dict:
+    frame, seeds, models, settings, evaluate, ensemble_params, threads = args
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        return _run_benchmark(frame, seeds, models, settings, evaluate, ensemble_params, None)
 
 
 def _run_benchmark(frame, seeds, models, settings, evaluate, ensemble_params, log) -> dict:
@@ -234,11 +265,12 @@ def _run_benchmark(frame, seeds, models, settings, evaluate, ensemble_params, lo
             for model in models:
                 torch.manual_seed(seed)
                 fitted = fit_predict(model, part_train, part_test, columns, seed, ensemble_params)
-                row = {"seed": seed, **scores(y, fitted["mean"], fitted["std"]), "seconds": fitted["seconds"]}
+                row = {"seed": seed, **scores(y, fitted["mean"], fitted["std"]), "seconds": fitted["seconds"], **({"choice": fitted["choice"]} if "choice" in fitted else {})}
                 results.setdefault(f"{model}/{setting}", {"per_seed": []})["per_seed"].append(row)
                 if log:
                     extra = f" cov90 {row['coverage_90']:.2f} nll {row['nll']:+.2f}" if "coverage_90" in row else ""
-                    log(f"seed {seed} {model:8s} {setting:9s} MAE {row['mae']:.4f}{extra} ({row['seconds']:.1f}s)")
+                    choice = f" [{row['choice']}]" if "choice" in row else ""
+                    log(f"seed {seed} {model:8s} {setting:9s} MAE {row['mae']:.4f}{extra} ({row['seconds']:.1f}s){choice}")
     for entry in results.values():
         entry.update(summarize(entry["per_seed"]))
     return results
@@ -364,6 +396,7 @@ def main(argv=None) -> int:
     parser.add_argument("--full-fit", action="store_true", help="only time one ensemble per head trained on the whole dataset")
     parser.add_argument("--shots", type=lambda t: [int(x) for x in _list(t)], default=[1, 2, 4, 8], help="k curves for --transfer")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest for these small full-batch fits)")
+    parser.add_argument("--jobs", type=int, default=1, help="run the seeds in this many processes (same figures)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--quiet", action="store_true", help="no per-seed progress lines")
     args = parser.parse_args(argv)
@@ -393,7 +426,7 @@ def main(argv=None) -> int:
         title = f"transfer ({args.settings[-1]} features, {seeds_text}): MAE on held-out curves of unseen drug-polymer groups"
         print(json.dumps(results) if args.json else format_transfer(results, title))
         return 0
-    results = run_benchmark(frame, args.seeds, args.models, args.settings, args.evaluate, params, log, threads=args.threads)
+    results = run_benchmark(frame, args.seeds, args.models, args.settings, args.evaluate, params, log, threads=args.threads, jobs=args.jobs)
     title = f"{args.evaluate} evaluation, {len(frame)} rows, {seeds_text}, ensemble settings {ENSEMBLE_PARAMS} + {params or 'no overrides'}"
     print(json.dumps(results) if args.json else format_table(results, title))
     return 0

@@ -34,13 +34,15 @@ def batch_markdown(campaign: Campaign, round_: int, problem: str = "") -> str:
     The Prefect UI shows the form in a narrow dialog (about 450 px, whatever the
     window's width), so each formulation gets its own table of one row per
     variable (units in the names): nothing is cut off. The heading line gives the
-    predicted objective with its 90 % interval, why it was chosen and, where
-    failures are known, the predicted failure risk.
+    predicted objective with its 90 % interval, the f2 interval from the calibrated
+    predictive distribution and the distance to the measured data (stored with the
+    proposal), why it was chosen and, where failures are known, the predicted failure risk.
     """
     from nanoloop.loop.review import batch_review
 
     review = batch_review(campaign, round_)
     rows = [r for r in review["formulations"] if r["status"] == "proposed"]
+    stored = campaign.formulations().set_index("formulation_id")
     name = review["objective"]
     lines = [f"### Round {round_}: {len(rows)} formulations await approval", "", f"Objective: {review['objective_description']}.", ""]
     for i, r in enumerate(rows, 1):
@@ -50,6 +52,11 @@ def batch_markdown(campaign: Campaign, round_: int, problem: str = "") -> str:
         else:
             bits = [f"predicted {name} **{p['objective']:.1f}** (90 %: {p['objective_low_90']:.0f} to {p['objective_high_90']:.0f})",
                     f"chosen to {r['acquisition']['reason']}"]
+        notes = _proposal_notes(stored.loc[r["formulation_id"]]) if r["formulation_id"] in stored.index else {}
+        if "f2_lower_90" in notes:
+            bits.append(f"calibrated f2 90 %: {notes['f2_lower_90']:.0f} to {notes['f2_upper_90']:.0f}")
+        if "distance_to_data" in notes:
+            bits.append(f"distance to data {notes['distance_to_data']:.2f}" + (" ⚠ outside the measured data" if notes.get("outside_measured_data") else ""))
         if r["failure_risk"] is not None:
             bits.append(f"failure risk {r['failure_risk']:.0%}" + (" ⚠" if r["warnings"] else ""))
         lines += [f"**#{i} `{r['formulation_id']}`**: " + ", ".join(bits), "", "| variable | value |", "|---|---|"]
@@ -60,6 +67,15 @@ def batch_markdown(campaign: Campaign, round_: int, problem: str = "") -> str:
     if problem:
         lines = [f"**The last answer was not applied: {problem}**", ""] + lines
     return "\n".join(lines)
+
+
+def _proposal_notes(form) -> dict:
+    """The per-proposal notes stored with the acquisition parameters (f2 interval, distance to data); {} if none."""
+    try:
+        notes = json.loads(form.get("acquisition_params_json") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return notes if isinstance(notes, dict) else {}
 
 
 def pause_record_name(round_: int) -> str:

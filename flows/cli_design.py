@@ -90,11 +90,9 @@ def _model_and_config(args, target):
         if n == 0:
             raise InputError(f"store {args.store!r} has no trained model and no measured release curves yet: "
                              "run the campaign until round 0 is measured")
-        from nanoloop.loop.surrogate import ReleaseEnsemble
+        from nanoloop.loop.blend import build_release_model
 
-        s = config.surrogate
-        model = ReleaseEnsemble(head=s.head, n_members=s.members, hidden=s.hidden, epochs=s.epochs, learning_rate=s.learning_rate,
-                                weight_decay=s.weight_decay, random_state=config.seed).fit(X, y, groups=groups)
+        model = build_release_model(config.surrogate, config.seed).fit(X, y, groups=groups)
         source = f"a model trained now (not stored) on the {n} measured formulations of {args.store}"
     space = config.design_space()
     if model.n_features_in_ - 1 != len(space.feature_names):
@@ -120,7 +118,15 @@ def run_design(args) -> int:
         if property_model is None:
             raise InputError(f"constraints on {', '.join(names)} need a characterization model, and {args.store!r} has "
                              "fewer than 3 characterized formulations")
-    designs = inverse_design(model, space, objective, args.n, replace(DESIGN_SEARCH, pool_size=args.pool, seed=args.seed), property_model=property_model)
+    from nanoloop.loop.domain import measured_encoded
+    from nanoloop.loop.evaluation import measured_mean_curves
+    from nanoloop.loop.predictive import prospective_widening
+
+    curves = measured_mean_curves(campaign.ledger)  # the campaign's prospective errors widen the f2 interval
+    measured_f2 = Objective(campaign.config.target).measured(curves)["f2"] if curves else {}
+    widening, _ = prospective_widening(campaign.formulations(), measured_f2)
+    designs = inverse_design(model, space, objective, args.n, replace(DESIGN_SEARCH, pool_size=args.pool, seed=args.seed),
+                             property_model=property_model, measured_encoded=measured_encoded(campaign), f2_widening=widening)
     if args.plot:
         plot_designs(target, designs, args.plot)
     if args.json:
@@ -140,14 +146,21 @@ def _print(designs, target, objective, source, plot_path) -> None:
     console.print(f"target: {', '.join(f'{r:g} % at {t:g} h' for t, r in zip(target.times_hours, target.release_pct))}")
     console.print(f"objective: {objective.describe()}; {source}")
     table = Table(title="best formulations (predicted)", title_justify="left", min_width=72)
-    for header in ("#", "formulation", "f2 (mean ± sd)", "P(feasible)", "release law", "t50 h", "burst 24 h %"):
+    for header in ("#", "formulation", "f2 (90 % interval)", "P(feasible)", "release law", "t50 h", "burst 24 h %", "distance to data"):
         table.add_column(header, justify="left" if header in ("formulation", "release law") else "right")
     for d in designs:
         recipe = "\n".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in d.formulation.items())
         k = d.kinetics
-        table.add_row(str(d.rank), recipe, f"{d.f2_mean:.1f} ± {d.f2_std:.1f}", f"{d.probability_feasible:.2f}",
-                      k.get("best_model") or "–", _num(k.get("t50_hours")), _num(k.get("burst_24h_pct")))
+        table.add_row(str(d.rank), recipe, f"{d.f2_mean:.1f} [{d.f2_lower:.0f}-{d.f2_upper:.0f}]", f"{d.probability_feasible:.2f}",
+                      k.get("best_model") or "–", _num(k.get("t50_hours")), _num(k.get("burst_24h_pct")),
+                      f"{d.distance_to_data:.2f}" + ("\noutside the measured data" if d.outside_measured_data else ""))
     console.print(table)
+    flagged = [f"#{d.rank}" for d in designs if d.outside_measured_data]
+    if flagged:
+        from nanoloop.loop.domain import OUTSIDE_DISTANCE
+
+        console.print(f"warning: {', '.join(flagged)}: outside the measured data (nearest measured formulation farther than "
+                      f"{OUTSIDE_DISTANCE:g} in the unit encoding): treat the prediction as a guess")
     curves = Table(title="predicted release, % (90 % interval)", title_justify="left", min_width=48)
     curves.add_column("time h", justify="right")
     curves.add_column("target", justify="right")
@@ -181,7 +194,7 @@ def plot_designs(target, designs, path) -> None:
     scale, unit = time_scale(max([float(max(target.times_hours))] + [float(max(d.times_hours)) for d in designs]))
     for d in designs:
         t = np.asarray(d.times_hours, float) / scale
-        line, = ax.plot(t, d.release_pct, marker=".", label=f"#{d.rank}: f2 {d.f2_mean:.0f} ± {d.f2_std:.0f} ({d.kinetics.get('best_model') or '?'})")
+        line, = ax.plot(t, d.release_pct, marker=".", label=f"#{d.rank}: f2 {d.f2_mean:.0f} [{d.f2_lower:.0f}-{d.f2_upper:.0f}] ({d.kinetics.get('best_model') or '?'})")
         ax.fill_between(t, d.lower_pct, d.upper_pct, color=line.get_color(), alpha=0.12)
     ax.plot(np.asarray(target.times_hours, float) / scale, target.release_pct, "ks", label="target", zorder=5)
     ax.set_xlabel(f"time ({unit})")

@@ -155,8 +155,14 @@ def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
     """Predicted release (%) with 90 % intervals from the campaign's latest model.
 
     Returns a JSON-ready dict: model_version, times_hours, and per formulation
-    release_pct, std_pct, lower_90_pct, upper_90_pct (lists over times).
+    release_pct, std_pct, lower_90_pct, upper_90_pct (lists over times), the f2 to the
+    campaign's target with its 90 % interval (from the same calibrated predictive
+    distribution as the bands), and the distance to the nearest measured formulation
+    with the out-of-domain flag (:mod:`nanoloop.loop.domain`).
     """
+    from nanoloop.loop.domain import OUTSIDE_DISTANCE, distance_to_data, is_outside, measured_encoded
+    from nanoloop.loop.objective import Objective
+    from nanoloop.loop.predictive import PredictiveCurves, interval_90
     from nanoloop.loop.surrogate import curve_rows
 
     trained = campaign.latest_model()
@@ -170,12 +176,19 @@ def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
     mean, std = trained.model.predict(curve_rows(features, times), return_std=True)
     mean, std = mean.reshape(len(frame), -1), std.reshape(len(frame), -1)
     lower, upper = np.clip(mean - Z90 * std, 0, 1), np.clip(mean + Z90 * std, 0, 1)
+    f2 = Objective(campaign.config.target).samples(PredictiveCurves(trained.model), features)
+    f2_lower, f2_upper = interval_90(f2.values)
+    distance = distance_to_data(features, measured_encoded(campaign))
+    outside = is_outside(distance)
     return {
         "model_version": trained.version, "n_training_formulations": trained.n_formulations, "times_hours": times.tolist(),
         "unit": "percent released", "interval": "90 % (mean +/- 1.645 std, clipped to [0, 100])",
+        "outside_threshold": OUTSIDE_DISTANCE,
         "formulations": [
             {"parameters": frame.iloc[i].to_dict(), "release_pct": (100 * mean[i]).round(3).tolist(), "std_pct": (100 * std[i]).round(3).tolist(),
-             "lower_90_pct": (100 * lower[i]).round(3).tolist(), "upper_90_pct": (100 * upper[i]).round(3).tolist()}
+             "lower_90_pct": (100 * lower[i]).round(3).tolist(), "upper_90_pct": (100 * upper[i]).round(3).tolist(),
+             "f2": round(float(f2.mean[i]), 2), "f2_lower_90": round(float(f2_lower[i]), 2), "f2_upper_90": round(float(f2_upper[i]), 2),
+             "distance_to_data": round(float(distance[i]), 4), "outside_measured_data": bool(outside[i])}
             for i in range(len(frame))
         ],
     }
@@ -208,10 +221,18 @@ def cmd_predict(args) -> int:
     table.add_column("formulation", no_wrap=True)
     for t in result["times_hours"]:
         table.add_column(f"{t:g} h", justify="right")
+    table.add_column("f2 to target [90 %]", justify="right")
+    table.add_column("distance to data", justify="right")
     for entry in result["formulations"]:
         cells = [f"{m:.1f} [{lo:.0f}-{hi:.0f}]" for m, lo, hi in zip(entry["release_pct"], entry["lower_90_pct"], entry["upper_90_pct"])]
+        cells.append(f"{entry['f2']:.1f} [{entry['f2_lower_90']:.0f}-{entry['f2_upper_90']:.0f}]")
+        cells.append(f"{entry['distance_to_data']:.2f}" + (" outside the measured data" if entry["outside_measured_data"] else ""))
         table.add_row(entry["label"], *cells)
     console.print(table)
+    flagged = [e["label"] for e in result["formulations"] if e["outside_measured_data"]]
+    if flagged:
+        console.print(f"warning: {', '.join(flagged)}: outside the measured data (nearest measured formulation farther than "
+                      f"{result['outside_threshold']:g} in the unit encoding): the prediction extrapolates")
     if args.plot is not None:
         console.print(f"wrote {args.plot}")
     return 0

@@ -5,8 +5,11 @@ refinement of the best candidates (:mod:`nanoloop.loop.candidates`), then ``n``
 distinct designs ranked by the predicted objective (the mean over ensemble
 members of each member's f2 to the target, times the probability that the
 constraints hold). Each design comes with its predicted curve and 90 %
-interval, the predicted f2 and its spread, and the mechanistic release law the
-predicted curve follows (:func:`nanoloop.loop.kinetics.summarize_curve`).
+interval, the predicted f2 with its spread and 90 % interval, and the
+mechanistic release law the predicted curve follows
+(:func:`nanoloop.loop.kinetics.summarize_curve`). The f2 spread comes from
+the same calibrated predictive distribution as the curve band (members plus
+noise, rescaled; :mod:`nanoloop.loop.predictive`), not from the members alone.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import numpy as np
 
 from nanoloop.loop.acquisition import diverse_picks
 from nanoloop.loop.candidates import SearchSettings, refine, sobol_pool, top_starts, unique_mask
+from nanoloop.loop.domain import distance_to_data, is_outside
 from nanoloop.loop.objective import Objective, ObjectiveSamples
+from nanoloop.loop.predictive import PredictiveCurves, interval_90
 from nanoloop.loop.surrogate import curve_rows
 
 Z90 = 1.6449
@@ -33,9 +38,9 @@ class Design:
         rank: 1 is the best.
         formulation: design variables by name.
         objective_mean: mean over members of the objective (f2 for the default objective).
-        objective_std: spread over members of the objective.
+        objective_std: spread of the objective under the calibrated predictive distribution.
         f2_mean: mean over members of the f2 to the target.
-        f2_std: spread over members of the f2.
+        f2_std: spread of the f2 under the calibrated predictive distribution (members + noise).
         probability_feasible: probability that the constraints hold (1 without constraints).
         times_hours: times of the predicted curve, shape (T,).
         release_pct: predicted mean release, %, shape (T,).
@@ -59,6 +64,10 @@ class Design:
     upper_pct: np.ndarray
     kinetics: dict
     properties: dict | None = None
+    f2_lower: float = float("nan")
+    f2_upper: float = float("nan")
+    distance_to_data: float = float("nan")
+    outside_measured_data: bool = False
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -69,6 +78,10 @@ class Design:
             "objective_std": self.objective_std,
             "f2_mean": self.f2_mean,
             "f2_std": self.f2_std,
+            "f2_lower_90": self.f2_lower,
+            "f2_upper_90": self.f2_upper,
+            "distance_to_data": self.distance_to_data,
+            "outside_measured_data": self.outside_measured_data,
             "probability_feasible": self.probability_feasible,
             "predicted_curve": {
                 "times_hours": [float(t) for t in self.times_hours],
@@ -94,6 +107,8 @@ def inverse_design(
     *,
     property_model=None,
     times_hours=DEFAULT_TIMES_HOURS,
+    measured_encoded=None,
+    f2_widening: float = 1.0,
 ) -> list[Design]:
     """The ``n`` best distinct formulations for ``objective.target`` under a fitted curve model.
 
@@ -107,6 +122,10 @@ def inverse_design(
             (e.g. ``dataclasses.replace(DESIGN_SEARCH, pool_size=4096, seed=3)``).
         property_model: characterization model, needed for size / EE constraints.
         times_hours: times of the reported predicted curve (the target's are added).
+        measured_encoded: (k, d) unit-encoded measured formulations, for each design's distance to
+            the data and the "outside the measured data" flag (:mod:`nanoloop.loop.domain`).
+        f2_widening: factor on the f2 interval from a campaign's prospective record
+            (:func:`nanoloop.loop.predictive.prospective_widening`); 1 keeps the model's own.
 
     Returns:
         Designs, best first.
@@ -131,20 +150,31 @@ def inverse_design(
     chosen = pool.encoded[picks]
 
     f2_objective = Objective(objective.target)
-    f2_samples = f2_objective.samples(curve_model, chosen)
+    f2_members = f2_objective.samples(curve_model, chosen)  # the mean: over members, as the ranking
+    honest = PredictiveCurves(curve_model, seed=search.seed)
+    f2_samples = f2_objective.samples(honest, chosen)  # the spread: the calibrated predictive distribution
+    f2_lower, f2_upper = interval_90(f2_samples.values)
+    f2_lower = np.minimum(f2_members.mean - f2_widening * (f2_samples.mean - f2_lower), f2_members.mean)
+    f2_upper = np.maximum(f2_members.mean + f2_widening * (f2_upper - f2_samples.mean), f2_members.mean)
+    objective_std = objective.samples(honest, chosen, property_model).std
     times = np.unique(np.concatenate([np.asarray(times_hours, float), np.asarray(objective.target.times_hours, float)]))
     mean, std = curve_model.predict(curve_rows(chosen, times), return_std=True)
     mean, std = 100 * mean.reshape(len(picks), -1), 100 * std.reshape(len(picks), -1)
     properties = property_model.predict_values(chosen) if property_model is not None else None
+    distance = distance_to_data(chosen, measured_encoded) if measured_encoded is not None else np.full(len(picks), np.nan)
     designs = []
     for k, i in enumerate(picks):
         designs.append(Design(
             rank=k + 1,
             formulation=space.validate(pool.frame.iloc[i].to_dict()),
             objective_mean=float(samples.mean[i]),
-            objective_std=float(samples.std[i]),
-            f2_mean=float(f2_samples.mean[k]),
+            objective_std=float(objective_std[k]),
+            f2_mean=float(f2_members.mean[k]),
             f2_std=float(f2_samples.std[k]),
+            f2_lower=float(f2_lower[k]),
+            f2_upper=float(f2_upper[k]),
+            distance_to_data=float(distance[k]),
+            outside_measured_data=bool(is_outside(distance[k])),
             probability_feasible=float(samples.probability_feasible[i]),
             times_hours=times,
             release_pct=mean[k],

@@ -15,6 +15,7 @@ import pandas as pd
 
 from nanoloop.loop import __version__
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.blend import build_release_model, load_release_model
 from nanoloop.loop.ledger import Ledger, now_utc
 from nanoloop.loop.surrogate import ReleaseEnsemble
 
@@ -24,7 +25,7 @@ class TrainedModel:
     """A surrogate and the version it is stored under."""
 
     version: str
-    model: ReleaseEnsemble
+    model: ReleaseEnsemble  # or a BlendedRelease (same estimator contract)
     n_formulations: int
 
 
@@ -56,13 +57,9 @@ class ModelStore:
         y = np.clip(curves["release_pct"].to_numpy(float) / 100.0, 0.0, 1.2)
         return X, y, curves["formulation_id"].to_numpy(), len(measured)
 
-    def new_model(self, n_members: int, random_state: int) -> ReleaseEnsemble:
-        """An unfitted ensemble with the campaign's surrogate settings."""
-        settings = self.config.surrogate
-        return ReleaseEnsemble(
-            head=settings.head, n_members=n_members, hidden=settings.hidden, epochs=settings.epochs,
-            learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=random_state,
-        )
+    def new_model(self, n_members: int, random_state: int):
+        """An unfitted surrogate with the campaign's settings (``[surrogate] model``: ensemble or blend)."""
+        return build_release_model(self.config.surrogate, random_state, n_members)
 
     def train(self, round_: int, fit_members=None) -> TrainedModel | None:
         """Train the surrogate on every measured curve and store it; None before any measurement.
@@ -71,7 +68,8 @@ class ModelStore:
             round_: the round the model proposes for (part of its seed).
             fit_members: optional ``fit_members(models, X, y, groups) -> fitted models``
                 that fits one-member ensembles elsewhere (e.g. on Dask workers);
-                by default all members train together in this process.
+                by default all members train together in this process. The blend
+                (``model = "blend"``) always trains in this process: it validates its parts together.
 
         The version is a hash of the training set and settings, so retraining on
         the same data (after a crash) reuses the stored model.
@@ -81,14 +79,16 @@ class ModelStore:
             return None
         settings = self.config.surrogate
         seed = self.config.seed + round_
-        mode = "batched" if fit_members is None else "per-member"
-        digest = hashlib.sha256(X.tobytes() + y.tobytes() + settings.model_dump_json().encode() + f"{seed}|{mode}".encode())
+        mode = "batched" if (fit_members is None or settings.model == "blend") else "per-member"
+        # "ensemble" is left out of the hash: stores made before the setting existed keep their model versions
+        described = settings.model_dump_json(exclude={"model"} if settings.model == "ensemble" else None)
+        digest = hashlib.sha256(X.tobytes() + y.tobytes() + described.encode() + f"{seed}|{mode}".encode())
         version = f"M{round_:03d}-{digest.hexdigest()[:10]}"
         blob_name = f"models/{version}.pt"
         stored = self.ledger.read_blob(blob_name)
         if stored is not None:
-            return TrainedModel(version, ReleaseEnsemble.load(io.BytesIO(stored))[0], n_formulations)
-        if fit_members is None:
+            return TrainedModel(version, load_release_model(io.BytesIO(stored))[0], n_formulations)
+        if mode == "batched":
             model = self.new_model(settings.members, seed).fit(X, y, groups=groups)
         else:
             singles = [self.new_model(1, seed * 1000 + m) for m in range(settings.members)]
@@ -99,7 +99,8 @@ class ModelStore:
                                        "campaign": self.config.name, "nanoloop_version": __version__})
             self.ledger.write_blob(blob_name, path.read_bytes())
         fitted = model.predict(X)
-        metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_, "training": mode}
+        metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_, "training": mode,
+                   "model": settings.model, "network_weight": getattr(model, "network_weight_", 1.0)}
         self.ledger.append("models", [{
             "model_version": version, "campaign": self.config.name, "round": round_, "n_formulations": n_formulations,
             "n_points": len(y), "head": settings.head, "members": settings.members, "seed": seed,
@@ -107,12 +108,12 @@ class ModelStore:
         }])
         return TrainedModel(version, model, n_formulations)
 
-    def load(self, version: str) -> ReleaseEnsemble:
-        """The stored model of that version."""
+    def load(self, version: str):
+        """The stored model of that version (a ReleaseEnsemble or a BlendedRelease)."""
         blob = self.ledger.read_blob(f"models/{version}.pt")
         if blob is None:
             raise InputError(f"model {version} is not in the store")
-        return ReleaseEnsemble.load(io.BytesIO(blob))[0]
+        return load_release_model(io.BytesIO(blob))[0]
 
     def latest(self) -> TrainedModel | None:
         """The model of the latest round, None before any training."""

@@ -82,6 +82,8 @@ class Proposal:
         objective_mean: predicted objective (mean over members), shape (k,).
         objective_std: its spread over members, shape (k,).
         acquisition_value: the strategy's utility when each was picked, shape (k,).
+        row_params: per-formulation provenance added to ``params`` (e.g. the f2 interval and
+            the distance to the measured data), one dict per recipe; None for none.
     """
 
     recipes: tuple[dict, ...]
@@ -95,6 +97,7 @@ class Proposal:
     objective_mean: np.ndarray | None = None
     objective_std: np.ndarray | None = None
     acquisition_value: np.ndarray | None = None
+    row_params: tuple[dict, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.recipes)
@@ -111,7 +114,7 @@ class Proposal:
             rows.append({
                 "formulation_id": formulation_id(campaign, recipe), "campaign": campaign, "round": round_, "seed": seed,
                 "parameters_json": json.dumps(recipe, sort_keys=True), "origin": self.origin, "acquisition": self.acquisition,
-                "acquisition_params_json": json.dumps(self.params), "model_version": self.model_version,
+                "acquisition_params_json": json.dumps({**self.params, **(self.row_params[i] if self.row_params else {})}), "model_version": self.model_version,
                 "nanoloop_version": __version__, "created_at": created_at,
                 "predicted_times_hours": self.times_hours.tolist() if predicted else None,
                 "predicted_release_pct": self.release_pct[i].tolist() if predicted else None,
@@ -202,14 +205,39 @@ class EnsembleAcquisition:
         batch = found.batch
         picked = found.candidates.frame.iloc[batch.indices]
         times = context.prediction_times_hours()
-        mean, std = trained.model.predict(curve_rows(found.candidates.encoded[batch.indices], times), return_std=True)
+        chosen = found.candidates.encoded[batch.indices]
+        mean, std = trained.model.predict(curve_rows(chosen, times), return_std=True)
         return Proposal(
             tuple(space.validate(r) for r in picked.to_dict("records")), origin="acquisition", acquisition=acq.strategy,
             params={**batch.params, **notes, "pool_size": acq.pool_size, "refine_starts": acq.refine_starts},
             model_version=trained.version, times_hours=times, release_pct=100 * mean.reshape(len(picked), -1),
             release_std_pct=100 * std.reshape(len(picked), -1), objective_mean=batch.objective_mean,
             objective_std=batch.objective_std, acquisition_value=batch.acquisition_value,
+            row_params=_f2_and_distance(context, model, chosen, frame, curves, seed),
         )
+
+
+def _f2_and_distance(context: ProposalContext, model, chosen: np.ndarray, frame: pd.DataFrame, curves: dict, seed: int) -> tuple[dict, ...]:
+    """Per picked formulation: the f2 a reviewer sees and how far it lies from the measured data.
+
+    The f2 interval comes from the calibrated predictive distribution (members, noise, residual GP;
+    :mod:`nanoloop.loop.predictive`), widened by the campaign's own prospective errors once there
+    are some; the distance is to the nearest measured formulation (:mod:`nanoloop.loop.domain`).
+    Computed after the picks: it never changes which formulations are chosen.
+    """
+    from nanoloop.loop.domain import distance_to_data, is_outside, measured_encoded
+    from nanoloop.loop.objective import Objective
+    from nanoloop.loop.predictive import PredictiveCurves, interval_90, prospective_widening
+
+    distance = distance_to_data(chosen, measured_encoded(context))
+    f2_target = Objective(context.config.target)
+    f2 = f2_target.samples(PredictiveCurves(model, seed=seed), chosen)
+    lower, upper = interval_90(f2.values)
+    widen, _ = prospective_widening(frame, f2_target.measured(curves)["f2"] if curves else {})
+    lower, upper = f2.mean - widen * (f2.mean - lower), f2.mean + widen * (upper - f2.mean)
+    return tuple({"distance_to_data": round(float(distance[i]), 4), "outside_measured_data": bool(is_outside(distance[i])),
+                  "f2": round(float(f2.mean[i]), 3), "f2_lower_90": round(float(lower[i]), 3), "f2_upper_90": round(float(upper[i]), 3),
+                  "f2_widening": round(float(widen), 4)} for i in range(len(chosen)))
 
 
 def calibrated_spread(objective, formulations, mean_curves: dict, prior: float) -> tuple[float, int]:

@@ -149,6 +149,8 @@ def repredicted_edit(campaign, original_row: dict, edited: dict) -> dict:
         return {}
     predicted = predict_recipes(campaign, [edited], version, original_row.get("predicted_times_hours"))[0]
     params = json.loads(original_row.get("acquisition_params_json") or "{}")
+    for key in ("f2", "f2_lower_90", "f2_upper_90", "f2_widening", "distance_to_data", "outside_measured_data"):
+        params.pop(key, None)  # the original's f2 interval and distance to data do not hold for the edit
     params["repredicted_on_edit"] = True
     return {**predicted, "acquisition_value": np.nan, "acquisition_params_json": json.dumps(params)}
 

@@ -67,7 +67,10 @@ def test_features_and_splits(frame):
     assert np.isclose(w.mean(), 1.0) and np.allclose(pd.Series(w).groupby(frame["DP_Group"].to_numpy()).sum(), len(frame) / 10)
 
 
-def test_run_benchmark_reports_every_model_and_setting(frame):
+def test_run_benchmark_reports_every_model_and_setting(frame, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bench_surrogate", bench)  # worker processes find the script by name, as when it runs
     results = bench.run_benchmark(frame, [0, 1], ensemble_params=TINY)
     assert set(results) == {f"{m}/{s}" for m in bench.MODELS for s in bench.SETTINGS}
     for key, entry in results.items():
@@ -78,6 +81,9 @@ def test_run_benchmark_reports_every_model_and_setting(frame):
     assert "hybrid" in table and "zero-shot" in table and "cov90" in table
     inner = bench.run_benchmark(frame, [0], models=["hgb"], settings=["zero-shot"], evaluate="inner")
     assert set(inner) == {"hgb/zero-shot"}
+    assert "choice" in results["blend/few-shot"]["per_seed"][0]  # the blend says what its validation chose
+    parallel = bench.run_benchmark(frame, [0, 1], models=["hgb"], settings=["zero-shot"], jobs=2)  # seeds in 2 processes
+    assert [r["mae"] for r in parallel["hgb/zero-shot"]["per_seed"]] == [r["mae"] for r in results["hgb/zero-shot"]["per_seed"]]
 
 
 def test_transfer_study(frame):

@@ -60,12 +60,20 @@ def test_model_proposals_carry_prediction_and_provenance(finished_store):
     assert (initial["origin"] == "initial-design").all() and (initial["model_version"] == "").all()
     row = acquired.iloc[0]
     assert row["model_version"].startswith("M001-") and row["acquisition"] == "ei"
-    assert json.loads(row["acquisition_params_json"])["strategy"] == "ei"
+    notes = json.loads(row["acquisition_params_json"])
+    assert notes["strategy"] == "ei"
+    # the reviewer's f2 interval and the distance to the measured data are stored with each proposal
+    assert notes["f2_lower_90"] <= notes["f2"] <= notes["f2_upper_90"] and notes["f2_widening"] >= 1.0
+    assert notes["distance_to_data"] >= 0 and notes["outside_measured_data"] == (notes["distance_to_data"] > 0.25)
+    from nanoloop.flows.approval import _proposal_notes
+
+    assert _proposal_notes(row)["f2_upper_90"] == notes["f2_upper_90"]  # what the approval form shows
     assert len(row["predicted_release_pct"]) == len(row["predicted_times_hours"]) == len(row["predicted_std_pct"]) > 5
     assert all(b >= a - 1e-9 for a, b in zip(row["predicted_release_pct"], row["predicted_release_pct"][1:]))
     assert row["seed"] == campaign.config.seed and row["nanoloop_version"]
     model = campaign.load_model(row["model_version"])
-    assert model.n_members == 3
+    assert model.n_members == 3 and type(model).__name__ == "ReleaseEnsemble"  # the campaign's default model
+    assert json.loads(campaign.ledger.read("models")["metrics_json"].iloc[0])["model"] == "ensemble"
     models = campaign.ledger.read("models")
     assert models["n_formulations"].iloc[0] == (initial["status"] == "measured").sum()
 

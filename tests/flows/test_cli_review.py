@@ -74,6 +74,14 @@ def test_batch_shows_what_a_reviewer_decides_on(store, capsys):
     assert "why chosen:" in text and "nearest measured:" in text and "predicted failure risk:" in text and "90 % interval" in text
 
 
+def test_approval_form_shows_the_calibrated_f2_interval_and_distance_to_data(store):
+    from nanoloop.flows.approval import batch_markdown
+
+    campaign = Campaign.open(str(store))
+    text = batch_markdown(campaign, 2)
+    assert text.count("calibrated f2 90 %:") == len(campaign.awaiting_approval(2)) and "distance to data" in text
+
+
 def test_batch_of_a_finished_round_shows_its_statuses(store, capsys):
     review = _review(capsys, store, "--round", 1)
     statuses = {r["status"] for r in review["formulations"]}
@@ -96,6 +104,10 @@ def test_an_edit_is_previewed_repredicted_and_stored_with_its_own_prediction(cop
     stored = frame[frame["origin"] == f"edit-of:{fid}"].iloc[0]
     assert stored["predicted_objective"] == pytest.approx(preview["predicted"]["objective"])
     assert stored["predicted_release_pct"][0] != pytest.approx(original["predicted_release"][0]["release_pct"], abs=1e-6)
+    # the original's f2 interval and distance to the data are not carried onto the edit
+    kept = json.loads(stored["acquisition_params_json"])
+    assert kept["repredicted_on_edit"] and not {"f2_lower_90", "distance_to_data"} & set(kept)
+    assert "f2_lower_90" in json.loads(frame.set_index("formulation_id").loc[fid, "acquisition_params_json"])
 
 
 def test_a_bad_edit_is_one_line_and_exit_2(store, capsys):
@@ -248,3 +260,17 @@ def test_the_demo_progress_line_says_why_formulations_failed(store):
     reasons = Ledger(store).read("events").query("status == 'failed'")["reason"]
     assert line.startswith(": ") and all(reason in line for reason in reasons)
     assert _why_failed(campaign, []) == ""
+
+
+def test_the_blend_option_trains_stores_and_loads_a_blended_model(copy):
+    from nanoloop.loop.blend import BlendedRelease
+    from nanoloop.loop.model_store import ModelStore
+
+    campaign = Campaign.open(str(copy))
+    config = campaign.config.model_copy(update={"surrogate": campaign.config.surrogate.model_copy(update={"model": "blend"})})
+    models = ModelStore(campaign.ledger, config, campaign.parameters)
+    trained = models.train(3, fit_members=lambda *a: pytest.fail("the blend trains in this process"))
+    assert isinstance(trained.model, BlendedRelease) and isinstance(models.load(trained.version), BlendedRelease)
+    metrics = json.loads(campaign.ledger.read("models").set_index("model_version").loc[trained.version, "metrics_json"])
+    assert metrics["model"] == "blend" and metrics["training"] == "batched"
+    assert trained.version not in set(campaign.ledger.read("models")["model_version"].iloc[:-1])  # not the network's version

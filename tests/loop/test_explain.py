@@ -21,6 +21,7 @@ from nanoloop.loop.explain import (
     read_explanations,
     variable_columns,
 )
+from nanoloop.loop.domain import distance_to_data, measured_encoded
 from nanoloop.loop.ledger import Ledger
 from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
 from nanoloop.adapters.registry import build_instruments
@@ -152,6 +153,29 @@ def test_predict_command(store, tmp_path, capsys):
     assert plot.stat().st_size > 1000
     assert _run(["predict", store, csv]) == 0
     assert "slow" in capsys.readouterr().out
+
+
+def test_predict_reports_f2_interval_and_distance_to_the_data(store, tmp_path, capsys):
+    campaign = Campaign.open(store)
+    measured = campaign.parameters(campaign.formulations().iloc[:1]).iloc[0]
+    space = campaign.space
+    # the valid formulation farthest from the 24 measured ones, among 2,000 random ones
+    pool = space.sample(2000, seed=3)
+    corner = pool.iloc[int(np.argmax(distance_to_data(space.encode(pool), measured_encoded(campaign))))]
+    lines = [",".join(["label", *space.names]), ",".join(["measured", *[str(measured[n]) for n in space.names]]),
+             ",".join(["corner", *[str(corner[n]) for n in space.names]])]
+    csv = _csv(tmp_path, "\n".join(lines) + "\n")
+    assert _run(["predict", store, csv, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    near, far = data["formulations"]
+    assert near["distance_to_data"] == pytest.approx(0.0, abs=1e-3) and near["outside_measured_data"] is False
+    assert far["distance_to_data"] > data["outside_threshold"] and far["outside_measured_data"] is True
+    for entry in (near, far):
+        assert entry["f2_lower_90"] <= entry["f2"] <= entry["f2_upper_90"]
+    assert far["f2_upper_90"] - far["f2_lower_90"] > 1.0  # an interval, not a point
+    assert _run(["predict", store, csv]) == 0
+    text = capsys.readouterr().out
+    assert "warning: corner: outside the measured data" in " ".join(text.split())
 
 
 @pytest.mark.parametrize(("text", "message"), [

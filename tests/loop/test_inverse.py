@@ -148,7 +148,8 @@ def test_design_from_a_store_prints_json_and_a_plot(measured_store, tmp_path, ca
     assert len(out["designs"]) == 2 and out["target"]["times_hours"] == [24, 72, 168, 336, 672]
     assert "trained now (not stored)" in out["model"]
     first = out["designs"][0]
-    assert {"formulation", "f2_mean", "f2_std", "predicted_curve", "kinetics"} <= set(first)
+    assert {"formulation", "f2_mean", "f2_std", "predicted_curve", "kinetics", "distance_to_data", "outside_measured_data"} <= set(first)
+    assert first["f2_lower_90"] <= first["f2_mean"] <= first["f2_upper_90"]
     assert first["kinetics"]["best_model"]
     assert png.stat().st_size > 1000
     assert Ledger(measured_store, create=False).read("models").empty  # nothing written to the campaign
@@ -159,3 +160,4 @@ def test_design_tables(measured_store, tmp_path, capsys):
     assert _run(["design", "--target", str(target), "--store", str(measured_store), "--n", "1", "--pool", "256"]) == 0
     text = capsys.readouterr().out
     assert "best formulations (predicted)" in text and "release law" in text and "90 % interval" in text
+    assert "distance to data" in text

@@ -1,0 +1,101 @@
+import io
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from nanoloop.loop.blend import BlendedRelease, build_release_model, load_release_model
+from nanoloop.loop.config import default_config
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
+
+TIMES = np.array([1, 4, 8, 24, 48, 72, 120, 168, 240, 336, 504, 672.0])
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    features = rng.uniform(0, 1, (n, 3))
+    tau = np.exp(2 + 5 * features[:, 0])[:, None]
+    shape = (0.5 + 1.5 * features[:, 1])[:, None]
+    # a step in the burst: a tree's kind of structure, which the blend should pick up
+    burst = np.where(features[:, 2] > 0.5, 0.35, 0.0)[:, None]
+    curves = burst + (1 - burst) * (1 - np.exp(-((TIMES / tau) ** shape)))
+    return features, curves
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    features, curves = _data(40, 0)
+    noisy = curves + np.random.default_rng(1).normal(0, 0.02, curves.shape)
+    groups = np.repeat(np.arange(40), len(TIMES))
+    model = BlendedRelease(n_members=3, epochs=200, hidden=32, random_state=0)
+    return model.fit(curve_rows(features, TIMES), noisy.reshape(-1), groups)
+
+
+def test_members_are_monotone_bounded_and_blend_both_parts(fitted):
+    assert 0.0 <= fitted.network_weight_ <= 1.0
+    assert fitted.validation_, "the weight was chosen on held-out groups"
+    assert min(fitted.validation_.values()) == pytest.approx(fitted.validation_[f"{fitted.tree_setting_}/w={fitted.network_weight_:.2f}"])
+    features, _ = _data(10, 5)
+    far = np.vstack([features, features * 3 - 1])  # also far outside the training range
+    members = fitted.predict_curves(far, TIMES)
+    assert members.shape == (3, 20, len(TIMES))
+    assert (members >= 0).all() and (members <= 1).all()
+    assert (np.diff(members, axis=-1) >= -1e-9).all()  # cumulative release never decreases
+    mean, std = fitted.predict(curve_rows(far, TIMES), return_std=True)
+    np.testing.assert_allclose(mean, members.mean(axis=0).reshape(-1), atol=1e-6)
+    assert (std > 0).all()
+
+
+def test_learns_held_out_curves_with_calibrated_intervals(fitted):
+    features, curves = _data(30, 9)
+    mean, std = fitted.predict(curve_rows(features, TIMES), return_std=True)
+    error = np.abs(mean - curves.reshape(-1))
+    assert error.mean() < 0.5 * np.abs(curves - curves.mean(axis=0)).mean()
+    coverage = np.mean(error <= 1.6448536 * std)
+    assert 0.75 <= coverage <= 1.0
+
+
+def test_save_load_gives_the_same_predictions(fitted, tmp_path):
+    features, _ = _data(6, 3)
+    rows = curve_rows(features, TIMES)
+    path = tmp_path / "blend.pt"
+    fitted.save(path, metadata={"campaign": "x"})
+    loaded, meta = load_release_model(path)
+    assert isinstance(loaded, BlendedRelease) and meta == {"campaign": "x"}
+    np.testing.assert_allclose(loaded.predict(rows, return_std=True), fitted.predict(rows, return_std=True), atol=1e-6)
+    assert loaded.network_weight_ == fitted.network_weight_
+
+
+def test_loader_reads_a_plain_ensemble_and_rejects_junk(tmp_path):
+    features, curves = _data(5, 1)
+    plain = ReleaseEnsemble(n_members=2, epochs=10).fit(curve_rows(features, TIMES), curves.reshape(-1))
+    buffer = io.BytesIO()
+    plain.save(buffer)
+    buffer.seek(0)
+    loaded, _ = load_release_model(buffer)
+    assert isinstance(loaded, ReleaseEnsemble)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(InputError, match="not a saved release model"):
+        load_release_model(junk)
+
+
+def test_few_curves_use_the_default_weight_and_contract():
+    features, curves = _data(4, 2)
+    model = BlendedRelease(n_members=2, epochs=30, hidden=16, default_network_weight=0.5)
+    assert clone(model).get_params()["n_members"] == 2
+    model.fit(curve_rows(features, TIMES), curves.reshape(-1))
+    assert model.network_weight_ == 0.5 and model.validation_ == {}
+    assert model.predict(curve_rows(features, TIMES)).shape == (4 * len(TIMES),)
+    with pytest.raises(InputError, match="shape"):
+        model.predict(np.ones((3, 2)))
+    with pytest.raises(InputError, match="network weights"):
+        BlendedRelease(network_weights=(1.5,)).fit(curve_rows(features, TIMES), curves.reshape(-1))
+
+
+def test_campaign_default_is_the_network_and_the_blend_an_option():
+    settings = default_config().surrogate
+    assert settings.model == "ensemble"  # the blend is slower to train: opt in with model = "blend"
+    assert isinstance(build_release_model(settings, 0), ReleaseEnsemble)
+    assert isinstance(build_release_model(settings.model_copy(update={"model": "blend"}), 0), BlendedRelease)
