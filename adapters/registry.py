@@ -36,7 +36,7 @@ import sys
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable, Mapping
 
-from nanoloop.loop.instruments import Instrument, check_instrument
+from nanoloop.loop.instruments import KINDS, Instrument, check_instrument, check_methods
 from nanoloop.loop.errors import InputError
 
 BUILTINS: dict[str, str] = {
@@ -55,8 +55,6 @@ SIMULATED = ("simulated-synthesis", "simulated-dissolution")
 ENTRY_POINT_GROUP = "nanoloop.instruments"
 #: environment variable naming the plug-in packages a config may import (comma-separated, or "*")
 TRUST_ENV = "NANOLOOP_TRUSTED_PLUGINS"
-
-_METHODS = ("describe", "submit", "status", "collect", "cancel")
 
 
 def _installed_plugin(spec: str) -> str | None:
@@ -94,19 +92,10 @@ def _check_trusted(spec: str, module_name: str, trusted: bool | Iterable[str]) -
 def _check_target(spec: str, target: Any) -> None:
     """The protocol, checked on the class (or plain function) before it is ever called."""
     if inspect.isclass(target):
-        missing = [m for m in _METHODS if not callable(getattr(target, m, None))]
-        if missing:
-            raise InputError(f"instrument {spec!r} does not implement the Instrument protocol: missing {missing}")
-        for method in _METHODS[1:]:
-            try:
-                params = inspect.signature(getattr(target, method)).parameters
-            except (TypeError, ValueError):
-                continue
-            if "timeout_s" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-                raise InputError(f"instrument {spec!r}: method {method!r} must accept a 'timeout_s' argument")
+        check_methods(target, f"instrument {spec!r}")
         kind = getattr(target, "kind", None)
-        if isinstance(kind, str) and kind not in ("synthesis", "dissolution"):
-            raise InputError(f"instrument {spec!r}: 'kind' must be one of ['synthesis', 'dissolution'], got {kind!r}")
+        if isinstance(kind, str) and kind not in KINDS:
+            raise InputError(f"instrument {spec!r}: 'kind' must be one of {list(KINDS)}, got {kind!r}")
     elif not inspect.isfunction(target):  # builtins (os.system), bound methods, other callables: never called
         raise InputError(f"instrument {spec!r} is not an instrument class or factory function")
 

@@ -36,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.ensemble_training import Z90
 from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
+from nanoloop.loop.surrogate_io import write_blob
 
 _FORMAT = 1
 # LightGBM settings the fit chooses among (by group validation); "default" is the
@@ -310,13 +311,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
             "network": torch.frombuffer(bytearray(network.getvalue()), dtype=torch.uint8),
             "trees": [b.model_to_string() for b in self.trees_],
         }
-        buffer = io.BytesIO()
-        torch.save(blob, buffer)
-        if hasattr(path, "write"):
-            path.write(buffer.getvalue())
-            return
-        with open(path, "wb") as handle:
-            handle.write(buffer.getvalue())
+        write_blob(blob, path)
 
     @classmethod
     def _from_blob(cls, blob: dict, meta: dict, device: str | None) -> "BlendedRelease":

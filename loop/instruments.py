@@ -213,25 +213,32 @@ class Instrument(Protocol):
 
 
 KINDS = ("synthesis", "dissolution")
+#: the protocol's methods; every one but ``describe`` takes ``timeout_s``
+METHODS = ("describe", "submit", "status", "collect", "cancel")
+
+
+def check_methods(target: Any, label: str) -> None:
+    """Raise InputError unless ``target`` (an instrument, or its class) has every method, each taking ``timeout_s``."""
+    missing = [m for m in METHODS if not callable(getattr(target, m, None))]
+    if missing:
+        raise InputError(f"{label} does not implement the Instrument protocol: missing {missing}")
+    for method in METHODS[1:]:
+        try:
+            params = inspect.signature(getattr(target, method)).parameters
+        except (TypeError, ValueError):
+            continue
+        if "timeout_s" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            raise InputError(f"{label}: method {method!r} must accept a 'timeout_s' argument")
 
 
 def check_instrument(instrument: Any, spec: str = "") -> None:
     """Raise InputError unless ``instrument`` satisfies the Instrument protocol."""
     label = f"instrument {spec!r}" if spec else f"instrument {type(instrument).__name__}"
-    missing = [
-        m for m in ("describe", "submit", "status", "collect", "cancel") if not callable(getattr(instrument, m, None))
-    ]
-    if missing or not isinstance(instrument, Instrument):
-        missing += [a for a in ("name", "kind") if not hasattr(instrument, a)]
+    check_methods(instrument, label)
+    if not isinstance(instrument, Instrument):
+        missing = [a for a in ("name", "kind") if not hasattr(instrument, a)]
         raise InputError(f"{label} does not implement the Instrument protocol: missing {missing}")
     if not isinstance(instrument.name, str) or not instrument.name:
         raise InputError(f"{label}: 'name' must be a non-empty string, got {instrument.name!r}")
     if instrument.kind not in KINDS:
         raise InputError(f"{label}: 'kind' must be one of {list(KINDS)}, got {instrument.kind!r}")
-    for method in ("submit", "status", "collect", "cancel"):
-        try:
-            params = inspect.signature(getattr(instrument, method)).parameters
-        except (TypeError, ValueError):
-            continue
-        if "timeout_s" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            raise InputError(f"{label}: method {method!r} must accept a 'timeout_s' argument")

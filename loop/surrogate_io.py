@@ -44,6 +44,11 @@ def save_ensemble(model, path, metadata: dict | None = None) -> None:
         "x_high": torch.as_tensor(model.x_high_),
         "freeform_taus_hours": torch.as_tensor(model.freeform_taus_hours_),
     }
+    write_blob(blob, path)
+
+
+def write_blob(blob: dict, path) -> None:
+    """Write a dict of tensors and strings with ``torch.save`` to a path or a writable file object."""
     buffer = io.BytesIO()
     torch.save(blob, buffer)
     if hasattr(path, "write"):
