@@ -171,6 +171,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             self.
         """
         self._check_params()
+        if np.iscomplexobj(X) or np.iscomplexobj(y):
+            raise InputError("ReleaseEnsemble.fit: complex values in X or y; features, times and release must be real numbers")
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         features, times = self._split(X, y)

@@ -64,6 +64,12 @@ def test_sklearn_contract():
     assert not hasattr(model, "net_")  # nothing fitted in __init__
 
 
+def test_complex_input_is_refused_not_cast():
+    X = np.ones((4, 3), dtype=complex)
+    with pytest.raises(InputError, match="complex"):
+        ReleaseEnsemble(n_members=2, epochs=5).fit(X, np.ones(4))
+
+
 _WORDING = "bad input raises InputError (a ValueError) whose one-line message names the expected layout, not scikit-learn's wording"
 #: scikit-learn checks that do not apply to a release-curve estimator, and why (all others must pass)
 SKIPPED_CHECKS = {
