@@ -7,6 +7,13 @@ that is already done. Prefect flows call these steps; so can a Python session.
 A formulation moves through the statuses
 ``proposed -> approved | rejected -> dispatched -> synthesized -> dissolving -> measured``,
 or ends ``failed`` (with a reason) or ``abandoned``.
+
+At about 490 lines this module is above the project's 400: it is one stateful
+object whose methods are the round's steps (config and amendments, approval
+checks, dispatch, recovery of lost jobs, ingest); proposing, model training and
+lab polling already live in :mod:`~nanoloop.loop.recommenders`,
+:mod:`~nanoloop.loop.model_store` and :mod:`~nanoloop.loop.lab_results`.
+Approval checking is the next candidate to move out.
 """
 
 from __future__ import annotations
