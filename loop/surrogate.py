@@ -171,10 +171,11 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             self.
         """
         self._check_params()
+        X, y = np.asarray(X), np.asarray(y)
         if np.iscomplexobj(X) or np.iscomplexobj(y):
             raise InputError("ReleaseEnsemble.fit: complex values in X or y; features, times and release must be real numbers")
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        X = X.astype(np.float64)
+        y = y.astype(np.float64).reshape(-1)
         features, times = self._split(X, y)
         started = time.perf_counter()
         self.n_features_in_ = X.shape[1]
