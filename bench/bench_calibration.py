@@ -27,7 +27,7 @@ for path in (ROOT, ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from bench_campaign import TARGETS, bench_config  # noqa: E402
+from campaign_lab import TARGETS, bench_config  # noqa: E402
 
 
 def prospective_record(target_name: str, seed: int, rounds: int, batch: int, model: str = "ensemble") -> list[dict]:

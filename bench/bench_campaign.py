@@ -57,184 +57,14 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nanoloop.loop.config import TargetProfile, default_config  # noqa: E402
-from nanoloop.loop.objective import f2_to_target, measured_f2  # noqa: E402
-from nanoloop.loop.space import formulation_id  # noqa: E402
+from campaign_baselines import run_curve_gp, run_gp_ei, run_random  # noqa: E402
+from campaign_lab import POOL_SIZE, TARGETS, bench_config, design_space, target_profile  # noqa: E402
+from campaign_stats import THRESHOLDS, best_so_far, censored_quantiles, experiments_to, print_tables, summarise  # noqa: E402
+from nanoloop.loop.objective import f2_to_target  # noqa: E402
 
-#: name -> (times in hours, release in %, shape). Each is the rounded noise-free curve of one
-#: formulation of a 32768-point Sobol sample (seed 11) whose shape class it represents, picked
-#: among those that random formulations rarely come near (0.3-0.8 % of the space within f2 65);
-#: see --check-targets. Chosen before any strategy was run.
-TARGETS: dict[str, tuple[list[float], list[float], str]] = {
-    "fast_burst": ([1, 4, 8, 24, 48], [45, 70, 84, 99, 100], "fast burst: 45 % in 1 h, complete in 2 days"),
-    "zero_order": ([24, 72, 168, 336, 504, 672], [8, 12, 18, 28, 43, 65], "sustained, near zero-order over 4 weeks"),
-    "sigmoid_lag": ([24, 72, 168, 240, 336, 504, 672], [8, 10, 15, 20, 31, 76, 100], "sigmoidal: erosion lag of ~2 weeks"),
-    "two_phase": ([4, 24, 72, 168, 336, 672], [21, 24, 29, 36, 46, 82], "two-phase: 20 % burst, slow, then erosion"),
-    "slow": ([24, 72, 168, 336, 672], [3, 6, 9, 14, 34], "slow: a third released in 4 weeks"),
-}
 STRATEGIES = ("random", "gp_ei", "curve_gp", "ours")
-THRESHOLDS = (65.0, 75.0)
-CHECKPOINTS = (40, 120)
-POOL_SIZE = 4096
-
-
-def target_profile(name: str) -> TargetProfile:
-    times, pct, _ = TARGETS[name]
-    return TargetProfile(times_hours=times, release_pct=pct)
-
-
-# -- the simulated lab ---------------------------------------------------------------------
-class Lab:
-    """Synthesis then dissolution on the simulated instruments; results keyed by formulation id."""
-
-    def __init__(self, seed: int):
-        from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-
-        self.synthesis = SimulatedSynthesis(seed=seed)
-        self.dissolution = SimulatedDissolution(seed=seed)
-
-    def measure(self, keys: list[str], recipes: list[dict]) -> list[tuple[np.ndarray, np.ndarray] | None]:
-        """(times hours, mean release %) per recipe, or None when synthesis failed."""
-        from nanoloop.loop.instruments import WorkItem
-
-        self.synthesis.submit([WorkItem(key=k, recipe=r) for k, r in zip(keys, recipes)])
-        made = {r.key: r for r in self.synthesis.collect(keys)}
-        ok = [k for k in keys if made[k].state.value == "done"]
-        items = [WorkItem(key=k, recipe=r, context={"characterization": made[k].characterization.to_dict()}) for k, r in zip(keys, recipes) if k in ok]
-        if items:
-            self.dissolution.submit(items)
-        tested = {r.key: r for r in self.dissolution.collect(ok)} if ok else {}
-        out = []
-        for k in keys:
-            result = tested.get(k)
-            if result is None or result.state.value != "done" or not result.curves:
-                out.append(None)
-                continue
-            times = np.asarray(result.curves[0].times_hours, float)
-            mean = np.nanmean(np.array([c.release_pct for c in result.curves], float), axis=0)
-            out.append((times, mean))
-        return out
-
-
-def _f2_of(measurement, target: TargetProfile) -> float:
-    return -np.inf if measurement is None else measured_f2(measurement[0], measurement[1], target)
-
-
-# -- the strategies -----------------------------------------------------------------------
-def _space():
-    return default_config().design_space()
-
-
-def run_random(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
-    """f2 of each experiment, in order (-inf: failed synthesis)."""
-    space, target, lab = _space(), target_profile(target_name), Lab(seed)
-    frame = space.sample(rounds * batch, seed=seed)
-    recipes = [space.validate(r) for r in frame.to_dict("records")]
-    keys = [formulation_id(_name(target_name, seed), r) for r in recipes]
-    return [_f2_of(m, target) for m in lab.measure(keys, recipes)]
-
-
-def _name(target_name: str, seed: int) -> str:
-    return f"bench-{target_name.replace('_', '-')}-{seed}"
-
-
-def _gp(seed: int, d: int):
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-
-    kernel = ConstantKernel(1.0, (1e-2, 1e3)) * Matern(np.full(d, 0.5), (1e-2, 1e2), nu=2.5) + WhiteKernel(1e-2, (1e-6, 1e0))
-    return GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2, random_state=seed)
-
-
-class _Loop:
-    """Shared bookkeeping of the GP baselines: the initial design, pools without taken formulations, measuring."""
-
-    def __init__(self, target_name: str, seed: int, batch: int):
-        self.space, self.target, self.lab = _space(), target_profile(target_name), Lab(seed)
-        self.name, self.seed, self.batch = _name(target_name, seed), seed, batch
-        self.taken: set[str] = set()
-        self.f2: list[float] = []
-        self.X, self.y, self.curves = [], [], []
-
-    def run_batch(self, frame) -> None:
-        recipes = [self.space.validate(r) for r in frame.to_dict("records")]
-        keys = [formulation_id(self.name, r) for r in recipes]
-        self.taken.update(keys)
-        encoded = self.space.encode(frame)
-        for x, m in zip(encoded, self.lab.measure(keys, recipes)):
-            self.f2.append(_f2_of(m, self.target))
-            if m is not None:
-                self.X.append(x)
-                self.y.append(self.f2[-1])
-                self.curves.append(np.interp(self.target.times_hours, m[0], m[1]))
-
-    def pool(self, round_: int):
-        frame = self.space.sample(POOL_SIZE, seed=self.seed * 1000 + round_)
-        keep = [formulation_id(self.name, self.space.validate(r)) not in self.taken for r in frame.to_dict("records")]
-        frame = frame[keep].reset_index(drop=True)
-        return frame, self.space.encode(frame)
-
-
-def run_gp_ei(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
-    """Scalar GP on f2 with modAL's max_EI (top-k) and teach()."""
-    from nanoloop.loop.modal_compat import BayesianOptimizer, max_EI
-
-    state = _Loop(target_name, seed, batch)
-    state.run_batch(state.space.sample(batch, seed=seed))
-    optimizer = None
-    for round_ in range(1, rounds):
-        frame, encoded = state.pool(round_)
-        if optimizer is None and len(state.y) >= 2:
-            optimizer = BayesianOptimizer(estimator=_gp(seed, encoded.shape[1]), query_strategy=max_EI,
-                                          X_training=np.array(state.X), y_training=np.array(state.y))
-        if optimizer is None:  # fewer than 2 measured curves: another Sobol batch
-            picks = np.arange(batch)
-        else:
-            picks, _ = optimizer.query(encoded, n_instances=batch)
-        n_known = len(state.y)
-        state.run_batch(frame.iloc[np.asarray(picks)].reset_index(drop=True))
-        if optimizer is not None and len(state.y) > n_known:
-            optimizer.teach(np.array(state.X[n_known:]), np.array(state.y[n_known:]))
-    return state.f2
-
-
-def run_curve_gp(target_name: str, seed: int, rounds: int, batch: int, n_samples: int = 128) -> list[float]:
-    """One GP per target time on the measured release; EI of the f2 of sampled curves (top-k)."""
-    state = _Loop(target_name, seed, batch)
-    state.run_batch(state.space.sample(batch, seed=seed))
-    rng = np.random.default_rng(seed)
-    for round_ in range(1, rounds):
-        frame, encoded = state.pool(round_)
-        if len(state.y) < 2:
-            picks = np.arange(batch)
-        else:
-            X, Y = np.array(state.X), np.array(state.curves)
-            means, stds = [], []
-            for j in range(Y.shape[1]):
-                gp = _gp(seed, X.shape[1]).fit(X, Y[:, j])
-                m, s = gp.predict(encoded, return_std=True)
-                means.append(m)
-                stds.append(s)
-            mean, std = np.array(means).T, np.array(stds).T  # (n, T)
-            best = max(state.y)
-            ei = np.zeros(len(encoded))
-            for chunk in range(0, n_samples, 32):
-                z = rng.standard_normal((min(32, n_samples - chunk), len(encoded), mean.shape[1]))
-                sampled = np.clip(mean + std * z, 0.0, 100.0)
-                ei += np.maximum(f2_to_target(sampled, state.target) - best, 0.0).sum(axis=0)
-            picks = np.argsort(-ei, kind="stable")[:batch]
-        state.run_batch(frame.iloc[np.asarray(picks)].reset_index(drop=True))
-    return state.f2
-
-
-def bench_config(target_name: str, seed: int, rounds: int, batch: int):
-    """The campaign config of ``ours``: the shipped defaults with the benchmark's target, seed and batch."""
-    base = default_config()
-    target = target_profile(target_name)
-    acquisition = base.acquisition.model_copy(update={"pool_size": POOL_SIZE})
-    return base.model_copy(update={"name": _name(target_name, seed), "seed": seed, "rounds": rounds, "batch_size": batch,
-                                   "target": target, "acquisition": acquisition})
 
 
 def run_ours(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
@@ -272,94 +102,6 @@ def _job(args):
     f2s = RUNNERS[strategy](target_name, seed, rounds, batch)
     return strategy, target_name, seed, f2s, time.perf_counter() - started
 
-
-# -- statistics ---------------------------------------------------------------------------
-def best_so_far(f2s: list[float]) -> np.ndarray:
-    """Running maximum of f2 over experiments (-inf until the first success)."""
-    return np.maximum.accumulate(np.asarray(f2s, float)) if len(f2s) else np.zeros(0)
-
-
-def experiments_to(f2s: list[float], threshold: float, batch: int) -> float:
-    """Experiments spent (whole rounds) until the best measured f2 reaches ``threshold``; inf if never."""
-    hit = np.flatnonzero(best_so_far(f2s) >= threshold)
-    return float((hit[0] // batch + 1) * batch) if len(hit) else float("inf")
-
-
-def censored_quantiles(values: list[float], budget: int) -> dict:
-    """Median and IQR with runs that never reached the threshold counted as beyond the budget."""
-    v = np.asarray(values, float)
-    sentinel = np.where(np.isfinite(v), v, budget + 1e6)
-    q25, q50, q75 = np.percentile(sentinel, [25, 50, 75])
-    show = lambda q: None if q > budget else float(q)  # noqa: E731
-    return {"median": show(q50), "q25": show(q25), "q75": show(q75), "censored": int((~np.isfinite(v)).sum()), "runs": int(len(v))}
-
-
-def _fmt(q: float | None, budget: int) -> str:
-    return f">{budget}" if q is None else f"{q:.0f}"
-
-
-def summarise(results: dict, strategies, targets, batch: int, rounds: int) -> dict:
-    """Per strategy (over every target and seed) and per target: the figures the README quotes."""
-    budget = batch * rounds
-
-    def stats(runs):
-        out = {}
-        for threshold in THRESHOLDS:
-            out[f"experiments_to_{threshold:.0f}"] = censored_quantiles([experiments_to(f, threshold, batch) for f in runs], budget)
-        for n in CHECKPOINTS:
-            if n <= budget:
-                out[f"median_best_f2_after_{n}"] = float(np.median([best_so_far(f)[n - 1] for f in runs]))
-        return out
-
-    summary = {"overall": {}, "per_target": {}}
-    for s in strategies:
-        runs = [results[(s, t, seed)] for (ss, t, seed) in results if ss == s]
-        summary["overall"][s] = stats(runs)
-        summary["per_target"][s] = {t: stats([results[k] for k in results if k[0] == s and k[1] == t]) for t in targets}
-    if "random" in strategies and "ours" in strategies:
-        for threshold in THRESHOLDS:
-            key = f"experiments_to_{threshold:.0f}"
-            r, o = summary["overall"]["random"][key]["median"], summary["overall"]["ours"][key]["median"]
-            if o is None:
-                factor = None
-                text = "n/a (ours censored)"
-            elif r is None:
-                factor = budget / o
-                text = f">= {factor:.1f} (random's median is beyond the {budget}-experiment budget)"
-            else:
-                factor = r / o
-                text = f"{factor:.1f}"
-            summary[f"acceleration_{threshold:.0f}"] = {"factor": factor, "text": text, "lower_bound": r is None}
-    return summary
-
-
-def print_tables(summary: dict, strategies, targets, batch: int, rounds: int) -> None:
-    budget = batch * rounds
-    header = f"{'strategy':10s} {'exp. to f2>=65: median [IQR] (censored)':>42s} {'exp. to f2>=75: median [IQR] (censored)':>42s}"
-    header += "".join(f" {'best f2 @' + str(n):>12s}" for n in CHECKPOINTS if n <= budget)
-
-    def row(name, st):
-        cells = []
-        for threshold in THRESHOLDS:
-            q = st[f"experiments_to_{threshold:.0f}"]
-            cells.append(f"{_fmt(q['median'], budget)} [{_fmt(q['q25'], budget)}-{_fmt(q['q75'], budget)}] ({q['censored']}/{q['runs']})")
-        line = f"{name:10s} {cells[0]:>42s} {cells[1]:>42s}"
-        line += "".join(f" {st[f'median_best_f2_after_{n}']:12.1f}" for n in CHECKPOINTS if n <= budget)
-        return line
-
-    print(f"\nAll targets ({len(targets)} targets, batch {batch}, {rounds} rounds = {budget} experiments per run)")
-    print(header)
-    for s in strategies:
-        print(row(s, summary["overall"][s]))
-    for t in targets:
-        print(f"\n{t}: {TARGETS[t][2]}  (times {TARGETS[t][0]} h, release {TARGETS[t][1]} %)")
-        print(header)
-        for s in strategies:
-            print(row(s, summary["per_target"][s][t]))
-    for threshold in THRESHOLDS:
-        key = f"acceleration_{threshold:.0f}"
-        if key in summary:
-            print(f"\nacceleration vs random at f2 >= {threshold:.0f} (median experiments, random / ours): {summary[key]['text']}")
 
 
 def plot(results: dict, strategies, targets, batch: int, rounds: int, path: str) -> None:
@@ -432,7 +174,7 @@ def time_scoring(n: int = 100_000, seed: int = 0) -> dict:
     from nanoloop.loop.objective import Objective
     from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
 
-    space = _space()
+    space = design_space()
     target = target_profile("two_phase")
     frame = space.sample(64, seed=seed)
     times = np.array([1, 4, 8, 24, 48, 72, 120, 168, 240, 336, 504, 672.0])
@@ -455,7 +197,7 @@ def check_targets(targets, n_random: int = 32768, seed: int = 11) -> dict:
     from nanoloop.adapters.simulated.physics import true_release_pct
     from nanoloop.adapters.simulated.recipe import POLYMERS, RANGES, Recipe
 
-    space = _space()
+    space = design_space()
     frame = space.sample(n_random, seed=seed)
     grid = sorted({t for name in targets for t in TARGETS[name][0]})
     truth = np.array([true_release_pct(Recipe.from_mapping(r, "truth"), np.array(grid, float)) for r in frame.to_dict("records")])

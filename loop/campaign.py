@@ -225,15 +225,16 @@ class Campaign:
     def proposal_context(self, round_: int, model: TrainedModel | None = None) -> ProposalContext:
         """What a recommender knows when it proposes for ``round_``."""
         return ProposalContext(self.config, self.space, round_, self.formulations(), model, self.ledger, self.parameters,
-                               self.incumbent, self.prediction_times_hours)
+                               self.incumbent, self.prediction_times_hours, prior=self.models.prior)
 
     def propose(self, round_: int, fit_members=None, recommender: Recommender | None = None) -> list[str]:
         """Store the round's batch (idempotent: an existing batch is returned as it is).
 
-        Round 0, and any round before a measurement, is a scrambled Sobol
-        design within the constraints; later rounds train the surrogate
-        (``fit_members``: see :meth:`train`) and choose by the acquisition
-        function (:func:`nanoloop.loop.recommenders.choose_recommender`).
+        Until something is measured (in this campaign, imported into it, or in
+        its ``[prior]``) a round is a scrambled Sobol design within the
+        constraints; then every round trains the surrogate (``fit_members``: see
+        :meth:`train`) and chooses by the acquisition function, with the model
+        chosen by evidence (:func:`nanoloop.loop.recommenders.choose_recommender`).
         ``recommender`` replaces that choice (e.g. ``SobolStart(size=500)`` for
         a large first round).
         """
@@ -241,7 +242,7 @@ class Campaign:
         existing = frame.loc[frame["round"] == round_, "formulation_id"].tolist()
         if existing:
             return existing
-        trained = self.train(round_, fit_members) if round_ > 0 else None
+        trained = self.train(round_, fit_members)  # None until something is measured (here, imported or in a [prior])
         context = self.proposal_context(round_, trained)
         recommender, reason = choose_recommender(context) if recommender is None else (recommender, "given by the caller")
         proposal = recommender.recommend(context).with_params(recommender=recommender.name, chosen_because=reason)

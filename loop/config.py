@@ -103,6 +103,19 @@ class AcquisitionConfig(_Strict):
     residual_draws: int = Field(4, ge=1, le=64)  # GP draws per ensemble member
     residual_gp_max: int = Field(150, ge=4, le=5000)  # most formulations the residual GPs are fitted on (best half + random rest)
     residual_gp_select_mean: bool = True  # per time, keep the ensemble as the GP's mean only if the marginal likelihood prefers it
+    # while fewer than cold_start_until formulations of this campaign are measured, the proposing model is chosen each round
+    # by its prospective error on the rounds measured so far: "auto", or always "ensemble" / "curve-gp"
+    cold_start: Literal["auto", "ensemble", "curve-gp"] = "auto"
+    cold_start_until: int = Field(40, ge=0, le=100_000)
+
+
+class PriorConfig(_Strict):
+    """Earlier measurements that inform this campaign's model (never proposed, never counted as its experiments)."""
+
+    stores: list[str] = Field(default_factory=list)  # ledgers of earlier campaigns (folders or URIs)
+    files: list[str] = Field(default_factory=list)  # spreadsheets read as `nanoloop import` reads them
+    fill: dict[str, float | str] = Field(default_factory=dict)  # a value for each of this campaign's variables a prior lacks
+    use: Literal["auto", "joint", "fine-tune", "none"] = "auto"  # auto: chosen each round by cross-validation on this campaign's data
 
 
 class GoalConfig(_Strict):
@@ -192,6 +205,7 @@ class CampaignConfig(_Strict):
     acquisition: AcquisitionConfig = AcquisitionConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
     dissolution_method: DissolutionMethodConfig = DissolutionMethodConfig()
+    prior: PriorConfig = PriorConfig()
 
     @field_validator("space")
     @classmethod
@@ -252,7 +266,20 @@ def load_config(path: str | Path) -> CampaignConfig:
         raise InputError(f"{path}: cannot read the config file ({err.strerror or err})") from None
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"{path}: not valid TOML: {err}") from None
-    return parse_config(data, source=str(path))
+    config = parse_config(data, source=str(path))
+    return _prior_paths_from(config, path.parent)
+
+
+def _prior_paths_from(config: CampaignConfig, folder: Path) -> CampaignConfig:
+    """Prior stores and files given as relative paths are relative to the config file's folder."""
+    def resolve(location: str) -> str:
+        return location if "://" in location or Path(location).is_absolute() else str((folder / location).resolve())
+
+    prior = config.prior
+    if not prior.stores and not prior.files:
+        return config
+    return config.model_copy(update={"prior": prior.model_copy(update={"stores": [resolve(s) for s in prior.stores],
+                                                                        "files": [resolve(f) for f in prior.files]})})
 
 
 def example_config_text() -> str:

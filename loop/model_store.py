@@ -27,6 +27,7 @@ class TrainedModel:
     version: str
     model: ReleaseEnsemble  # or a BlendedRelease (same estimator contract)
     n_formulations: int
+    prior_use: dict | None = None  # how the [prior] trained it: use, reason, held-out errors, notes (None without a prior)
 
 
 class ModelStore:
@@ -43,6 +44,34 @@ class ModelStore:
         self.config = config
         self.space = config.design_space()
         self.parameters = parameters
+        self._prior = None
+
+    @property
+    def prior(self):
+        """The ``[prior]`` data in this campaign's encoding (:class:`~nanoloop.loop.prior.PriorData`), None without one."""
+        from nanoloop.loop.prior import load_prior
+
+        if self._prior is None and (self.config.prior.stores or self.config.prior.files):
+            self._prior = load_prior(self.config.prior, self.space)
+        return self._prior
+
+    def prior_use(self, seed: int) -> dict | None:
+        """How the prior trains this round's model: the config's ``[prior] use``, or chosen by cross-validation (``auto``)."""
+        from nanoloop.loop.cold_start import choose_prior_use, own_measured
+        from nanoloop.loop.evaluation import measured_mean_curves
+        from nanoloop.loop.objective import Objective
+
+        prior = self.prior
+        if prior is None:
+            return None
+        said = {"prior_formulations": len(prior), "prior_notes": list(prior.notes)}
+        if self.config.prior.use != "auto":
+            return {"use": self.config.prior.use, "reason": "set by [prior] use", **said}
+        times = Objective.from_config(self.config).curve_times_hours
+        forms = self.ledger.read("formulations")
+        X, Y, _ = own_measured(forms, measured_mean_curves(self.ledger), self.parameters, self.space, times)
+        use, errors, reason = choose_prior_use(X, Y, prior.encoded, prior.at_times(times), seed=seed)
+        return {"use": use, "reason": reason, "held_out_mae_pct": errors, **said}
 
     def training_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Rows (features + time hours), release fraction, curve groups, number of formulations."""
@@ -75,20 +104,30 @@ class ModelStore:
         the same data (after a crash) reuses the stored model.
         """
         X, y, groups, n_formulations = self.training_data()
-        if n_formulations == 0:
-            return None
         settings = self.config.surrogate
         seed = self.config.seed + round_
-        mode = "batched" if (fit_members is None or settings.model == "blend") else "per-member"
+        prior_use = self.prior_use(seed)
+        if n_formulations == 0 and prior_use is None:
+            return None
+        use = prior_use["use"] if prior_use else "none"
+        if use == "joint" or n_formulations == 0:  # nothing of this campaign measured yet: the prior is all there is
+            PX, Py, Pg = self.prior.training_rows()
+            X, y, groups = np.vstack([X, PX]).astype(np.float32), np.concatenate([y, Py]), np.concatenate([groups, Pg])
+            use = prior_use["use"] = "joint"
+        mode = "batched" if (fit_members is None or settings.model == "blend" or use == "fine-tune") else "per-member"
         # "ensemble" is left out of the hash: stores made before the setting existed keep their model versions
         described = settings.model_dump_json(exclude={"model"} if settings.model == "ensemble" else None)
+        if prior_use:
+            described += f"|prior:{self.prior.digest}:{use}"
         digest = hashlib.sha256(X.tobytes() + y.tobytes() + described.encode() + f"{seed}|{mode}".encode())
         version = f"M{round_:03d}-{digest.hexdigest()[:10]}"
         blob_name = f"models/{version}.pt"
         stored = self.ledger.read_blob(blob_name)
         if stored is not None:
-            return TrainedModel(version, load_release_model(io.BytesIO(stored))[0], n_formulations)
-        if mode == "batched":
+            return TrainedModel(version, load_release_model(io.BytesIO(stored))[0], n_formulations, prior_use)
+        if use == "fine-tune":
+            model = self.pretrained(seed).fine_tune(X, y, groups=groups, random_state=seed)
+        elif mode == "batched":
             model = self.new_model(settings.members, seed).fit(X, y, groups=groups)
         else:
             singles = [self.new_model(1, seed * 1000 + m) for m in range(settings.members)]
@@ -101,12 +140,32 @@ class ModelStore:
         fitted = model.predict(X)
         metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_, "training": mode,
                    "model": settings.model, "network_weight": getattr(model, "network_weight_", 1.0)}
+        if prior_use:
+            metrics["prior"] = prior_use
         self.ledger.append("models", [{
             "model_version": version, "campaign": self.config.name, "round": round_, "n_formulations": n_formulations,
             "n_points": len(y), "head": settings.head, "members": settings.members, "seed": seed,
             "train_seconds": model.fit_seconds_, "metrics_json": json.dumps(metrics), "trained_at": now_utc(),
         }])
-        return TrainedModel(version, model, n_formulations)
+        return TrainedModel(version, model, n_formulations, prior_use)
+
+    def pretrained(self, seed: int):
+        """The ensemble trained on the prior alone (stored once per prior and settings), to fine-tune on this campaign."""
+        settings = self.config.surrogate
+        name = f"models/prior-{self.prior.digest}-{hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:8]}-{seed}.pt"
+        stored = self.ledger.read_blob(name)
+        if stored is not None:
+            return load_release_model(io.BytesIO(stored))[0]
+        X, y, groups = self.prior.training_rows()
+        # the network alone (also under model = "blend"): fine-tuning continues a network's weights
+        model = ReleaseEnsemble(head=settings.head, n_members=settings.members, hidden=settings.hidden, epochs=settings.epochs,
+                                learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=seed)
+        model = model.fit(X, y, groups=groups)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "prior.pt"
+            model.save(path, metadata={"feature_names": self.space.feature_names, "campaign": self.config.name, "prior": self.prior.digest})
+            self.ledger.write_blob(name, path.read_bytes())
+        return model
 
     def load(self, version: str):
         """The stored model of that version (a ReleaseEnsemble or a BlendedRelease)."""

@@ -48,6 +48,7 @@ class ProposalContext:
         parameters: ``parameters(frame)`` -> design variables of stored formulations.
         incumbent: ``incumbent()`` -> best measured objective among feasible formulations.
         prediction_times_hours: ``prediction_times_hours()`` -> times the predicted curves are stored at.
+        prior: the ``[prior]`` data (:class:`~nanoloop.loop.prior.PriorData`), None without one.
     """
 
     config: object
@@ -59,6 +60,7 @@ class ProposalContext:
     parameters: Callable[[pd.DataFrame], pd.DataFrame]
     incumbent: Callable[[], float]
     prediction_times_hours: Callable[[], np.ndarray]
+    prior: object | None = None
 
     @property
     def taken(self) -> set[str]:
@@ -160,9 +162,20 @@ class SobolStart:
 
 @dataclass(frozen=True)
 class EnsembleAcquisition:
-    """The trained ensemble, corrected and calibrated, searched by the configured acquisition."""
+    """The trained ensemble, corrected and calibrated, searched by the configured acquisition.
 
-    name: str = "ensemble-acquisition"
+    Attributes:
+        curves_from: "ensemble" (the ensemble as the mean of a residual GP per target time) or
+            "curve-gp" (a GP per target time on the measured release alone, the prior's
+            formulations included when the prior is used jointly): the cold-start alternative.
+    """
+
+    curves_from: str = "ensemble"
+    evidence: dict = field(default_factory=dict)  # the cold-start figures behind the choice, stored in the provenance
+
+    @property
+    def name(self) -> str:
+        return "ensemble-acquisition" if self.curves_from == "ensemble" else "curve-gp-acquisition"
 
     def recommend(self, context: ProposalContext) -> Proposal:
         from nanoloop.loop.acquisition import AcquisitionSettings, search
@@ -192,11 +205,22 @@ class EnsembleAcquisition:
         prior = acq.spread_prior if acq.spread_prior is not None else (1.0 if acq.residual_gp else 3.0)
         scale, notes["spread_calibrated_on"] = calibrated_spread(objective, frame, curves, prior) if acq.calibrate_spread else (prior, 0)
         model, notes["residual_gp_on"] = (trained.model, 0)
-        if acq.residual_gp:
+        if self.curves_from == "curve-gp":
+            from nanoloop.loop.cold_start import FlatCurves
+
+            extra = _joint_prior(context, trained, objective)
+            model, notes["curve_gp_on"] = residual_corrected(FlatCurves(),
+                                                             objective, space, frame, curves, context.parameters, draws=acq.residual_draws, seed=seed,
+                                                             max_formulations=acq.residual_gp_max, select_mean=False, min_formulations=2, extra=extra)
+        elif acq.residual_gp:
             model, notes["residual_gp_on"] = residual_corrected(trained.model, objective, space, frame, curves, context.parameters,
                                                                 draws=acq.residual_draws, seed=seed, max_formulations=acq.residual_gp_max,
                                                                 select_mean=acq.residual_gp_select_mean)
             notes["ensemble_as_gp_mean"] = list(getattr(model, "uses_ensemble_", []))
+        if trained.prior_use:
+            notes["prior"] = {k: v for k, v in trained.prior_use.items() if k != "prior_notes"}
+        if self.evidence:
+            notes["cold_start"] = self.evidence
         settings = AcquisitionSettings(acq.strategy, acq.tradeoff, acq.beta, spread_scale=scale)
         candidates = SearchSettings(acq.pool_size, acq.refine_starts, acq.refine_steps, acq.diversity_length, seed=seed,
                                     pool_seed=config.seed * 1000 + context.round)
@@ -206,7 +230,12 @@ class EnsembleAcquisition:
         picked = found.candidates.frame.iloc[batch.indices]
         times = context.prediction_times_hours()
         chosen = found.candidates.encoded[batch.indices]
-        mean, std = trained.model.predict(curve_rows(chosen, times), return_std=True)
+        if self.curves_from == "curve-gp":  # the GP's curves are at the objective's times only
+            times = objective_times = np.asarray(objective.curve_times_hours, float)
+            drawn = 100 * np.asarray(model.predict_curves(chosen, objective_times))
+            mean, std = drawn.mean(axis=0).reshape(-1) / 100, drawn.std(axis=0).reshape(-1) / 100
+        else:
+            mean, std = trained.model.predict(curve_rows(chosen, times), return_std=True)
         return Proposal(
             tuple(space.validate(r) for r in picked.to_dict("records")), origin="acquisition", acquisition=acq.strategy,
             params={**batch.params, **notes, "pool_size": acq.pool_size, "refine_starts": acq.refine_starts},
@@ -215,6 +244,13 @@ class EnsembleAcquisition:
             objective_std=batch.objective_std, acquisition_value=batch.acquisition_value,
             row_params=_f2_and_distance(context, model, chosen, frame, curves, seed),
         )
+
+
+def _joint_prior(context: ProposalContext, trained, objective) -> tuple[np.ndarray, np.ndarray] | None:
+    """The prior's formulations for the curve GP, when this round's model uses the prior jointly."""
+    if context.prior is None or not trained.prior_use or trained.prior_use.get("use") != "joint":
+        return None
+    return context.prior.encoded, context.prior.at_times(objective.curve_times_hours)
 
 
 def _f2_and_distance(context: ProposalContext, model, chosen: np.ndarray, frame: pd.DataFrame, curves: dict, seed: int) -> tuple[dict, ...]:
@@ -258,7 +294,18 @@ def calibrated_spread(objective, formulations, mean_curves: dict, prior: float) 
 
 
 def choose_recommender(context: ProposalContext) -> tuple[Recommender, str]:
-    """The recommender for this round and why it was chosen."""
+    """The recommender for this round and why it was chosen.
+
+    While few formulations are measured, the model that proposes (the ensemble or a plain
+    curve GP) is the one with the lower prospective error on the rounds measured so far
+    (:func:`nanoloop.loop.cold_start.choose_proposer`).
+    """
+    from nanoloop.loop.cold_start import choose_proposer
+
     if context.model is None:
         return SobolStart(), "no trained surrogate yet (round 0 or nothing measured)"
-    return EnsembleAcquisition(), f"surrogate {context.model.version} trained on {context.model.n_formulations} measured formulations"
+    trained = f"surrogate {context.model.version} trained on {context.model.n_formulations} measured formulations"
+    if context.model.prior_use:
+        trained += f" and {context.model.prior_use['prior_formulations']} prior ones ({context.model.prior_use['use']})"
+    curves_from, why, figures = choose_proposer(context)
+    return EnsembleAcquisition(curves_from=curves_from, evidence=figures), f"{trained}; {why}"
