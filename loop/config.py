@@ -272,9 +272,16 @@ def load_config(path: str | Path) -> CampaignConfig:
     return parse_config(data, source=str(path))
 
 
-def example_config_text() -> str:
-    """The commented example config that ships with nanoloop (the demo campaign)."""
-    return resources.files("nanoloop.loop").joinpath("examples/demo.toml").read_text()
+#: the commented example configs that ship with nanoloop (``nanoloop init DIR --example NAME``)
+EXAMPLES = {"demo": "demo.toml", "warm-start": "warm_start.toml"}
+
+
+def example_config_text(name: str = "demo") -> str:
+    """A commented example config that ships with nanoloop: ``demo`` (the demo campaign) or
+    ``warm-start`` (the demo with the drug's logP and the release medium's pH fixed)."""
+    if name not in EXAMPLES:
+        raise InputError(f"no example config {name!r}; the examples are {sorted(EXAMPLES)}")
+    return resources.files("nanoloop.loop").joinpath(f"examples/{EXAMPLES[name]}").read_text()
 
 
 def default_config() -> CampaignConfig:
