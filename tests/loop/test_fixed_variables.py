@@ -213,3 +213,18 @@ def test_the_warm_start_example_loads_with_its_two_fixed_variables(tmp_path, cap
         assert line in text
     with pytest.raises(InputError, match="no example config 'nope'"):
         example_config_text("nope")
+
+
+def test_the_readme_fixed_variables_example_parses_and_holds():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    match = re.search(r"<!-- example: fixed-variables -->\n```toml\n(.*?)```", readme, re.S)
+    assert match, "README lost its fixed-variables example"
+    data = _demo_data()
+    data["space"].update(tomllib.loads(match.group(1))["space"])
+    space = parse_config(data, source="README.md").design_space()
+    assert space.fixed == {"polymer": "PLGA 50:50", "drug_logp": 2.1}
+    frame = space.sample(16, seed=0)
+    assert (frame["polymer"] == "PLGA 50:50").all() and (frame["drug_logp"] == 2.1).all()
