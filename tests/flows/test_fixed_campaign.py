@@ -126,3 +126,11 @@ def test_changing_a_fixed_value_needs_amend_and_the_model_keeps_the_varied_data(
     data["space"]["drug_logp"]["value"] = 3.0  # a new fixed value is a change of the space again
     with pytest.raises(InputError, match="different space.*--amend"):
         Campaign(parse_config(data), Ledger(store))
+
+
+def test_inverse_design_from_the_command_line_keeps_the_fixed_values(store, tmp_path, capsys):
+    target = tmp_path / "target.csv"
+    target.write_text("time_hours,release_pct\n24,20\n72,40\n168,65\n336,80\n672,95\n")
+    assert main(["design", "--target", str(target), "--store", str(store), "--n", "3", "--pool", "512", "--json"]) == 0
+    designs = json.loads(capsys.readouterr().out)["designs"]
+    assert len(designs) == 3 and all(d["formulation"]["drug_logp"] == 2.1 and d["formulation"]["medium_ph"] == 7.4 for d in designs)
