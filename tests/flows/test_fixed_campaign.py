@@ -91,9 +91,17 @@ def test_explain_says_fixed_and_predict_may_ask_about_other_values(copy, capsys,
     out = " ".join(capsys.readouterr().out.split())
     assert "drug_logp (fixed)" in out and "medium_ph (fixed)" in out and "not a driver of this campaign's choices" in out
     assert main(["explain", str(copy), "--json"]) == 0
-    features = json.loads(capsys.readouterr().out)["features"]
+    explained = json.loads(capsys.readouterr().out)
+    features = explained["features"]
     assert {f["feature"] for f in features if f["fixed"]} == set(FIXED)
     assert [f["fixed"] for f in features][-2:] == [True, True]  # listed after the designed variables
+    from nanoloop.dashboard import data, figures, insights
+
+    snap = data.load_snapshot(copy)
+    bars = {y for trace in figures.importance_figure(snap, explained["round"]).data for y in trace.y}
+    assert {"drug_logp (fixed)", "medium_ph (fixed)", "particle_size_nm"} <= bars
+    axes = [d.label for d in insights.coverage_figure(snap).data[0].dimensions]
+    assert "drug_logp (fixed)" in axes and "polymer" in axes
     recipe = json.loads(Campaign.open(str(copy)).formulations()["parameters_json"].iloc[0])
     rows = [{**recipe, "drug_logp": 4.0}, recipe]
     (tmp_path / "whatif.csv").write_text(",".join(recipe) + "\n" + "\n".join(",".join(str(r[k]) for k in recipe) for r in rows) + "\n")
