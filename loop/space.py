@@ -149,8 +149,8 @@ class DesignSpace:
     def validate(self, formulation: dict, *, check_fixed: bool = True) -> dict:
         """Return the formulation with floats for continuous values, or raise naming the problem.
 
-        A fixed variable must hold its value (to 6 significant digits; the exact
-        value is returned). ``check_fixed=False`` accepts other values within the
+        A fixed variable must hold its value (to a relative 1e-6, as after a file
+        round trip; the exact value is returned). ``check_fixed=False`` accepts other values within the
         bounds: a what-if question to the model, never a proposal.
         """
         unknown = set(formulation) - set(self.names)
