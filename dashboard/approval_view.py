@@ -17,6 +17,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from nanoloop.dashboard import actions, auth, figures
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.review import fixed_text
 
 BUTTON = {"color": "white", "border": "none", "padding": "8px 14px", "borderRadius": "4px", "cursor": "pointer"}
 CELL = {"border": "1px solid #ddd", "padding": "3px 6px", "textAlign": "right", "fontSize": "12px"}
@@ -57,8 +58,14 @@ def review_table(review: dict) -> html.Table:
         return html.Tr([html.Th(label, style=HEAD)] + [html.Td(c, style={**CELL, **(style or {})}) for c in cells])
 
     body = [line("status", [r["status"] for r in rows])]
+    fixed = review.get("fixed") or {}
     for variable in rows[0]["recipe"] if rows else []:
-        body.append(line(variable, [v if isinstance(v, str) else f"{v:.3g}" for v in (r["recipe"][variable] for r in rows)]))
+        cells = [v if isinstance(v, str) else f"{v:.3g}" for v in (r["recipe"][variable] for r in rows)]
+        if variable in fixed:  # held for this campaign: shown as fixed, greyed, not editable
+            body.append(html.Tr([html.Th(f"{variable} (fixed)", style=HEAD, title="fixed for this campaign: not designed, not editable")]
+                                + [html.Td(c, style={**CELL, "color": "#888"}) for c in cells], className="fixed-variable"))
+        else:
+            body.append(line(variable, cells))
     body.append(line(f"predicted {name}", [_f(r["predicted"]["objective"]) for r in rows], {"fontWeight": "600"}))
     body.append(line("90 % interval", ["—" if r["predicted"]["objective_low_90"] is None
                                        else f"{r['predicted']['objective_low_90']:.0f}–{r['predicted']['objective_high_90']:.0f}" for r in rows]))
@@ -143,7 +150,8 @@ def register(app: dash.Dash, view, store: str, approve_command: list[str] | None
         rows = [r for r in review["formulations"] if r["status"] == "proposed"]
         ids = [r["formulation_id"] for r in rows]
         _, note = actions.prefect_server()
-        summary = html.P(f"Round {review['round']}: {len(ids)} formulations await approval. Objective: {review['objective_description']}.",
+        summary = html.P(f"Round {review['round']}: {len(ids)} formulations await approval. Objective: {review['objective_description']}."
+                         + (f" Fixed for this campaign (not editable): {fixed_text(review['fixed'])}." if review.get("fixed") else ""),
                          id="pending-summary")
         previews = [r for r in review["formulations"] if r["edited_from"]]
         messages = []

@@ -201,9 +201,11 @@ def importance_figure(snap: data.Snapshot, round_: int | None = None) -> go.Figu
         where = f"for round {round_}" if round_ is not None else "for this campaign"
         return message_figure(f"No feature importance stored {where} yet (the explanations table is empty).")
     fig = go.Figure()
+    fixed = snap.config.design_space().fixed  # held for this campaign: said, so it is not read as a driver of its choices
     for i, (method, part) in enumerate(frame.groupby("method")):
         part = part.sort_values("importance")
-        label = part["feature"] if round_ is not None else part["feature"] + " (round " + part["round"].astype(str) + ")"
+        label = part["feature"].map(lambda f: f"{f} (fixed)" if f in fixed else f)
+        label = label if round_ is not None else label + " (round " + part["round"].astype(str) + ")"
         fig.add_trace(go.Bar(x=part["importance"], y=label, orientation="h", name=method, marker_color=PALETTE[i % len(PALETTE)],
                              hovertemplate="%{y}: %{x:.3g}<extra>" + method + "</extra>"))
     title = f"Feature importance, round {round_}" if round_ is not None else "Feature importance, every round"

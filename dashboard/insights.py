@@ -114,10 +114,10 @@ def coverage_figure(snap: data.Snapshot) -> go.Figure:
         variable = space[name]
         if variable.categories is not None:
             codes = made[name].map({c: i for i, c in enumerate(variable.categories)})
-            dimensions.append({"label": name, "values": codes, "tickvals": list(range(len(variable.categories))), "ticktext": variable.categories,
+            dimensions.append({"label": _axis(name, variable), "values": codes, "tickvals": list(range(len(variable.categories))), "ticktext": variable.categories,
                                "range": [0, len(variable.categories) - 1]})
         else:
-            dimensions.append({"label": name, "values": made[name].astype(float), "range": [variable.min, variable.max]})
+            dimensions.append({"label": _axis(name, variable), "values": made[name].astype(float), "range": [variable.min, variable.max]})
     failed = (made["status"] == "failed").astype(int)
     dimensions.append({"label": "failed", "values": failed, "tickvals": [0, 1], "ticktext": ["no", "yes"], "range": [0, 1]})
     color = made["measured_f2"].astype(float).fillna(-10.0)
@@ -132,13 +132,18 @@ def coverage_figure(snap: data.Snapshot) -> go.Figure:
     return fig
 
 
+def _axis(name: str, variable) -> str:
+    """An axis label; a variable fixed for this campaign says so."""
+    return name if variable.value is None else f"{name} (fixed)"
+
+
 # -- where failures happen -------------------------------------------------------------------
 def separating_pair(made: pd.DataFrame, names: list[str], space) -> tuple[str, str] | None:
-    """The two continuous variables whose plane best separates the outcomes (measured, each failure reason).
+    """The two designed continuous variables whose plane best separates the outcomes (measured, each failure reason).
 
     Scored by leave-one-out nearest-neighbour balanced accuracy (mean recall over outcomes) in the unit-scaled plane; None with fewer than two variables.
     """
-    continuous = [n for n in names if space[n].categories is None]
+    continuous = [n for n in names if space[n].categories is None and space[n].value is None]  # a fixed variable separates nothing
     if len(continuous) < 2 or len(made) < 2:
         return None
     labels = np.where(made["status"] == "failed", made["reason"], "measured")

@@ -51,7 +51,7 @@ def cmd_init(args) -> int:
     if target.exists():
         raise InputError(f"{target} already exists; not overwriting it")
     folder.mkdir(parents=True, exist_ok=True)
-    target.write_text(example_config_text())
+    target.write_text(example_config_text(args.example))
     print(f"wrote {target}: edit it, then run `nanoloop run {target}`")
     return 0
 
@@ -300,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", help="write a commented example campaign config to DIR/campaign.toml")
     p.add_argument("dir")
+    p.add_argument("--example", default="demo", choices=["demo", "warm-start"],
+                   help="demo (default) or warm-start (drug logP and medium pH fixed for the campaign)")
     p.set_defaults(handler=cmd_init)
 
     p = sub.add_parser("demo", help="run a simulated campaign on the embedded default config")

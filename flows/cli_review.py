@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.review import parse_edits
+from nanoloop.loop.review import fixed_text, parse_edits
 
 EXPORT_FORMATS = (".csv", ".xlsx", ".parquet")
 
@@ -46,6 +46,8 @@ def print_review(review: dict) -> None:
     console.print(f"[bold]campaign {review['campaign']}, round {review['round']}[/bold]: {len(rows)} formulations; "
                   f"objective: {review['objective_description']}; best measured before this round: {_num(best)}")
     console.print(f"target release: {target}")
+    if review.get("fixed"):
+        console.print("fixed for this campaign (not designed, not editable): " + escape(fixed_text(review["fixed"])))
     if review["failure_model"] is None:
         console.print("failure risk: no model yet (it needs failed and made syntheses in the ledger)")
     else:

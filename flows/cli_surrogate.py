@@ -73,8 +73,14 @@ def cmd_explain(args) -> int:
         round_, wide = read_explanations(campaign.ledger, args.round)
     except InputError as err:
         raise InputError(f"{err}; run `nanoloop explain {args.store} --compute`") from None
+    from nanoloop.loop.review import fixed_text
+
+    fixed = campaign.space.fixed
+    version = wide.attrs.get("model_version")
+    wide = wide.loc[[f for f in wide.index if f not in fixed] + [f for f in wide.index if f in fixed]]  # fixed variables last
+    wide.attrs["model_version"] = version
     if args.json:
-        print(explanations_json(round_, wide))
+        print(explanations_json(round_, wide, fixed=fixed))
         return 0
     from rich.table import Table
 
@@ -86,8 +92,12 @@ def cmd_explain(args) -> int:
     for method in wide.columns:
         table.add_column(_method_title(method), justify="right")
     for feature, row in wide.iterrows():
-        table.add_row(str(feature), *("-" if pd.isna(v) else f"{v:.2f}" for v in row))
+        label = f"{feature} (fixed)" if feature in fixed else str(feature)
+        table.add_row(label, *("-" if pd.isna(v) else f"{v:.2f}" for v in row))
     console.print(table)
+    if fixed:
+        console.print(f"(fixed): held for this campaign at {fixed_text(fixed)}; not a driver of this campaign's choices "
+                      "(the model learns its effect only from data where it varied)")
     return 0
 
 
@@ -135,7 +145,7 @@ def read_formulations(path: str, space) -> tuple[pd.DataFrame, list[str]]:
                 raise InputError(f"{where}, column {name!r}: empty")
             values[name] = text
         try:
-            validated = space.validate(values)
+            validated = space.validate(values, check_fixed=False)  # a what-if question may vary a fixed variable
         except InputError as err:
             raise InputError(f"{where}: {str(err).removeprefix('formulation: ')}") from None
         for name, value in validated.items():

@@ -10,7 +10,8 @@ how well the design space is searched:
   (acquisition utility, objective of one ensemble member, ...). It moves the
   continuous variables, occasionally switches a categorical one, and projects
   every step back onto the bounds and the linear constraints, so every
-  candidate it returns is a valid formulation;
+  candidate it returns is a valid formulation. Fixed variables
+  (:attr:`DesignSpace.fixed`) are never moved;
 - :func:`unique_mask` and :func:`formulation_ids`: repeated candidates, and
   the content-hash ids the ledger stores, so that formulations already made,
   in flight or rejected are never chosen again.
@@ -103,19 +104,23 @@ def sobol_pool(space: DesignSpace, n: int, seed: int) -> CandidateSet:
 @dataclass(frozen=True)
 class _Layout:
     continuous: np.ndarray  # column of each continuous variable in the encoding
-    blocks: tuple[np.ndarray, ...]  # one-hot columns of each categorical variable
+    blocks: tuple[np.ndarray, ...]  # one-hot columns of each designed categorical variable
+    moving: np.ndarray  # positions within ``continuous`` of the designed (not fixed) continuous variables
     a: np.ndarray  # linear constraints in unit coordinates: a @ u[continuous] <= b, shape (k, n_cont)
     b: np.ndarray
 
 
 def _layout(space: DesignSpace) -> _Layout:
-    continuous, blocks, j = [], [], 0
+    continuous, blocks, moving, j = [], [], [], 0
     position = {}
     for v in space.variables:
         if isinstance(v, Categorical):
-            blocks.append(np.arange(j, j + len(v.categories)))
+            if v.value is None:
+                blocks.append(np.arange(j, j + len(v.categories)))
             j += len(v.categories)
         else:
+            if v.value is None:
+                moving.append(len(continuous))
             position[v.name] = len(continuous)
             continuous.append(j)
             j += 1
@@ -128,7 +133,7 @@ def _layout(space: DesignSpace) -> _Layout:
             assert isinstance(v, Continuous)
             a[k, position[name]] = coef * (v.high - v.low)
             b[k] -= coef * v.low
-    return _Layout(np.asarray(continuous, dtype=int), tuple(blocks), a, b)
+    return _Layout(np.asarray(continuous, dtype=int), tuple(blocks), np.asarray(moving, dtype=int), a, b)
 
 
 def project(space: DesignSpace, start: np.ndarray, proposal: np.ndarray) -> np.ndarray:
@@ -189,7 +194,7 @@ def refine(
     A (1 + lambda) evolution strategy per start: each generation draws
     ``offspring`` Gaussian steps of size sigma (per start) on the continuous
     variables, switches each categorical variable to another category with
-    ``switch_probability``, projects onto the design space, and keeps the best
+    ``switch_probability`` (fixed variables keep their value), projects onto the design space, and keeps the best
     of parent and children. sigma grows by 1.5 after a generation that
     improved and shrinks by 0.6 after one that did not (the 1/5th rule in
     spirit). Never returns a worse point than its start.
@@ -213,14 +218,16 @@ def refine(
     k, d = parent.shape
     if k == 0:
         return CandidateSet(space.decode(parent), parent.astype(np.float32), np.empty(0, dtype=object))
+    held, held_values = space.fixed_encoding()
+    parent[:, held] = held_values  # starts carry the fixed values (a pool always does)
     parent = project(space, parent, parent)
     best = np.asarray(score(parent), dtype=float)
     step = np.full(k, float(sigma))
     for _ in range(steps):
         children = np.repeat(parent, offspring, axis=0)
         origin = children.copy()
-        noise = rng.normal(size=(k * offspring, len(layout.continuous))) * np.repeat(step, offspring)[:, None]
-        children[:, layout.continuous] += noise
+        noise = rng.normal(size=(k * offspring, len(layout.moving))) * np.repeat(step, offspring)[:, None]
+        children[:, layout.continuous[layout.moving]] += noise  # fixed variables never move
         for block in layout.blocks:
             if len(block) < 2:
                 continue

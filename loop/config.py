@@ -24,16 +24,32 @@ class VariableConfig(_Strict):
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = None
+    value: float | str | None = None  # fixed for this campaign (a number within min/max, or one of the categories)
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _not_bool(cls, value):
+        if isinstance(value, bool):
+            raise ValueError("a fixed value must be a number or a category")
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self):
         if self.categories is not None:
             if self.min is not None or self.max is not None:
                 raise ValueError("give either categories or min/max, not both")
+            if self.value is not None and self.value not in self.categories:
+                raise ValueError(f"value {self.value!r} is not one of the categories {self.categories}")
         elif self.min is None or self.max is None:
-            raise ValueError("a continuous variable needs min and max")
+            raise ValueError("a continuous variable needs min and max" + (
+                " (also when fixed: they are the scale the model encodes it on)" if self.value is not None else ""))
         elif self.min >= self.max:
             raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
+        elif self.value is not None:
+            if isinstance(self.value, str):
+                raise ValueError(f"value {self.value!r} of a continuous variable must be a number")
+            if not (self.min <= self.value <= self.max):
+                raise ValueError(f"value {self.value:g} is outside [min, max] = [{self.min:g}, {self.max:g}]")
         return self
 
 
@@ -218,7 +234,8 @@ class CampaignConfig(_Strict):
     def design_space(self) -> DesignSpace:
         """The validated :class:`DesignSpace` this config describes."""
         variables = [
-            Categorical(name, tuple(v.categories)) if v.categories is not None else Continuous(name, v.min, v.max)
+            Categorical(name, tuple(v.categories), v.value) if v.categories is not None
+            else Continuous(name, v.min, v.max, None if v.value is None else float(v.value))
             for name, v in self.space.items()
         ]
         constraints = [LinearConstraint(dict(c.coefficients), c.max) for c in self.constraints]
@@ -282,9 +299,16 @@ def _prior_paths_from(config: CampaignConfig, folder: Path) -> CampaignConfig:
                                                                         "files": [resolve(f) for f in prior.files]})})
 
 
-def example_config_text() -> str:
-    """The commented example config that ships with nanoloop (the demo campaign)."""
-    return resources.files("nanoloop.loop").joinpath("examples/demo.toml").read_text()
+#: the commented example configs that ship with nanoloop (``nanoloop init DIR --example NAME``)
+EXAMPLES = {"demo": "demo.toml", "warm-start": "warm_start.toml"}
+
+
+def example_config_text(name: str = "demo") -> str:
+    """A commented example config that ships with nanoloop: ``demo`` (the demo campaign) or
+    ``warm-start`` (the demo with the drug's logP and the release medium's pH fixed)."""
+    if name not in EXAMPLES:
+        raise InputError(f"no example config {name!r}; the examples are {sorted(EXAMPLES)}")
+    return resources.files("nanoloop.loop").joinpath(f"examples/{EXAMPLES[name]}").read_text()
 
 
 def default_config() -> CampaignConfig:

@@ -215,9 +215,14 @@ def _ig_hours(method: str) -> float:
         return float("inf")
 
 
-def explanations_json(round_: int, wide: pd.DataFrame) -> str:
-    """The wide table as one JSON object (what ``nanoloop explain --json`` prints)."""
+def explanations_json(round_: int, wide: pd.DataFrame, fixed: dict | None = None) -> str:
+    """The wide table as one JSON object (what ``nanoloop explain --json`` prints).
+
+    ``fixed``: variables held for this campaign (name -> value); each feature says whether it is one.
+    """
+    fixed = fixed or {}
     return json.dumps({
         "round": round_, "model_version": wide.attrs.get("model_version"), "unit": "percentage points of release",
-        "features": [{"feature": f, **{m: (None if pd.isna(v) else float(v)) for m, v in row.items()}} for f, row in wide.iterrows()],
+        "features": [{"feature": f, "fixed": f in fixed, **{m: (None if pd.isna(v) else float(v)) for m, v in row.items()}}
+                     for f, row in wide.iterrows()],
     })

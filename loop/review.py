@@ -248,6 +248,10 @@ def batch_review(campaign, round_: int | None = None, edits: dict[str, dict] | N
         unknown = sorted(set(changes) - set(campaign.space.names))
         if unknown:
             raise InputError(f"--edit {fid}: unknown variable(s) {unknown}; the design space has {campaign.space.names}")
+        held = sorted(set(changes) & set(campaign.space.fixed))
+        if held:
+            raise InputError(f"--edit {fid}: {', '.join(held)} cannot be edited, fixed for this campaign "
+                             f"({fixed_text(campaign.space.fixed)}); only the designed variables can")
         recipe = campaign.space.validate({**json.loads(original["parameters_json"]), **changes})
         preview = {**original.to_dict(), "formulation_id": f"{fid} (edited)", "status": "edit preview", "origin": f"edit-of:{fid}"}
         preview.update(repredicted_edit(campaign, original.to_dict(), recipe))
@@ -258,8 +262,14 @@ def batch_review(campaign, round_: int | None = None, edits: dict[str, dict] | N
         "target": {"times_hours": list(target.times_hours), "release_pct": list(target.release_pct)},
         "best_measured_before_round": incumbent if len(feasible) else None, "high_risk": HIGH_RISK,
         "failure_model": None if context.risk is None else {"made": context.risk.n_made_, "failed_in_synthesis": context.risk.n_failed_},
+        "fixed": dict(campaign.space.fixed),  # held for this campaign: shown, never editable
         "formulations": rows,
     }
+
+
+def fixed_text(fixed: dict) -> str:
+    """``drug_logp = 2.1, medium_ph = 7.4``: fixed variables (name -> value) as one line."""
+    return ", ".join(f"{n} = {v:g}" if isinstance(v, (int, float)) else f"{n} = {v}" for n, v in fixed.items())
 
 
 def _review_row(campaign, row, recipe: dict, incumbent: float, name: str, context: _Context) -> dict:

@@ -4,6 +4,12 @@ A formulation is a plain ``dict`` (variable name -> value). A batch of them is a
 ``pandas.DataFrame`` with one column per variable. The surrogate and the
 acquisition see the *unit encoding*: continuous variables scaled to [0, 1] by
 their bounds, categorical ones one-hot.
+
+A variable may be *fixed* for a campaign (``value=``): a property of the drug or
+a condition of the release test rather than a design choice. It keeps its
+column in the encoding (so data where it varied still teach the model its
+effect), but sampling, decoding and validation hold it at its value; the
+*designed* variables are the rest.
 """
 
 from __future__ import annotations
@@ -28,12 +34,18 @@ class Continuous:
     name: str
     low: float
     high: float
+    value: float | None = None  # fixed for this campaign; the bounds stay the scale the model encodes it on
 
     def __post_init__(self):
         if not np.isfinite(self.low) or not np.isfinite(self.high):
             raise InputError(f"space.{self.name}: bounds must be finite numbers")
         if self.low >= self.high:
             raise InputError(f"space.{self.name}: min ({self.low}) must be below max ({self.high})")
+        if self.value is not None:
+            if isinstance(self.value, bool) or not isinstance(self.value, (int, float, np.number)) or not np.isfinite(self.value):
+                raise InputError(f"space.{self.name}.value: a fixed value must be a finite number, got {self.value!r}")
+            if not (self.low <= self.value <= self.high):
+                raise InputError(f"space.{self.name}.value: {self.value:g} is outside [min, max] = [{self.low:g}, {self.high:g}]")
 
 
 @dataclass(frozen=True)
@@ -42,10 +54,13 @@ class Categorical:
 
     name: str
     categories: tuple[str, ...]
+    value: str | None = None  # fixed for this campaign: one of the categories
 
     def __post_init__(self):
         if len(self.categories) < 1 or len(set(self.categories)) != len(self.categories):
             raise InputError(f"space.{self.name}: categories must be distinct and not empty")
+        if self.value is not None and self.value not in self.categories:
+            raise InputError(f"space.{self.name}.value: {self.value!r} is not one of the categories {list(self.categories)}")
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,8 @@ class DesignSpace:
             raise InputError("space: variable names must be unique")
         if not names:
             raise InputError("space: at least one variable is needed")
+        if not self.designed:
+            raise InputError("space: every variable is fixed; at least one must be designed (no value)")
         for c in self.constraints:
             for name in c.coefficients:
                 var = self.by_name.get(name)
@@ -86,9 +103,18 @@ class DesignSpace:
             values = [*c.coefficients.values(), c.max_total]
             if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
                 raise InputError(f"constraint {c.describe()}: coefficients and max must be finite numbers")
-            smallest = sum(min(k * self.by_name[n].low, k * self.by_name[n].high) for n, k in c.coefficients.items())
+            smallest = sum(min(k * self._low(n), k * self._high(n)) for n, k in c.coefficients.items())
             if smallest > c.max_total:
-                raise InputError(f"constraint {c.describe()} can never hold: its smallest value within the variables' bounds is {smallest:g}")
+                raise InputError(f"constraint {c.describe()} can never hold: its smallest value within the variables' bounds "
+                                 f"(and fixed values) is {smallest:g}")
+
+    def _low(self, name: str) -> float:
+        v = self.by_name[name]
+        return v.low if v.value is None else v.value
+
+    def _high(self, name: str) -> float:
+        v = self.by_name[name]
+        return v.high if v.value is None else v.value
 
     @property
     def by_name(self) -> dict[str, Variable]:
@@ -97,6 +123,16 @@ class DesignSpace:
     @property
     def names(self) -> list[str]:
         return [v.name for v in self.variables]
+
+    @property
+    def fixed(self) -> dict:
+        """Variables fixed for this campaign: name -> value (a float, or a category)."""
+        return {v.name: v.value for v in self.variables if v.value is not None}
+
+    @property
+    def designed(self) -> list[str]:
+        """Names of the variables the recommender chooses (all but the fixed ones)."""
+        return [v.name for v in self.variables if v.value is None]
 
     @property
     def feature_names(self) -> list[str]:
@@ -110,8 +146,13 @@ class DesignSpace:
         return out
 
     # -- checking ---------------------------------------------------------------
-    def validate(self, formulation: dict) -> dict:
-        """Return the formulation with floats for continuous values, or raise naming the problem."""
+    def validate(self, formulation: dict, *, check_fixed: bool = True) -> dict:
+        """Return the formulation with floats for continuous values, or raise naming the problem.
+
+        A fixed variable must hold its value (to a relative 1e-6, as after a file
+        round trip; the exact value is returned). ``check_fixed=False`` accepts other values within the
+        bounds: a what-if question to the model, never a proposal.
+        """
         unknown = set(formulation) - set(self.names)
         if unknown:
             raise InputError(f"formulation: unknown variable(s) {sorted(unknown)}")
@@ -124,6 +165,8 @@ class DesignSpace:
                 if value not in v.categories:
                     raise InputError(f"formulation: {v.name}={value!r} is not one of {list(v.categories)}")
                 out[v.name] = str(value)
+                if check_fixed and v.value is not None and out[v.name] != v.value:
+                    raise InputError(f"formulation: {v.name} is fixed at {v.value!r} for this campaign, got {value!r}")
             else:
                 try:
                     value = float(value)
@@ -131,6 +174,10 @@ class DesignSpace:
                     raise InputError(f"formulation: {v.name}={value!r} is not a number") from None
                 if not (v.low <= value <= v.high):
                     raise InputError(f"formulation: {v.name}={value:g} is outside [{v.low:g}, {v.high:g}]")
+                if check_fixed and v.value is not None:
+                    if not math.isclose(value, v.value, rel_tol=1e-6, abs_tol=1e-9 * (v.high - v.low)):
+                        raise InputError(f"formulation: {v.name} is fixed at {v.value:g} for this campaign, got {value:g}")
+                    value = float(v.value)
                 out[v.name] = value
         for c in self.constraints:
             total = sum(coef * out[n] for n, coef in c.coefficients.items())
@@ -148,10 +195,12 @@ class DesignSpace:
 
     # -- sampling ---------------------------------------------------------------
     def from_unit_cube(self, u: np.ndarray) -> pd.DataFrame:
-        """Map points of [0, 1]^n_variables (one column per variable) to formulations."""
+        """Map points of [0, 1]^n_variables (one column per variable) to formulations; fixed variables take their value."""
         columns = {}
         for j, v in enumerate(self.variables):
-            if isinstance(v, Categorical):
+            if v.value is not None:
+                columns[v.name] = np.full(len(u), v.value, dtype=object if isinstance(v, Categorical) else float)
+            elif isinstance(v, Categorical):
                 idx = np.minimum((u[:, j] * len(v.categories)).astype(int), len(v.categories) - 1)
                 columns[v.name] = np.asarray(v.categories, dtype=object)[idx]
             else:
@@ -162,14 +211,19 @@ class DesignSpace:
         """A space-filling (scrambled Sobol) sample of ``n`` feasible formulations.
 
         Infeasible Sobol points are dropped and the sequence continued, so the
-        result keeps its low discrepancy within the feasible region.
+        result keeps its low discrepancy within the feasible region. The Sobol
+        sequence runs over the designed variables only (space-filling in them);
+        fixed variables take their value.
         """
-        sobol = qmc.Sobol(d=len(self.variables), scramble=scramble, seed=seed)
+        designed = [j for j, v in enumerate(self.variables) if v.value is None]
+        sobol = qmc.Sobol(d=len(designed), scramble=scramble, seed=seed)
         kept: list[pd.DataFrame] = []
         have = 0
         for _ in range(64):
             m = int(2 ** np.ceil(np.log2(max(2 * (n - have), 2))))
-            frame = self.from_unit_cube(sobol.random(m))
+            u = np.zeros((m, len(self.variables)))
+            u[:, designed] = sobol.random(m)
+            frame = self.from_unit_cube(u)
             frame = frame[self.feasible(frame)]
             kept.append(frame)
             have += len(frame)
@@ -192,11 +246,28 @@ class DesignSpace:
                 blocks.append(x[:, None].astype(np.float32))
         return np.concatenate(blocks, axis=1)
 
+    def fixed_encoding(self) -> tuple[np.ndarray, np.ndarray]:
+        """Encoding columns of the fixed variables and their values there: (columns (k,), values (k,))."""
+        columns, values, j = [], [], 0
+        for v in self.variables:
+            width = len(v.categories) if isinstance(v, Categorical) else 1
+            if v.value is not None:
+                columns += range(j, j + width)
+                if isinstance(v, Categorical):
+                    values += [float(c == v.value) for c in v.categories]
+                else:
+                    values.append((v.value - v.low) / (v.high - v.low))
+            j += width
+        return np.asarray(columns, dtype=int), np.asarray(values, dtype=float)
+
     def decode(self, encoded: np.ndarray) -> pd.DataFrame:
-        """Inverse of :meth:`encode` (one-hot blocks decoded by argmax, continuous clipped)."""
+        """Inverse of :meth:`encode` (one-hot blocks decoded by argmax, continuous clipped, fixed variables at their value)."""
         columns, j = {}, 0
         for v in self.variables:
-            if isinstance(v, Categorical):
+            if v.value is not None:
+                columns[v.name] = np.full(len(encoded), v.value, dtype=object if isinstance(v, Categorical) else float)
+                j += len(v.categories) if isinstance(v, Categorical) else 1
+            elif isinstance(v, Categorical):
                 block = encoded[:, j : j + len(v.categories)]
                 columns[v.name] = np.asarray(v.categories, dtype=object)[block.argmax(axis=1)]
                 j += len(v.categories)
