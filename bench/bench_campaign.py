@@ -1,41 +1,37 @@
-"""Benchmark: closed-loop campaigns on the simulated lab, ours against three baselines.
+"""Benchmark: closed-loop campaigns on the simulated lab, ours against three baselines (and, with --prior, warm starts).
 
     python bench/bench_campaign.py [--targets all] [--seeds 10] [--rounds 15] [--batch 8]
-        [--strategies random,gp_ei,curve_gp,ours] [--workers 1] [--plot bench_campaign.png]
+        [--strategies random,gp_ei,curve_gp,ours] [--prior] [--workers 1] [--plot bench_campaign.png]
         [--timing-n 500] [--json] [--check-targets]
 
 Every strategy runs on the same targets and seeds, round by round (batch 8 by
 default), against the simulated lab (synthesis with failures, then a noisy
 dissolution test in 3 vessels). A failed synthesis counts as an experiment
-spent. All strategies start from the same 8-point Sobol design (the campaign's
-round 0) and draw their pools from the same Sobol seeds.
+spent. All strategies without a prior start from the same 8-point Sobol design
+(the campaign's round 0) and draw their pools from the same Sobol seeds.
 
-At about 550 lines this script is above the project's 500: it is one runnable
-file (baselines, statistics, plot, proposal timing) that its test loads as a
-module. The baselines (random, GP-EI, curve GP) are the first part to move into
-their own bench module when it next grows.
-
-- ``random``: the continuation of that Sobol sequence;
-- ``gp_ei``: scikit-learn GaussianProcessRegressor (Matern 5/2 ARD + noise) on the
-  measured f2, modAL ``BayesianOptimizer`` with ``max_EI`` (top-k), ``teach()`` each round;
-- ``curve_gp``: one GP per target time on the measured release; EI of the f2 of
-  128 sampled curves per candidate (top-k);
+- the baselines (``random``, ``gp_ei``, ``curve_gp``): bench/campaign_baselines.py;
 - ``ours``: :class:`nanoloop.loop.campaign.Campaign` driven in-process (propose, approve,
   dispatch, collect) with the simulated instruments and the shipped defaults
-  (only the target, seed, batch and the 4096-candidate pool are set): the torch
-  ensemble corrected by a GP per target time on its residuals, EI on the
-  per-member f2 with the spread calibrated on the campaign's own prospective
-  errors, Sobol pool + local refinement, Kriging believer and local penalization.
+  (only the target, seed, batch and the 4096-candidate pool are set): while few
+  formulations are measured, the proposing model (the ensemble with residual GPs,
+  or a plain curve GP) is the one with the lower prospective error on the rounds
+  measured so far; EI on the sampled f2 with the spread calibrated on the
+  campaign's own prospective errors, Sobol pool + local refinement, Kriging
+  believer and local penalization;
+- ``--prior`` adds ``ours_prior`` and ``curve_gp_prior``: the same, each given an
+  earlier 40-formulation campaign on another drug (bench/campaign_prior.py).
 
 Prints, per strategy: experiments until the best measured f2 reaches 65 and 75
 (median and IQR over runs; a run that never reaches it is censored and counted
-as "> budget", not dropped), the median best f2 after 40 and 120 experiments,
-and the acceleration factor (random's median experiments to f2 65 / ours).
-Then the time of one proposal (train, score 100,000 candidates, refine, choose 8)
-with ``--timing-n`` measured formulations. ``--check-targets`` verifies, on the
-noise-free ground truth, that each target is reachable (differential evolution
-on ``true_release_pct``) and how often random formulations come close; the
-ground truth is used for nothing else.
+as "> budget", not dropped), the median best f2 after 16, 24, 40 and 120
+experiments, the acceleration factor (random's median experiments to f2 65 /
+ours) and paired counts per (target, seed) against every other strategy
+(bench/campaign_stats.py). Then the time of one proposal (train, score 100,000
+candidates, refine, choose 8) with ``--timing-n`` measured formulations.
+``--check-targets`` verifies, on the noise-free ground truth, that each target
+is reachable (differential evolution on ``true_release_pct``) and how often
+random formulations come close; the ground truth is used for nothing else.
 """
 
 from __future__ import annotations
@@ -60,21 +56,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from campaign_baselines import run_curve_gp, run_gp_ei, run_random  # noqa: E402
+from campaign_prior import run_curve_gp_prior, run_ours_prior  # noqa: E402
 from campaign_lab import POOL_SIZE, TARGETS, bench_config, design_space, target_profile  # noqa: E402
 from campaign_stats import THRESHOLDS, best_so_far, censored_quantiles, experiments_to, print_tables, summarise  # noqa: E402
 from nanoloop.loop.objective import f2_to_target  # noqa: E402
 
-STRATEGIES = ("random", "gp_ei", "curve_gp", "ours")
+STRATEGIES = ("random", "gp_ei", "curve_gp", "ours", "curve_gp_prior", "ours_prior")
+DEFAULT_STRATEGIES = STRATEGIES[:4]  # --prior adds the last two
 
 
 def run_ours(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
     """The campaign's own loop, in-process: propose, approve, dispatch, collect; f2 per experiment in order."""
+    return run_campaign(bench_config(target_name, seed, rounds, batch), seed, rounds)
+
+
+def run_campaign(config, seed: int, rounds: int) -> list[float]:
+    """Run ``config`` on the simulated lab (seeded ``seed``) for ``rounds`` rounds; f2 per experiment in order."""
     from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
     from nanoloop.loop.campaign import Campaign
     from nanoloop.loop.evaluation import measured_objective
     from nanoloop.loop.ledger import Ledger
 
-    config = bench_config(target_name, seed, rounds, batch)
     with tempfile.TemporaryDirectory(prefix="nanoloop-bench-") as store:
         campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
         order = []
@@ -89,7 +91,8 @@ def run_ours(target_name: str, seed: int, rounds: int, batch: int) -> list[float
         return [float(scores.get(fid, -np.inf)) for fid in order]
 
 
-RUNNERS = {"random": run_random, "gp_ei": run_gp_ei, "curve_gp": run_curve_gp, "ours": run_ours}
+RUNNERS = {"random": run_random, "gp_ei": run_gp_ei, "curve_gp": run_curve_gp, "ours": run_ours,
+           "curve_gp_prior": run_curve_gp_prior, "ours_prior": run_ours_prior}
 
 
 def _job(args):
@@ -231,7 +234,9 @@ def main(argv=None) -> int:
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--rounds", type=int, default=15, help="rounds per run, round 0 included (default 15)")
     parser.add_argument("--batch", type=int, default=8, help="formulations per round (default 8)")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES), help=f"comma-separated subset of {','.join(STRATEGIES)}")
+    parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help=f"comma-separated subset of {','.join(STRATEGIES)}")
+    parser.add_argument("--prior", action="store_true", help="also run curve_gp_prior and ours_prior: each campaign starts with an "
+                        "earlier 40-formulation campaign on another drug as its [prior] (bench/campaign_prior.py)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--plot", default="bench_campaign.png", help="PNG of best f2 vs experiments ('' for none)")
     parser.add_argument("--timing-n", type=int, default=500, help="measured formulations for the proposal timing (0: skip)")
@@ -242,6 +247,7 @@ def main(argv=None) -> int:
 
     targets = list(TARGETS) if args.targets == "all" else [t.strip() for t in args.targets.split(",") if t.strip()]
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    strategies += [s for s in ("curve_gp_prior", "ours_prior") if args.prior and s not in strategies]
     bad = [t for t in targets if t not in TARGETS] + [s for s in strategies if s not in STRATEGIES]
     if bad or args.seeds < 1 or args.rounds < 2 or args.batch < 1:
         parser.error(f"unknown targets/strategies {bad}" if bad else "need --seeds >= 1, --rounds >= 2, --batch >= 1")

@@ -90,17 +90,25 @@ def run_gp_ei(target_name: str, seed: int, rounds: int, batch: int) -> list[floa
     return state.f2
 
 
-def run_curve_gp(target_name: str, seed: int, rounds: int, batch: int, n_samples: int = 128) -> list[float]:
-    """One GP per target time on the measured release; EI of the f2 of sampled curves (top-k)."""
+def run_curve_gp(target_name: str, seed: int, rounds: int, batch: int, n_samples: int = 128,
+                 prior: tuple[np.ndarray, np.ndarray] | None = None) -> list[float]:
+    """One GP per target time on the measured release; EI of the f2 of sampled curves (top-k).
+
+    ``prior``: (encoded formulations, release % at the target times) fitted along with the measured
+    ones; with it round 0 is chosen by the GPs too (as ours does with a prior).
+    """
     state = _Loop(target_name, seed, batch)
-    state.run_batch(state.space.sample(batch, seed=seed))
+    if prior is None:
+        state.run_batch(state.space.sample(batch, seed=seed))
     rng = np.random.default_rng(seed)
-    for round_ in range(1, rounds):
+    for round_ in range(0 if prior is not None else 1, rounds):
         frame, encoded = state.pool(round_)
-        if len(state.y) < 2:
+        X, Y = np.array(state.X).reshape(-1, encoded.shape[1]), np.array(state.curves).reshape(-1, len(state.target.times_hours))
+        if prior is not None:
+            X, Y = np.vstack([X, prior[0]]), np.vstack([Y, prior[1]])
+        if len(X) < 2:
             picks = np.arange(batch)
         else:
-            X, Y = np.array(state.X), np.array(state.curves)
             means, stds = [], []
             for j in range(Y.shape[1]):
                 gp = _gp(seed, X.shape[1]).fit(X, Y[:, j])
@@ -108,7 +116,7 @@ def run_curve_gp(target_name: str, seed: int, rounds: int, batch: int, n_samples
                 means.append(m)
                 stds.append(s)
             mean, std = np.array(means).T, np.array(stds).T  # (n, T)
-            best = max(state.y)
+            best = max(state.y) if state.y else 0.0
             ei = np.zeros(len(encoded))
             for chunk in range(0, n_samples, 32):
                 z = rng.standard_normal((min(32, n_samples - chunk), len(encoded), mean.shape[1]))
@@ -117,5 +125,3 @@ def run_curve_gp(target_name: str, seed: int, rounds: int, batch: int, n_samples
             picks = np.argsort(-ei, kind="stable")[:batch]
         state.run_batch(frame.iloc[np.asarray(picks)].reset_index(drop=True))
     return state.f2
-
-

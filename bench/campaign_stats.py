@@ -66,9 +66,8 @@ def summarise(results: dict, strategies, targets, batch: int, rounds: int, ours:
                 factor = r / o
                 text = f"{factor:.1f}"
             summary[f"acceleration_{threshold:.0f}"] = {"factor": factor, "text": text, "lower_bound": r is None}
-    if ours in strategies:
-        summary["paired_ours"] = ours
-        summary["paired"] = {b: paired_counts(results, ours, b, batch, rounds) for b in strategies if b != ours}
+    summary["paired"] = {o: {b: paired_counts(results, o, b, batch, rounds) for b in strategies if b != o}
+                         for o in (ours, f"{ours}_prior") if o in strategies}
     return summary
 
 
@@ -103,8 +102,6 @@ def print_tables(summary: dict, strategies, targets, batch: int, rounds: int) ->
     print_paired(summary)
 
 
-
-
 def paired_counts(results: dict, ours: str, baseline: str, batch: int, rounds: int) -> dict:
     """Per (target, seed) run of both strategies: who needed fewer experiments to f2 >= 65, who was higher at 24 and 40.
 
@@ -123,11 +120,17 @@ def paired_counts(results: dict, ours: str, baseline: str, batch: int, rounds: i
 
 
 def print_paired(summary: dict) -> None:
-    """The paired table: ours against each baseline."""
-    for baseline, counts in summary.get("paired", {}).items():
-        cells = [f"to f2>=65: fewer {counts['experiments_to_65']['fewer']} / equal {counts['experiments_to_65']['equal']} / more {counts['experiments_to_65']['more']}"]
-        for n in (24, 40):
-            c = counts.get(f"best_f2_at_{n}")
-            if c:
-                cells.append(f"best f2 @{n}: higher {c['higher']} / equal {c['equal']} / lower {c['lower']}")
-        print(f"paired, {summary['paired_ours']} vs {baseline} ({counts['pairs']} runs): " + "; ".join(cells))
+    """The paired counts: ours (and ours with the prior) against each other strategy."""
+    for ours, against in summary.get("paired", {}).items():
+        for baseline, counts in against.items():
+            _print_pair(ours, baseline, counts)
+
+
+def _print_pair(ours: str, baseline: str, counts: dict) -> None:
+    to_65 = counts["experiments_to_65"]
+    cells = [f"to f2>=65: fewer {to_65['fewer']} / equal {to_65['equal']} / more {to_65['more']}"]
+    for n in (24, 40):
+        c = counts.get(f"best_f2_at_{n}")
+        if c:
+            cells.append(f"best f2 @{n}: higher {c['higher']} / equal {c['equal']} / lower {c['lower']}")
+    print(f"paired, {ours} vs {baseline} ({counts['pairs']} runs): " + "; ".join(cells))

@@ -45,10 +45,31 @@ def test_one_short_run_of_every_strategy(tmp_path, capsys):
                        "--timing-n", "0", "--plot", str(tmp_path / "p.png"), "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out["overall"]) == set(bench.STRATEGIES)
+    assert set(out["overall"]) == set(bench.DEFAULT_STRATEGIES)
+    assert set(out["paired"]["ours"]) == {"random", "gp_ei", "curve_gp"}
+    assert "median_best_f2_after_16" in out["overall"]["ours"]
     runs = {r["strategy"]: r["f2"] for r in out["runs"]}
     assert all(len(f) == 16 for f in runs.values())
     first = [np.nan if v is None else v for v in runs["random"][:8]]
     for s in ("ours", "gp_ei", "curve_gp"):  # the same round 0 for every strategy
         np.testing.assert_allclose([np.nan if v is None else v for v in runs[s][:8]], first, rtol=1e-9)
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_paired_counts_compare_the_same_target_and_seed():
+    ours = {("ours", "slow", s): f for s, f in enumerate([[70.0] * 8 + [80.0] * 8, [10.0] * 16, [66.0] * 16])}
+    base = {("curve_gp", "slow", s): f for s, f in enumerate([[10.0] * 8 + [70.0] * 8, [10.0] * 16, [90.0] * 16])}
+    counts = bench.summarise({**ours, **base}, ["curve_gp", "ours"], ["slow"], batch=8, rounds=2)["paired"]["ours"]["curve_gp"]
+    assert counts["experiments_to_65"] == {"fewer": 1, "equal": 2, "more": 0}  # seed 2: both reach 65 in round 1
+    assert counts["pairs"] == 3
+
+
+def test_the_prior_mode_runs_both_warm_strategies(capsys):
+    code = bench.main(["--targets", "slow", "--seeds", "1", "--first-seed", "901", "--rounds", "2", "--strategies", "ours",
+                       "--prior", "--timing-n", "0", "--plot", "", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["overall"]) == {"ours", "curve_gp_prior", "ours_prior"}
+    runs = {r["strategy"]: r["f2"] for r in out["runs"]}
+    assert all(len(f) == 16 for f in runs.values())
+    assert set(out["paired"]["ours_prior"]) == {"ours", "curve_gp_prior"}
