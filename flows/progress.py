@@ -20,18 +20,28 @@ def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _proposer(r: dict) -> str:
+    """e.g. "ensemble, prior joint (38)": who proposed a round, and how the prior was used."""
+    names = {"sobol-start": "Sobol", "ensemble-acquisition": "ensemble", "curve-gp-acquisition": "curve GP"}
+    text = names.get(r.get("recommender"), r.get("recommender") or "-")
+    if r.get("prior_use"):
+        text += f", prior {r['prior_use']} ({r.get('prior_formulations')})"
+    return text
+
+
 def rounds_table(status: dict) -> Table:
     """The per-round table of ``nanoloop status``."""
     table = Table(title=f"campaign {status['campaign']}", caption=(
         "prop/meas/fail/flight/wait: proposed, measured, failed, in flight, awaiting approval; "
         "f2 to the target: best of the round and best so far; MAE %: prospective error of the round's predictions; "
-        "cov 90: share of measured points inside the 90 % interval"
+        "cov 90: share of measured points inside the 90 % interval; proposed by: the recommender and, with a [prior], how it trained the model"
     ))
-    for name in ("round", "prop", "meas", "fail", "flight", "wait", "f2 rnd", "f2 best", "MAE %", "cov 90"):
+    for name in ("round", "prop", "meas", "fail", "flight", "wait", "f2 rnd", "f2 best", "MAE %", "cov 90", "proposed by"):
         table.add_column(name, justify="right")
     for r in status["rounds"]:
         table.add_row(
             str(r["round"]), str(r["proposed"]), str(r["measured"]), str(r["failed"]), str(r["in_flight"]), str(r["awaiting_approval"]),
             _fmt(r["best_f2_round"], ".1f"), _fmt(r["best_f2"], ".1f"), _fmt(r["prospective_mae"], ".1f"), _fmt(r["coverage_90"], ".0%"),
+            _proposer(r),
         )
     return table

@@ -79,7 +79,7 @@ def _folds(n: int, k: int, seed: int) -> list[np.ndarray]:
 
 
 def choose_prior_use(own_encoded: np.ndarray, own_pct: np.ndarray, prior_encoded: np.ndarray, prior_pct: np.ndarray,
-                     seed: int = 0, folds: int = 5) -> tuple[str, dict, str]:
+                     seed: int = 0, folds: int = 5, max_formulations: int = 100) -> tuple[str, dict, str]:
     """How the prior should train this round's model, by grouped cross-validation on this campaign's formulations.
 
     Args:
@@ -89,6 +89,8 @@ def choose_prior_use(own_encoded: np.ndarray, own_pct: np.ndarray, prior_encoded
         prior_pct: their mean release (%) at the same times, shape (m, T).
         seed: fold assignment and optimiser seed.
         folds: at most this many folds (one formulation per fold below that).
+        max_formulations: at most this many of this campaign's and as many of the prior's
+            formulations (a seeded random draw) enter the GPs, which cost n^3.
 
     Returns:
         (use, held-out mean absolute error in %-points per use, the reason in words).
@@ -97,6 +99,13 @@ def choose_prior_use(own_encoded: np.ndarray, own_pct: np.ndarray, prior_encoded
     if n < MIN_TO_JUDGE:
         return "joint", {}, f"{n} measured formulations of this campaign (fewer than {MIN_TO_JUDGE} to judge the prior): the prior is used jointly"
     X, Y, P, PY = (np.asarray(a, np.float64) for a in (own_encoded, own_pct, prior_encoded, prior_pct))
+    rng = np.random.default_rng(seed)
+    if n > max_formulations:
+        keep = np.sort(rng.choice(n, max_formulations, replace=False))
+        X, Y, n = X[keep], Y[keep], max_formulations
+    if len(P) > max_formulations:
+        keep = np.sort(rng.choice(len(P), max_formulations, replace=False))
+        P, PY = P[keep], PY[keep]
     # kernels fitted once per use on all data, then reused for every fold (no optimiser inside the folds)
     kernels = {"none": [g.kernel_ for g, _, _ in _gp_per_time(X, Y, seed)],
                "joint": [g.kernel_ for g, _, _ in _gp_per_time(np.vstack([X, P]), np.vstack([Y, PY]), seed)]}

@@ -108,6 +108,7 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
             "prospective_mae": float(np.mean(np.abs(err["measured_pct"] - err["predicted_pct"]))) if len(err) else None,
             "coverage_90": float(err["inside_90"].mean()) if len(err) else None,
             "model_version": next((v for v in group["model_version"] if v), None),
+            **_proposed_by(group),
         })
     best = None
     if len(scores):
@@ -138,6 +139,18 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
         },
         "formulations": per_formulation,
     }
+
+
+def _proposed_by(group: pd.DataFrame) -> dict:
+    """Which recommender proposed a round, and how the ``[prior]`` trained its model (from the stored provenance)."""
+    made = group[~group["origin"].str.startswith("edit-of:")]
+    try:
+        params = json.loads(made["acquisition_params_json"].iloc[0]) if len(made) else {}
+    except (TypeError, ValueError):
+        params = {}
+    params = params if isinstance(params, dict) else {}
+    prior = params.get("prior") if isinstance(params.get("prior"), dict) else {}
+    return {"recommender": params.get("recommender"), "prior_use": prior.get("use"), "prior_formulations": prior.get("prior_formulations")}
 
 
 def _or_none(value) -> float | None:

@@ -128,6 +128,17 @@ def test_a_prior_store_makes_round_0_model_driven(tmp_path, earlier_store):
     assert set(prior["held_out_mae_pct"]) == {"none", "joint", "fine-tune"}
     models = campaign.ledger.read("models")
     assert json.loads(models.sort_values("round")["metrics_json"].iloc[-1])["prior"]["use"] == prior["use"]
+    # `nanoloop status` says which was used, round by round
+    from rich.console import Console
+
+    from nanoloop.flows.progress import rounds_table
+    from nanoloop.loop.evaluation import campaign_status
+
+    status = campaign_status(campaign.ledger, campaign.config.target, campaign.config.name)
+    assert [r["prior_use"] for r in status["rounds"]] == ["joint", prior["use"]]
+    console = Console(width=250, record=True)
+    console.print(rounds_table(status))
+    assert f"prior {prior['use']} ({prior['prior_formulations']})" in console.export_text()
 
 
 def test_a_prior_lacking_a_variable_needs_a_fill_value(tmp_path, earlier_store):
