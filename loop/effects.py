@@ -80,14 +80,12 @@ def shapley_values(model, features, variables: dict[str, list[int]], times_hours
     for k, cols in enumerate(variables.values()):
         mask[0, cols] = k
     first = [cols[0] for cols in variables.values()]  # captum repeats a player's value on each of its columns
-    explainer = ShapleyValueSampling(_forward(model, times))
-    out = np.empty((len(x), len(variables), len(times)))
-    for k in range(len(times)):
-        torch.manual_seed(random_state)  # the same permutations at every time
-        values = explainer.attribute(x, baselines=base, target=k, feature_mask=mask, n_samples=n_samples,
-                                     perturbations_per_eval=len(variables))
-        out[:, :, k] = values[:, first].numpy()
-    return out
+    torch.manual_seed(random_state)
+    # the forward returns (n, T): captum attributes every time at once, values shaped (n, T, d)
+    values = ShapleyValueSampling(_forward(model, times)).attribute(
+        x, baselines=base, feature_mask=mask, n_samples=n_samples, perturbations_per_eval=len(variables))
+    values = values.reshape(len(x), len(times), x.shape[1])[:, :, first]  # (n, T, V)
+    return values.permute(0, 2, 1).numpy().astype(np.float64)
 
 
 def summarize_effects(values: np.ndarray, features: np.ndarray, variables: dict[str, list[int]], times_hours,
