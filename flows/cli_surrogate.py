@@ -100,7 +100,7 @@ def cmd_explain(args) -> int:
     signed = wide.attrs["signed"]
     if signed.empty:
         console.print(f"No signed effects stored for round {round_} (explained before they existed); "
-                      f"run `nanoloop explain {args.store} --round {round_} --compute` to add them.")
+                      f"run `nanoloop explain {args.store} --round {round_} --compute` to add them.", soft_wrap=True)
         return 0
     console.print(_signed_table(signed, round_))
     return 0
