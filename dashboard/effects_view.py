@@ -98,9 +98,10 @@ def effects_figure(snap, round_: int | None) -> go.Figure:
                                  hovertemplate=f"%{{y}} at {t:g} h: %{{x:.2f}} pct points (%{{customdata}})<extra>{label}</extra>"), row=1, col=col)
             shown.add(sign)
     fig.update_yaxes(categoryorder="array", categoryarray=order[::-1])
-    fig.update_layout(template=figures.TEMPLATE, title=f"Direction of each variable's effect on the predicted release, round {round_} (Shapley values)",
-                      barmode="overlay", height=max(320, 120 + 30 * len(order)), margin={"l": 170},
-                      legend={"orientation": "h", "y": -0.12}, xaxis_title="mean |Shapley value| (pct points)")
+    fig.update_xaxes(range=[0, 1.05 * float(rows["importance"].max())])  # one scale: sizes compare across times
+    fig.update_layout(template=figures.TEMPLATE, title=f"Direction of each variable's effect on the predicted release, round {round_} "
+                      "(bar: mean |Shapley value|, pct points)", barmode="overlay", height=max(340, 160 + 30 * len(order)),
+                      margin={"l": 170, "b": 80}, legend={"orientation": "h", "y": -0.1, "yanchor": "top"})
     return fig
 
 
