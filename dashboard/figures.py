@@ -209,7 +209,7 @@ def importance_figure(snap: data.Snapshot, round_: int | None = None) -> go.Figu
     order = list(dict.fromkeys([*first["label"], *frame["label"]]))  # smallest first: plotly draws the first category at the bottom
     fig = go.Figure()
     for i, method in enumerate(methods[::-1]):  # grouped horizontal bars stack upwards: the first method on top within a group
-        part = frame[frame["method"] == method]
+        part = frame[frame["method"] == method].sort_values("importance")
         fig.add_trace(go.Bar(x=part["importance"], y=part["label"], orientation="h", name=method, marker_color=PALETTE[(len(methods) - 1 - i) % len(PALETTE)],
                              hovertemplate="%{y}: %{x:.3g}<extra>" + method + "</extra>"))
     title = f"Feature importance, round {round_}" if round_ is not None else "Feature importance, every round"

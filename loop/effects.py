@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from nanoloop.loop.errors import InputError
 
@@ -45,7 +44,9 @@ def shapley_method(time_hours: float) -> str:
 
 
 def _forward(model, times_hours: np.ndarray):
-    def forward(x: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    def forward(x):
         curves = model.predict_curves(x.detach().cpu().numpy().astype(np.float64), times_hours)  # (M, n, T)
         return torch.as_tensor(100.0 * curves.mean(axis=0))
 
@@ -69,6 +70,7 @@ def shapley_values(model, features, variables: dict[str, list[int]], times_hours
         (n, V, T) values in the order of ``variables``; summed over V they equal
         release(x, t) - release(baseline, t).
     """
+    import torch  # here, not at the top: the dashboard imports this module's names without loading torch
     from captum.attr import ShapleyValueSampling
 
     x = torch.as_tensor(np.asarray(features, dtype=np.float64))

@@ -25,7 +25,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import torch
 
 from nanoloop.loop.effects import SHAPLEY, categories_of, direction, partial_dependence_rows, shapley_values, summarize_effects
 from nanoloop.loop.errors import InputError
@@ -96,6 +95,8 @@ def integrated_gradients(model, features, times_hours, baseline=None, steps: int
         (n, d, T) attributions in release fraction; summed over d they equal
         F(features, t) - F(baseline, t) up to the integration error.
     """
+    import torch  # here, not at the top: the dashboard reads stored explanations without loading torch
+
     x = torch.as_tensor(np.asarray(features, dtype=np.float32))
     if x.ndim != 2:
         raise InputError(f"features must have shape (n, d), got {tuple(x.shape)}")
