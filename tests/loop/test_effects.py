@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from nanoloop.loop.campaign import Campaign
-from nanoloop.loop.effects import partial_dependence, shapley_values, summarize_effects
+from nanoloop.loop.effects import direction, partial_dependence, shapley_values, summarize_effects
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.explain import explain_round, read_explanations, read_partial_dependence, variable_columns
 from test_explain import _run, store  # noqa: F401  (the trained campaign: molecular weight slows release, loading speeds it)
@@ -52,6 +52,7 @@ def test_shapley_signs_and_additivity_on_a_known_law():
         assert np.isnan(rows.loc[("kind", t), "effect_pct"])
         assert rows.loc[("kind", t), "effect_detail"].startswith("A +")  # category A releases faster than average
     assert rows.loc[("mw", 168.0), "importance"] > rows.loc[("loading", 168.0), "importance"]
+    assert [direction(e) for e in (0.05, -0.05, 0.2, -0.2, np.nan)] == ["", "", "+", "-", ""]  # no sign under 0.1 pct points
 
 
 def test_partial_dependence_is_monotone_within_its_band():
