@@ -19,7 +19,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 
-from nanoloop.dashboard import approval_view, auth, data, figures, insights
+from nanoloop.dashboard import approval_view, auth, data, effects_view, figures, insights
 
 log = logging.getLogger("nanoloop.dashboard")
 
@@ -136,6 +136,7 @@ def layout(store: str, poll_seconds: float) -> html.Div:
                  style={"display": "flex", "gap": "8px", "alignItems": "center", "margin": "12px 0"}),
         html.Div(id="importance-note", style={"color": "#555", "margin": "8px 0"}),
         _graph("fig-importance"),
+        effects_view.layout(),
     ])
     approvals = approval_view.layout()
     insights_view = html.Div([_graph(f"fig-{name}") for name in INSIGHTS])
@@ -299,7 +300,7 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
             return [{"label": "all rounds", "value": "all"}], "all", note
         options = [{"label": "all rounds", "value": "all"}] + [{"label": f"round {r}", "value": r} for r in stored]
         value = no_update if current in ["all", *stored] else stored[-1]
-        methods = ", ".join(sorted(snap.explanations["method"].unique()))
+        methods = ", ".join(data.magnitude_methods(snap.explanations))
         return options, value, f"Importance by {methods}; rounds with explanations: {', '.join(map(str, stored))}."
 
     @app.callback(Output("fig-importance", "figure"), Input("importance-round", "value"), Input("ledger-version", "data"))
@@ -310,6 +311,7 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         return figures.importance_figure(snap, None if round_ in (None, "all") else int(round_))
 
     approval_view.register(app, view, store, approve_command)
+    effects_view.register(app, view)
 
     @app.callback(*[Output(f"fig-{name}", "figure") for name in INSIGHTS], Input("ledger-version", "data"))
     def insights_figures(_version):

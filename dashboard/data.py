@@ -24,6 +24,8 @@ import pyarrow.fs as pafs
 from nanoloop.loop.config import CampaignConfig, parse_config
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.evaluation import Z90, campaign_status, failure_reasons, measured_mean_curves, measured_objective, prospective_errors
+from nanoloop.loop.effects import SHAPLEY
+from nanoloop.loop.explain import PERMUTATION
 from nanoloop.loop.ledger import SCHEMAS, Ledger, latest_status
 from nanoloop.loop.records import formulation_table, law_parameter_units
 
@@ -75,7 +77,7 @@ class Snapshot:
             ``measured_f2``; indexed by formulation id.
         parameters: design variables, one column per variable, same index.
         mean_curves: id -> mean measured curve (index hours, values %).
-        curves, characterization, kinetics, explanations, events, models: the ledger tables.
+        curves, characterization, kinetics, explanations, events, models, partial_dependence: the ledger tables.
         errors: :func:`nanoloop.loop.evaluation.prospective_errors`.
         failures: :func:`nanoloop.loop.evaluation.failure_reasons` (id, round, stage, reason).
         records: :func:`nanoloop.loop.records.formulation_table` (one tidy row per formulation), same index.
@@ -96,6 +98,7 @@ class Snapshot:
     errors: pd.DataFrame
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
     records: pd.DataFrame = field(default_factory=pd.DataFrame)
+    partial_dependence: pd.DataFrame = field(default_factory=pd.DataFrame)
     fingerprint: tuple = field(default=())
 
     @property
@@ -153,6 +156,7 @@ def load_snapshot(store: str | os.PathLike) -> Snapshot:
         explanations=ledger.read("explanations"), events=ledger.read("events"), models=ledger.read("models"),
         errors=prospective_errors(ledger), failures=failure_reasons(ledger),
         records=formulation_table(ledger, config).set_index("formulation_id", drop=False), fingerprint=stamp,
+        partial_dependence=ledger.read("partial_dependence"),
     )
 
 
@@ -332,14 +336,37 @@ def formulation_choices(snap: Snapshot) -> list[dict]:
 
 # -- explanations, approvals --------------------------------------------------------------------
 def feature_importance(snap: Snapshot, round_: int | None = None) -> pd.DataFrame:
-    """Feature importance rows (round, feature, importance, method, model_version), largest first.
+    """Feature importance rows (round, feature, importance, method, model_version) of the magnitude methods.
 
+    Permutation importance and integrated gradients (the signed Shapley rows
+    are drawn by :mod:`nanoloop.dashboard.effects_view`). Sorted by round, method
+    (permutation first, then by time in hours, not by string) and size.
     ``round_`` None: every round. Empty when the campaign has stored no explanations.
     """
     frame = snap.explanations
+    if frame.empty:
+        return frame
+    frame = frame[~frame["method"].str.startswith(SHAPLEY)]
     if round_ is not None:
         frame = frame[frame["round"] == round_]
-    return frame.sort_values(["round", "method", "importance"], ascending=[True, True, False]).reset_index(drop=True)
+    rank = {m: k for k, m in enumerate(magnitude_methods(frame))}
+    frame = frame.assign(_rank=frame["method"].map(rank))
+    return frame.sort_values(["round", "_rank", "importance"], ascending=[True, True, False]).drop(columns="_rank").reset_index(drop=True)
+
+
+def magnitude_methods(frame: pd.DataFrame) -> list[str]:
+    """The explanation methods other than Shapley, permutation first, then in time order (``@24h`` before ``@168h``)."""
+    if frame.empty:
+        return []
+    methods = {m for m in frame["method"].unique() if not m.startswith(SHAPLEY)}
+    return sorted(methods, key=lambda m: (m != PERMUTATION, _method_hours(m), m))
+
+
+def _method_hours(method: str) -> float:
+    try:
+        return float(method.split("@", 1)[1].rstrip("h"))
+    except (IndexError, ValueError):
+        return -1.0
 
 
 def pending_approvals(snap: Snapshot) -> pd.DataFrame:

@@ -195,20 +195,27 @@ def formulation_figure(snap: data.Snapshot, fid: str) -> go.Figure:
 
 
 def importance_figure(snap: data.Snapshot, round_: int | None = None) -> go.Figure:
-    """Horizontal bars of feature importance for one round (one colour per method), or a message when none is stored."""
+    """Horizontal bars of feature importance for one round (one colour per method, legend in time order), or a message.
+
+    Variables are sorted by size (the first method's importance, largest on top).
+    """
     frame = data.feature_importance(snap, round_)
     if frame.empty:
         where = f"for round {round_}" if round_ is not None else "for this campaign"
         return message_figure(f"No feature importance stored {where} yet (the explanations table is empty).")
-    fig = go.Figure()
     fixed = snap.config.design_space().fixed  # held for this campaign: said, so it is not read as a driver of its choices
-    for i, (method, part) in enumerate(frame.groupby("method")):
-        part = part.sort_values("importance")
-        label = part["feature"].map(lambda f: f"{f} (fixed)" if f in fixed else f)
-        label = label if round_ is not None else label + " (round " + part["round"].astype(str) + ")"
-        fig.add_trace(go.Bar(x=part["importance"], y=label, orientation="h", name=method, marker_color=PALETTE[i % len(PALETTE)],
+    label = frame["feature"].map(lambda f: f"{f} (fixed)" if f in fixed else f)
+    frame = frame.assign(label=label if round_ is not None else label + " (round " + frame["round"].astype(str) + ")")
+    methods = list(dict.fromkeys(frame["method"]))
+    first = frame[frame["method"] == methods[0]].sort_values("importance")
+    order = list(dict.fromkeys([*first["label"], *frame["label"]]))  # smallest first: plotly draws the first category at the bottom
+    fig = go.Figure()
+    for i, method in enumerate(methods[::-1]):  # grouped horizontal bars stack upwards: the first method on top within a group
+        part = frame[frame["method"] == method].sort_values("importance")
+        fig.add_trace(go.Bar(x=part["importance"], y=part["label"], orientation="h", name=method, marker_color=PALETTE[(len(methods) - 1 - i) % len(PALETTE)],
                              hovertemplate="%{y}: %{x:.3g}<extra>" + method + "</extra>"))
     title = f"Feature importance, round {round_}" if round_ is not None else "Feature importance, every round"
     fig.update_layout(template=TEMPLATE, title=title, barmode="group", height=max(300, 60 + 28 * frame["feature"].nunique() * frame["method"].nunique()),
-                      xaxis_title="importance", margin={"l": 160})
+                      xaxis_title="importance", margin={"l": 160}, legend={"traceorder": "reversed"})
+    fig.update_yaxes(categoryorder="array", categoryarray=order)
     return fig

@@ -3,8 +3,11 @@
 - ``nanoloop explain STORE [--round N] [--compute] [--json]`` prints the stored
   explanations of a round's model (default: the latest round explained):
   permutation importance and integrated-gradient attributions at the target's
-  times, per design variable, in percentage points of release. ``--compute``
-  computes (and stores) them first when they are missing.
+  times, per design variable, in percentage points of release; then the signed
+  effects (Shapley values, sorted by size: "+" more of the variable speeds
+  release at that time, "-" slows it). ``--pd VARIABLE [--time-hours T]``
+  prints the partial dependence of release at T on that variable with its
+  band. ``--compute`` computes (and stores) what is missing.
 - ``nanoloop predict STORE FORMULATIONS.csv [--times H ...] [--json] [--plot OUT.png]``
   predicts release curves with 90 % intervals, from the campaign's latest
   model, for formulations typed into a CSV with one column per design
@@ -35,6 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--round", type=int, default=None, help="round whose model to explain (default: the latest explained)")
     p.add_argument("--compute", action="store_true", help="compute and store the explanations if they are missing")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--pd", default=None, metavar="VARIABLE", help="print the partial dependence of release on this continuous variable")
+    p.add_argument("--time-hours", type=float, default=None, metavar="T", help="with --pd: the time (default: the stored time nearest 24 h)")
     p.set_defaults(handler=cmd_explain)
 
     p = subparsers.add_parser("predict", help="predicted release curves with 90%% intervals for formulations in a CSV")
@@ -73,12 +78,16 @@ def cmd_explain(args) -> int:
         round_, wide = read_explanations(campaign.ledger, args.round)
     except InputError as err:
         raise InputError(f"{err}; run `nanoloop explain {args.store} --compute`") from None
+    if args.time_hours is not None and args.pd is None:
+        raise InputError("--time-hours goes with --pd VARIABLE")
+    if args.pd is not None:
+        return _print_partial_dependence(args, campaign, wide.attrs["model_version"])
     from nanoloop.loop.review import fixed_text
 
     fixed = campaign.space.fixed
-    version = wide.attrs.get("model_version")
+    attrs = dict(wide.attrs)
     wide = wide.loc[[f for f in wide.index if f not in fixed] + [f for f in wide.index if f in fixed]]  # fixed variables last
-    wide.attrs["model_version"] = version
+    wide.attrs.update(attrs)
     if args.json:
         print(explanations_json(round_, wide, fixed=fixed))
         return 0
@@ -98,6 +107,67 @@ def cmd_explain(args) -> int:
     if fixed:
         console.print(f"(fixed): held for this campaign at {fixed_text(fixed)}; not a driver of this campaign's choices "
                       "(the model learns its effect only from data where it varied)")
+    signed = wide.attrs["signed"]
+    if signed.empty:
+        console.print(f"No signed effects stored for round {round_} (explained before they existed); "
+                      f"run `nanoloop explain {args.store} --round {round_} --compute` to add them.", soft_wrap=True)
+        return 0
+    console.print(_signed_table(signed, round_, fixed))
+    return 0
+
+
+def _signed_table(signed: pd.DataFrame, round_: int, fixed: dict):
+    """Variables sorted by size (largest mean |Shapley value| over the times), one column per time in time order."""
+    from rich.table import Table
+
+    times = sorted(signed["time_hours"].unique())
+    table = Table(title=f"round {round_}: direction of each variable's effect on the predicted release (Shapley values)",
+                  caption="+ more of the variable speeds release at that time, - slows it; the number is its mean |Shapley value| "
+                          "(percentage points, from the average measured formulation); no sign: categorical, or a change under 0.1. "
+                          "min->max: change of release from the variable's min to its max; categorical: mean value per category.")
+    table.add_column("variable", no_wrap=True)
+    for t in times:
+        table.add_column(f"@{t:g}h", justify="right")
+    table.add_column(f"min->max @{times[-1]:g}h", justify="left")
+    for feature, rows in signed.groupby("feature", sort=False):
+        by_time = rows.set_index("time_hours")
+        cells = [f"{by_time.at[t, 'direction'] or ' '}{by_time.at[t, 'importance']:.2f}" if t in by_time.index else "-" for t in times]
+        last = by_time.loc[times[-1]] if times[-1] in by_time.index else None
+        if last is None:
+            note = ""
+        elif isinstance(last["effect_detail"], str):
+            note = last["effect_detail"]
+        else:
+            note = "" if pd.isna(last["effect_pct"]) else f"{last['effect_pct']:+.1f}"
+        table.add_row(f"{feature} (fixed)" if feature in fixed else str(feature), *cells, note)
+    return table
+
+
+def _print_partial_dependence(args, campaign, model_version: str) -> int:
+    from nanoloop.loop.effects import PD_BAND
+    from nanoloop.loop.explain import read_partial_dependence
+
+    try:
+        time_hours, curve = read_partial_dependence(campaign.ledger, model_version, args.pd, args.time_hours)
+    except InputError as err:
+        if "explained before" in str(err):
+            raise InputError(f"{err}; run `nanoloop explain {args.store} --compute`") from None
+        raise
+    if args.json:
+        print(json.dumps({"model_version": model_version, "variable": args.pd, "time_hours": time_hours, "band": PD_BAND,
+                          "unit": "percentage points of release", "points": curve.to_dict(orient="records")}))
+        return 0
+    from rich.table import Table
+
+    from nanoloop.flows.progress import console
+
+    table = Table(title=f"partial dependence of release at {time_hours:g} h on {args.pd} (model {model_version})",
+                  caption=f"release averaged over the measured formulations with {args.pd} set to each value; band: {PD_BAND}")
+    for name in (args.pd, "release %", "band low %", "band high %"):
+        table.add_column(name, justify="right")
+    for row in curve.itertuples():
+        table.add_row(f"{row.value:.4g}", f"{row.release_pct:.1f}", f"{row.low_pct:.1f}", f"{row.high_pct:.1f}")
+    console.print(table)
     return 0
 
 

@@ -24,7 +24,8 @@ from nanoloop.loop.campaign import IN_FLIGHT, Campaign
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.config import load_config
 from nanoloop.loop.evaluation import campaign_status, failure_reasons
-from nanoloop.loop.explain import PERMUTATION, explain_round
+from nanoloop.loop.effects import SHAPLEY
+from nanoloop.loop.explain import PERMUTATION, explain_round, signed_effects
 from nanoloop.loop.ledger import Ledger, LedgerBusy
 
 
@@ -55,6 +56,12 @@ def explain(campaign: Campaign, round_: int) -> None:
     frame = explain_round(campaign, round_)
     top = frame[frame["method"] == PERMUTATION].sort_values("importance", ascending=False)["feature"].head(3).tolist()
     say(f"round {round_}: release is driven most by {', '.join(top)} (permutation importance)")
+    signed = signed_effects(frame[frame["method"].str.startswith(SHAPLEY)])
+    signed = signed[signed["direction"] != ""]
+    if not signed.empty:
+        last = signed["time_hours"].max()
+        words = [f"more {r.feature} {'speeds' if r.direction == '+' else 'slows'} release" for r in signed[signed["time_hours"] == last].head(2).itertuples()]
+        say(f"round {round_}: at {last:g} h, {'; '.join(words)} (Shapley values)")
 
 
 @task(name="approve", cache_policy=NO_CACHE)

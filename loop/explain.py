@@ -25,8 +25,8 @@ import json
 
 import numpy as np
 import pandas as pd
-import torch
 
+from nanoloop.loop.effects import SHAPLEY, categories_of, direction, partial_dependence_rows, shapley_values, summarize_effects
 from nanoloop.loop.errors import InputError
 
 PERMUTATION = "permutation_mae_pct"
@@ -95,6 +95,8 @@ def integrated_gradients(model, features, times_hours, baseline=None, steps: int
         (n, d, T) attributions in release fraction; summed over d they equal
         F(features, t) - F(baseline, t) up to the integration error.
     """
+    import torch  # here, not at the top: the dashboard reads stored explanations without loading torch
+
     x = torch.as_tensor(np.asarray(features, dtype=np.float32))
     if x.ndim != 2:
         raise InputError(f"features must have shape (n, d), got {tuple(x.shape)}")
@@ -145,26 +147,33 @@ def _round_model(campaign, round_: int) -> str:
     return str(chosen.sort_values("trained_at").iloc[-1]["model_version"])
 
 
-def explain_round(campaign, round_: int, times_hours=None, n_repeats: int = 5) -> pd.DataFrame:
+def explain_round(campaign, round_: int, times_hours=None, n_repeats: int = 5, n_samples: int = 25) -> pd.DataFrame:
     """Explain the surrogate trained in ``round_`` and append the result to the ledger.
 
     The model is explained on the curves it was trained on: those of
-    formulations proposed before ``round_``. Idempotent: a model already
-    explained is read back, not recomputed.
+    formulations proposed before ``round_``. Besides permutation importance and
+    integrated gradients, signed Shapley effects per variable and time and the
+    partial dependence on each continuous variable (:mod:`nanoloop.loop.effects`)
+    are stored (``partial_dependence`` table). Idempotent: what is stored for
+    the model is read back; only a missing part (e.g. the signed effects of a
+    store explained by an older version) is computed.
 
     Args:
         campaign: a :class:`nanoloop.loop.campaign.Campaign`.
         round_: the round whose model to explain.
         times_hours: times for the curve attributions; defaults to the target profile's.
         n_repeats: shuffles per variable for permutation importance.
+        n_samples: permutations of the variables for the Shapley values.
 
     Returns:
-        DataFrame with the ``explanations`` table's columns.
+        DataFrame with the ``explanations`` table's rows of that model.
     """
     version = _round_model(campaign, round_)
     stored = campaign.ledger.read("explanations")
     stored = stored[stored["model_version"] == version]
-    if not stored.empty:
+    has_signed = stored["method"].str.startswith(SHAPLEY).any()
+    has_pd = (campaign.ledger.read("partial_dependence")["model_version"] == version).any() or not campaign_continuous(campaign)
+    if not stored.empty and has_signed and has_pd:
         return stored.reset_index(drop=True)
     model = campaign.load_model(version)
     X, y, groups, _ = campaign.training_data()
@@ -176,11 +185,34 @@ def explain_round(campaign, round_: int, times_hours=None, n_repeats: int = 5) -
     if len(y) == 0:
         raise InputError(f"round {round_}: no measured curves to explain the model on")
     times = campaign.config.target.times_hours if times_hours is None else times_hours
-    frame = explain_model(model, X, y, groups, list(campaign.space.feature_names), times, n_repeats, random_state=campaign.config.seed + round_)
-    frame.insert(0, "round", round_)
-    frame.insert(0, "model_version", version)
-    campaign.ledger.append("explanations", frame)
-    return frame
+    names = list(campaign.space.feature_names)
+    seed = campaign.config.seed + round_
+    parts = []
+    if stored.empty:
+        parts.append(explain_model(model, X, y, groups, names, times, n_repeats, random_state=seed))
+    _, first = np.unique(np.asarray(groups), return_index=True)
+    features = X[first, :-1]
+    if not has_signed:
+        variables = variable_columns(names)
+        values = shapley_values(model, features, variables, times, n_samples=n_samples, random_state=seed)
+        parts.append(summarize_effects(values, features, variables, times, categories_of(campaign.space)))
+    if not has_pd:
+        curves = partial_dependence_rows(model, features, campaign.space, times)
+        curves.insert(0, "round", round_)
+        curves.insert(0, "model_version", version)
+        campaign.ledger.append("partial_dependence", curves)
+    if parts:
+        frame = pd.concat(parts, ignore_index=True)
+        frame.insert(0, "round", round_)
+        frame.insert(0, "model_version", version)
+        campaign.ledger.append("explanations", frame)
+    stored = campaign.ledger.read("explanations")
+    return stored[stored["model_version"] == version].reset_index(drop=True)
+
+
+def campaign_continuous(campaign) -> bool:
+    """Whether the campaign's design space has a continuous variable (partial dependence needs one)."""
+    return any(not hasattr(v, "categories") for v in campaign.space.variables)
 
 
 def read_explanations(ledger, round_: int | None = None) -> tuple[int, pd.DataFrame]:
@@ -198,14 +230,56 @@ def read_explanations(ledger, round_: int | None = None) -> tuple[int, pd.DataFr
         raise InputError(f"no explanations stored for round {chosen} (rounds explained: {rounds})")
     part = table[table["round"] == chosen]
     part = part[part["model_version"] == part["model_version"].iloc[-1]]
+    signed = part[part["method"].str.startswith(SHAPLEY)]
+    part = part[~part["method"].str.startswith(SHAPLEY)]
     wide = part.pivot_table(index="feature", columns="method", values="importance", aggfunc="last")
     ig_cols = sorted((c for c in wide.columns if c != PERMUTATION), key=_ig_hours)
     ordered = ([PERMUTATION] if PERMUTATION in wide.columns else []) + ig_cols
     wide = wide[ordered]
     if PERMUTATION in wide.columns:
         wide = wide.sort_values(PERMUTATION, ascending=False)
-    wide.attrs["model_version"] = str(part["model_version"].iloc[-1])
+    wide.attrs["model_version"] = str(table[table["round"] == chosen]["model_version"].iloc[-1])
+    wide.attrs["signed"] = signed_effects(signed)
     return chosen, wide
+
+
+def signed_effects(rows: pd.DataFrame) -> pd.DataFrame:
+    """Signed Shapley rows (feature, time_hours, importance, effect_pct, direction, effect_detail).
+
+    Sorted by size: variables by their largest mean |Shapley value| over the
+    times, then by time (numerically). Empty for a store explained before
+    signed effects existed.
+    """
+    columns = ["feature", "time_hours", "importance", "effect_pct", "direction", "effect_detail"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    out = rows.assign(time_hours=rows["method"].map(_ig_hours), direction=rows["effect_pct"].map(direction))
+    size = out.groupby("feature")["importance"].transform("max")
+    out = out.assign(_size=size).sort_values(["_size", "feature", "time_hours"], ascending=[False, True, True])
+    return out[columns].reset_index(drop=True)
+
+
+def read_partial_dependence(ledger, model_version: str, variable: str, time_hours: float | None = None) -> tuple[float, pd.DataFrame]:
+    """Stored partial dependence of one variable at one time (default: the stored time nearest 24 h).
+
+    Returns:
+        (time_hours, frame of value, release_pct, low_pct, high_pct sorted by value).
+    """
+    table = ledger.read("partial_dependence")
+    table = table[table["model_version"] == model_version]
+    if table.empty:
+        raise InputError(f"model {model_version} has no partial dependence stored (explained before it existed)")
+    known = sorted(table["variable"].unique())
+    if variable not in known:
+        raise InputError(f"no partial dependence for {variable!r}; continuous variables: {', '.join(known)}")
+    part = table[table["variable"] == variable]
+    times = np.array(sorted(part["time_hours"].unique()), dtype=float)
+    wanted = 24.0 if time_hours is None else float(time_hours)
+    chosen = float(times[np.argmin(np.abs(times - wanted))])
+    if time_hours is not None and not np.isclose(chosen, wanted):
+        raise InputError(f"--time-hours {wanted:g}: no partial dependence at that time (stored: {', '.join(f'{t:g}' for t in times)} h)")
+    rows = part[np.isclose(part["time_hours"], chosen)].sort_values("value")
+    return chosen, rows[["value", "release_pct", "low_pct", "high_pct"]].reset_index(drop=True)
 
 
 def _ig_hours(method: str) -> float:
@@ -221,8 +295,15 @@ def explanations_json(round_: int, wide: pd.DataFrame, fixed: dict | None = None
     ``fixed``: variables held for this campaign (name -> value); each feature says whether it is one.
     """
     fixed = fixed or {}
+    signed = wide.attrs.get("signed", pd.DataFrame())
     return json.dumps({
         "round": round_, "model_version": wide.attrs.get("model_version"), "unit": "percentage points of release",
         "features": [{"feature": f, "fixed": f in fixed, **{m: (None if pd.isna(v) else float(v)) for m, v in row.items()}}
                      for f, row in wide.iterrows()],
+        "signed_effects": [
+            {"feature": r.feature, "time_hours": float(r.time_hours), "size_pct": float(r.importance),
+             "effect_pct": None if pd.isna(r.effect_pct) else float(r.effect_pct), "direction": r.direction or None,
+             "category_effects": None if pd.isna(r.effect_detail) else r.effect_detail, "fixed": r.feature in fixed}
+            for r in signed.itertuples()
+        ],
     })

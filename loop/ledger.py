@@ -152,6 +152,23 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("feature", pa.string()),
             ("importance", pa.float64()),
             ("method", pa.string()),
+            # signed effects (loop/effects.py): the time explained, signed change over the variable's range, per-category values
+            ("time_hours", pa.float64()),
+            ("effect_pct", pa.float64()),
+            ("effect_detail", pa.string()),
+        ]
+    ),
+    # Partial dependence of predicted release on each continuous variable, with the ensemble members' 5-95 % band.
+    "partial_dependence": pa.schema(
+        [
+            ("model_version", pa.string()),
+            ("round", pa.int32()),
+            ("variable", pa.string()),
+            ("time_hours", pa.float64()),
+            ("value", pa.float64()),
+            ("release_pct", pa.float64()),
+            ("low_pct", pa.float64()),
+            ("high_pct", pa.float64()),
         ]
     ),
 }
@@ -160,6 +177,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 OPTIONAL: dict[str, tuple[str, ...]] = {
     "events": ("measured_objective", "measured_f2"),
     "curves": ("apparatus", "medium", "volume_ml", "temperature_c"),
+    "explanations": ("time_hours", "effect_pct", "effect_detail"),
 }
 
 #: table -> {old column name: new column name}, applied when reading parts of an older schema
@@ -173,6 +191,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "kinetics": ("formulation_id",),
     "models": ("model_version",),
     "explanations": ("model_version", "feature", "method"),
+    "partial_dependence": ("model_version", "variable", "time_hours", "value"),
 }
 
 

@@ -81,8 +81,11 @@ def test_model_proposals_carry_prediction_and_provenance(finished_store):
 def test_round_explanations_are_stored(finished_store, capsys):
     explanations = Campaign.open(finished_store).ledger.read("explanations")
     assert set(explanations["round"]) == {1}
+    assert explanations["method"].str.startswith("shapley_pct@").any()  # the flow stores the signed effects
+    assert set(Campaign.open(finished_store).ledger.read("partial_dependence")["round"]) == {1}
     assert main(["explain", finished_store]) == 0
-    assert "polymer" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "polymer" in out and "direction of each variable" in out
 
 
 def test_status_json_reports_prospective_error(finished_store, capsys):

@@ -21,6 +21,7 @@ from nanoloop.loop.explain import (
     read_explanations,
     variable_columns,
 )
+from nanoloop.loop.effects import shapley_method
 from nanoloop.loop.domain import distance_to_data, measured_encoded
 from nanoloop.loop.ledger import Ledger
 from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
@@ -60,9 +61,10 @@ def store(tmp_path_factory):
 def test_explain_round_stores_rows_and_finds_the_drivers(store):
     campaign = Campaign.open(store)
     frame = explain_round(campaign, 1)
-    assert list(frame.columns) == ["model_version", "round", "feature", "importance", "method"]
+    assert list(frame.columns) == ["model_version", "round", "feature", "importance", "method", "time_hours", "effect_pct", "effect_detail"]
     methods = set(frame["method"])
-    assert methods == {PERMUTATION} | {ig_method(t) for t in campaign.config.target.times_hours}
+    times = campaign.config.target.times_hours
+    assert methods == {PERMUTATION} | {ig_method(t) for t in times} | {shapley_method(t) for t in times}
     perm = frame[frame["method"] == PERMUTATION].set_index("feature")["importance"]
     assert set(perm.index) == set(campaign.space.names)  # one row per design variable, one-hot columns merged
     assert perm.idxmax() == "polymer_mw_kda"
