@@ -230,8 +230,9 @@ class Campaign:
     def propose(self, round_: int, fit_members=None, recommender: Recommender | None = None) -> list[str]:
         """Store the round's batch (idempotent: an existing batch is returned as it is).
 
-        Round 0, and any round before a measurement, is a scrambled Sobol
-        design within the constraints; later rounds train the surrogate
+        A round before any measurement is a scrambled Sobol design within the
+        constraints; once curves are stored (earlier rounds, or formulations
+        imported from the lab's files as round -1) each round trains the surrogate
         (``fit_members``: see :meth:`train`) and choose by the acquisition
         function (:func:`nanoloop.loop.recommenders.choose_recommender`).
         ``recommender`` replaces that choice (e.g. ``SobolStart(size=500)`` for
@@ -241,7 +242,7 @@ class Campaign:
         existing = frame.loc[frame["round"] == round_, "formulation_id"].tolist()
         if existing:
             return existing
-        trained = self.train(round_, fit_members) if round_ > 0 else None
+        trained = self.train(round_, fit_members)  # None while nothing is measured (nor imported)
         context = self.proposal_context(round_, trained)
         recommender, reason = choose_recommender(context) if recommender is None else (recommender, "given by the caller")
         proposal = recommender.recommend(context).with_params(recommender=recommender.name, chosen_because=reason)
@@ -465,12 +466,12 @@ class Campaign:
         self.ledger.append("curves", curve_rows)
         fault_point("during-ingest")
         self.ledger.append("kinetics", kinetics_rows)
-        scores = self._measured_scores(curve_rows)
+        scores = self.measured_scores(curve_rows)
         for reason in dict.fromkeys(measured.values()):
             self.record([fid for fid, r in measured.items() if r == reason], "measured", round_, reason, measured=scores)
         return {"measured": list(measured), "failed": failed}
 
-    def _measured_scores(self, curve_rows: list[dict]) -> dict[str, tuple[float, float]]:
+    def measured_scores(self, curve_rows: list[dict]) -> dict[str, tuple[float, float]]:
         """id -> (objective, f2 to the target) of each new mean measured curve."""
         if not curve_rows:
             return {}

@@ -261,4 +261,10 @@ def choose_recommender(context: ProposalContext) -> tuple[Recommender, str]:
     """The recommender for this round and why it was chosen."""
     if context.model is None:
         return SobolStart(), "no trained surrogate yet (round 0 or nothing measured)"
-    return EnsembleAcquisition(), f"surrogate {context.model.version} trained on {context.model.n_formulations} measured formulations"
+    imported = int((context.formulations["origin"] == "imported").sum()) if len(context.formulations) else 0
+    reason = f"surrogate {context.model.version} trained on {context.model.n_formulations} measured formulations"
+    if imported:
+        reason += f" ({imported} imported from the lab's files)"
+        if context.round == 0:
+            reason += ", so no Sobol start"
+    return EnsembleAcquisition(), reason
