@@ -171,8 +171,20 @@ def key_numbers(snap: Snapshot) -> dict:
         "best_f2": best["f2"] if best else None,
         "best_id": best["formulation_id"] if best else None,
         "best_round": best["round"] if best else None,
+        "best_where": ("imported" if best["round"] < 0 else f"round {best['round']}") if best else None,
         "awaiting_approval": len(snap.status["awaiting_approval"]),
+        "imported": (snap.status.get("imported") or {}).get("formulations", 0),
+        "imported_note": _imported_note(snap.status.get("imported")),
     }
+
+
+def _imported_note(imported: dict | None) -> str:
+    """"imported: N formulations from FILE ..." (formulations of round -1, apart from the designed rounds), or ""."""
+    if not imported:
+        return ""
+    from nanoloop.loop.history_store import imported_line
+
+    return imported_line(imported)
 
 
 def rounds_table(snap: Snapshot) -> pd.DataFrame:
@@ -187,7 +199,7 @@ def best_by_experiment(snap: Snapshot) -> pd.DataFrame:
     """Measured formulations in the order they were measured, with the best f2 so far.
 
     Columns: experiment (1, 2, ...), formulation_id, round, f2, best_f2.
-    Order: time of the ``measured`` event, then round, then id.
+    Order: time of the ``measured`` event, then round, then id. Imported formulations (round -1) come first.
     """
     forms = snap.formulations
     measured = forms[forms["measured_f2"].notna()]
