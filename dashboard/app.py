@@ -232,7 +232,7 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         if current in rounds:
             return options, no_update
         measured = [r["round"] for r in snap.status["rounds"] if r["measured"] > 0]
-        return options, (measured or rounds)[-1]
+        return options, (measured or rounds or [None])[-1]  # None: only imported formulations yet
 
     @app.callback(Output("fig-batch", "figure"), Output("round-table", "children"), Input("round-select", "value"), Input("ledger-version", "data"))
     def batch(round_, _version):

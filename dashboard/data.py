@@ -189,9 +189,9 @@ def _imported_note(imported: dict | None) -> str:
 
 def rounds_table(snap: Snapshot) -> pd.DataFrame:
     """One row per round, the columns of ``campaign_status``'s rounds (f2 and errors rounded for reading)."""
-    frame = pd.DataFrame(snap.status["rounds"])
     columns = ["round", "proposed", "approved", "rejected", "measured", "failed", "in_flight", "awaiting_approval",
                "best_f2_round", "best_f2", "prospective_mae", "coverage_90", "model_version"]
+    frame = pd.DataFrame(snap.status["rounds"] or None, columns=None if snap.status["rounds"] else columns)  # none yet: only imports
     return frame[[c for c in columns if c in frame.columns]]
 
 
