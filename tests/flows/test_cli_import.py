@@ -26,6 +26,8 @@ def test_import_with_map_flags_then_status_and_report(tmp_path, capsys):
     assert main(["status", store]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "imported: 24 formulations from earlier_formulations.csv" in text and "(imported) f2 =" in text
+    assert main(["batch", store]) == 2  # imported formulations are not a batch to review
+    assert "no formulation proposed yet" in capsys.readouterr().err
     assert main(["report", store, "--out", str(tmp_path / "r.html")]) == 0
     html = (tmp_path / "r.html").read_text()
     assert "imported: 24 formulations from earlier_formulations.csv" in html and '"name":"imported"' in html.replace(" ", "")
