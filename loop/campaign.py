@@ -161,6 +161,7 @@ class Campaign:
     def current_round(self) -> int:
         """The round the next step belongs to: the last round until all its formulations are settled."""
         frame = self.formulations()
+        frame = frame[frame["round"] >= 0]  # round -1: imported from the lab's files, never a designed round
         if frame.empty:
             return 0
         last = int(frame["round"].max())
@@ -170,6 +171,8 @@ class Campaign:
     def failure_budget_exceeded(self) -> str | None:
         """Why the campaign must stop, when more than ``max_failed_pct`` of the made formulations failed."""
         states = self.states()
+        forms = self.ledger.read("formulations")
+        states = states.drop(forms.loc[forms["round"] < 0, "formulation_id"], errors="ignore")  # imported: not made in this campaign
         settled = states[states.isin(["measured", "failed"])]
         if len(settled) < self.config.batch_size:
             return None

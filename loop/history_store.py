@@ -21,6 +21,7 @@ import numpy as np
 
 from nanoloop.loop import __version__
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.faults import fault_point
 from nanoloop.loop.history import Experiments, experiments_summary, recipe_json
 from nanoloop.loop.lab_results import kinetics_row
 from nanoloop.loop.ledger import now_utc
@@ -135,11 +136,15 @@ def _write(campaign, experiments: Experiments, ids: list[str]) -> None:
     by_id: dict[str, list[dict]] = {}
     for row in curve_rows:
         by_id.setdefault(row["formulation_id"], []).append(row)
-    ledger.append("formulations", formulations)
-    ledger.append("curves", curve_rows)
+    # Order for a crash half-way: rows that refer to a formulation first, then the formulation (now measured, with
+    # its event), its curves last; a rerun of the import completes what is missing (appends skip stored keys).
+    scores = campaign.measured_scores(curve_rows)
     ledger.append("characterization", char_rows)
     ledger.append("kinetics", [kinetics_row(fid, rows) for fid, rows in by_id.items()])
-    campaign.record(ids, "measured", ROUND, f"imported from {name}", measured=campaign.measured_scores(curve_rows))
+    campaign.record(ids, "measured", ROUND, f"imported from {name}", measured=scores)
+    ledger.append("formulations", formulations)
+    fault_point("during-import")
+    ledger.append("curves", curve_rows)
 
 
 def imported_summary(formulations, measured_f2=None) -> dict | None:
