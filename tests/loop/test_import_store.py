@@ -152,7 +152,10 @@ def test_the_shipped_example_starts_a_campaign_whose_round_0_is_model_driven(tmp
     status = campaign_status(campaign.ledger, campaign.config.target, campaign.config.name)
     assert status["rounds"][0]["model_version"].startswith("M000-") and status["imported"]["formulations"] == 24
     assert np.isfinite(status["rounds"][0]["best_f2_round"])
+    from nanoloop.loop.evaluation import prospective_errors
     from nanoloop.loop.review import batch_review
+
+    assert set(prospective_errors(campaign.ledger)["round"]) == {0}  # scored on model-made proposals only
 
     review = batch_review(campaign)  # the designed round, never the imported formulations
     assert review["round"] == 0 and len(review["formulations"]) == 8
