@@ -95,6 +95,6 @@ def cmd_import(args) -> int:
         print(f"bad row left out: {bad}")
     print(report.summary_line())
     if report.new:
-        print(f"next: `nanoloop status {args.store}`, then `nanoloop run CAMPAIGN.toml --store {args.store}` proposes round 0 from a model "
-              "trained on these curves")
+        print(f"next: `nanoloop status {args.store}`, then `nanoloop run {args.config or 'CAMPAIGN.toml'} --store {args.store}` proposes "
+              "the next designed round from a model trained on these curves")
     return 0
