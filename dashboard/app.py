@@ -209,9 +209,9 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
             return (banner, {**BANNER, "display": "block"}, HIDDEN, "", stamp,
                     "—", "", "—", "", "—", "", "—", "", empty, empty, "", "")
         k = data.key_numbers(snap)
-        rounds_note = f"{k['rounds_measured']} with results"
+        rounds_note = f"{k['rounds_measured']} with results" + (f"; {k['imported_note']}" if k["imported_note"] else "")
         exp_note = ", ".join(p for p in (f"{k['failed']} failed" if k["failed"] else "", f"{k['in_flight']} in the lab" if k["in_flight"] else "") if p) or "measured formulations"
-        best_note = f"{k['best_id']} (round {k['best_round']})" if k["best_id"] else "nothing measured yet"
+        best_note = f"{k['best_id']} ({k['best_where']})" if k["best_id"] else "nothing measured yet"
         await_note = "see the Approvals tab" if k["awaiting_approval"] else "nothing to approve"
         best = _fmt(k["best_f2"]) if k["best_f2"] is not None else "—"
         rounds = data.rounds_table(snap)
@@ -233,7 +233,7 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         if current in rounds:
             return options, no_update
         measured = [r["round"] for r in snap.status["rounds"] if r["measured"] > 0]
-        return options, (measured or rounds)[-1]
+        return options, (measured or rounds or [None])[-1]  # None: only imported formulations yet
 
     @app.callback(Output("fig-batch", "figure"), Output("round-table", "children"), Input("round-select", "value"), Input("ledger-version", "data"))
     def batch(round_, _version):

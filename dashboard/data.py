@@ -175,15 +175,27 @@ def key_numbers(snap: Snapshot) -> dict:
         "best_f2": best["f2"] if best else None,
         "best_id": best["formulation_id"] if best else None,
         "best_round": best["round"] if best else None,
+        "best_where": ("imported" if best["round"] < 0 else f"round {best['round']}") if best else None,
         "awaiting_approval": len(snap.status["awaiting_approval"]),
+        "imported": (snap.status.get("imported") or {}).get("formulations", 0),
+        "imported_note": _imported_note(snap.status.get("imported")),
     }
+
+
+def _imported_note(imported: dict | None) -> str:
+    """"imported: N formulations from FILE ..." (formulations of round -1, apart from the designed rounds), or ""."""
+    if not imported:
+        return ""
+    from nanoloop.loop.history_store import imported_line
+
+    return imported_line(imported)
 
 
 def rounds_table(snap: Snapshot) -> pd.DataFrame:
     """One row per round, the columns of ``campaign_status``'s rounds (f2 and errors rounded for reading)."""
-    frame = pd.DataFrame(snap.status["rounds"])
     columns = ["round", "proposed", "approved", "rejected", "measured", "failed", "in_flight", "awaiting_approval",
                "best_f2_round", "best_f2", "prospective_mae", "coverage_90", "model_version"]
+    frame = pd.DataFrame(snap.status["rounds"] or None, columns=None if snap.status["rounds"] else columns)  # none yet: only imports
     return frame[[c for c in columns if c in frame.columns]]
 
 
@@ -191,7 +203,7 @@ def best_by_experiment(snap: Snapshot) -> pd.DataFrame:
     """Measured formulations in the order they were measured, with the best f2 so far.
 
     Columns: experiment (1, 2, ...), formulation_id, round, f2, best_f2.
-    Order: time of the ``measured`` event, then round, then id.
+    Order: time of the ``measured`` event, then round, then id. Imported formulations (round -1) come first.
     """
     forms = snap.formulations
     measured = forms[forms["measured_f2"].notna()]

@@ -44,10 +44,11 @@ def best_f2_figure(snap: data.Snapshot) -> go.Figure:
         return message_figure("No formulation measured yet: the best f2 appears after the first dissolution results.")
     fig = go.Figure()
     for i, (round_, part) in enumerate(frame.groupby("round")):
+        label = "imported" if round_ < 0 else f"round {round_}"  # round -1: the lab's earlier formulations
         fig.add_trace(go.Scatter(
-            x=part["experiment"], y=part["f2"], mode="markers", name=f"round {round_}",
+            x=part["experiment"], y=part["f2"], mode="markers", name=label,
             marker={"size": 9, "color": PALETTE[i % len(PALETTE)]}, customdata=part["formulation_id"],
-            hovertemplate="%{customdata}<br>experiment %{x}<br>f2 %{y:.1f}<extra>round " + str(round_) + "</extra>",
+            hovertemplate="%{customdata}<br>experiment %{x}<br>f2 %{y:.1f}<extra>" + label + "</extra>",
         ))
     fig.add_trace(go.Scatter(x=frame["experiment"], y=frame["best_f2"], mode="lines", line={"shape": "hv", "color": "black", "width": 2},
                              name="best so far", hovertemplate="best f2 %{y:.1f} after %{x} experiments<extra></extra>"))

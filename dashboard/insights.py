@@ -200,10 +200,10 @@ def characterization_figure(snap: data.Snapshot) -> go.Figure:
                         horizontal_spacing=0.1)
     for i, (round_, part) in enumerate(frame.groupby("round")):
         color = figures.PALETTE[i % len(figures.PALETTE)]
-        fig.add_trace(go.Scatter(x=part["size_nm"], y=part["t50"] / scale, mode="markers", name=f"round {round_}", legendgroup=str(round_),
+        fig.add_trace(go.Scatter(x=part["size_nm"], y=part["t50"] / scale, mode="markers", name="imported" if round_ < 0 else f"round {round_}", legendgroup=str(round_),
                                  marker={"size": 9, "color": color}, text=part.index,
                                  hovertemplate="%{text}<br>size %{x:.0f} nm<br>t50 %{y:.1f} " + unit + "<extra></extra>"), row=1, col=1)
-        fig.add_trace(go.Scatter(x=part["ee"], y=part["burst"], mode="markers", name=f"round {round_}", legendgroup=str(round_), showlegend=False,
+        fig.add_trace(go.Scatter(x=part["ee"], y=part["burst"], mode="markers", name="imported" if round_ < 0 else f"round {round_}", legendgroup=str(round_), showlegend=False,
                                  marker={"size": 9, "color": color}, text=part.index,
                                  hovertemplate="%{text}<br>EE %{x:.0f} %<br>burst %{y:.1f} %<extra></extra>"), row=1, col=2)
     missing = int(frame["t50"].isna().sum())

@@ -72,7 +72,7 @@ def build_report(snap: data.Snapshot) -> str:
     parts.append(f'<div class="sub">ledger: {html.escape(snap.store)} · report written {now} by nanoloop {html.escape(__version__)}</div>')
     for reason in snap.status.get("unreadable_parts", {}).values():
         parts.append(f'<p class="warning"><b>Not shown: {html.escape(reason)}</b> (run <code>nanoloop doctor</code>)</p>')
-    best_note = f"{k['best_id']} (round {k['best_round']})" if k["best_id"] else "nothing measured yet"
+    best_note = f"{k['best_id']} ({k['best_where']})" if k["best_id"] else "nothing measured yet"
     parts.append('<div class="cards">' + "".join([
         _card("rounds", str(k["rounds"]), f"{k['rounds_measured']} with results"),
         _card("experiments", str(k["experiments"]), f"{k['failed']} failed" if k["failed"] else "measured formulations"),
@@ -80,6 +80,8 @@ def build_report(snap: data.Snapshot) -> str:
         _card("awaiting approval", str(k["awaiting_approval"]), ""),
     ]) + "</div>")
 
+    if k["imported_note"]:  # the lab's earlier formulations (round -1), apart from the designed rounds
+        parts.append(f'<p class="imported"><b>{html.escape(k["imported_note"])}</b></p>')
     parts.append("<h2>Campaign overview</h2>")
     figure(figures.best_f2_figure(snap))
     figure(figures.model_quality_figure(snap))

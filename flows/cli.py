@@ -161,11 +161,16 @@ def _print_status(store: str, as_json: bool) -> int:
         return 0
     from nanoloop.flows.progress import console, rounds_table
 
+    if status.get("imported"):
+        from nanoloop.loop.history_store import imported_line
+
+        console.print(imported_line(status["imported"]))
     console.print(rounds_table(status))
     best = status["best"]
     if best:
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["parameters"].items())
-        console.print(f"best: {best['formulation_id']} (round {best['round']}) f2 = {best['f2']:.1f}: {params}")
+        where = "imported" if best["round"] < 0 else f"round {best['round']}"
+        console.print(f"best: {best['formulation_id']} ({where}) f2 = {best['f2']:.1f}: {params}")
     failures = status["failures"]
     if failures["formulations"]:
         console.print(f"failed: {len(failures['formulations'])} formulations, by reason:")
@@ -348,13 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repair", action="store_true", help="move unreadable parts to STORE/quarantine/ with a note; remove crash leftovers")
     p.set_defaults(handler=cmd_doctor)
 
-    from nanoloop.flows import cli_dashboard, cli_design, cli_kinetics, cli_review, cli_surrogate
+    from nanoloop.flows import cli_dashboard, cli_design, cli_import, cli_kinetics, cli_review, cli_surrogate
 
     cli_kinetics.register(sub)
     cli_surrogate.register(sub)
     cli_design.register(sub)
     cli_dashboard.register(sub)
     cli_review.register(sub)
+    cli_import.register(sub)
     return parser
 
 

@@ -161,6 +161,7 @@ class Campaign:
     def current_round(self) -> int:
         """The round the next step belongs to: the last round until all its formulations are settled."""
         frame = self.formulations()
+        frame = frame[frame["round"] >= 0]  # round -1: imported from the lab's files, never a designed round
         if frame.empty:
             return 0
         last = int(frame["round"].max())
@@ -170,6 +171,8 @@ class Campaign:
     def failure_budget_exceeded(self) -> str | None:
         """Why the campaign must stop, when more than ``max_failed_pct`` of the made formulations failed."""
         states = self.states()
+        forms = self.ledger.read("formulations")
+        states = states.drop(forms.loc[forms["round"] < 0, "formulation_id"], errors="ignore")  # imported: not made in this campaign
         settled = states[states.isin(["measured", "failed"])]
         if len(settled) < self.config.batch_size:
             return None
@@ -466,12 +469,12 @@ class Campaign:
         self.ledger.append("curves", curve_rows)
         fault_point("during-ingest")
         self.ledger.append("kinetics", kinetics_rows)
-        scores = self._measured_scores(curve_rows)
+        scores = self.measured_scores(curve_rows)
         for reason in dict.fromkeys(measured.values()):
             self.record([fid for fid, r in measured.items() if r == reason], "measured", round_, reason, measured=scores)
         return {"measured": list(measured), "failed": failed}
 
-    def _measured_scores(self, curve_rows: list[dict]) -> dict[str, tuple[float, float]]:
+    def measured_scores(self, curve_rows: list[dict]) -> dict[str, tuple[float, float]]:
         """id -> (objective, f2 to the target) of each new mean measured curve."""
         if not curve_rows:
             return {}

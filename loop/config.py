@@ -131,6 +131,8 @@ class PriorConfig(_Strict):
     stores: list[str] = Field(default_factory=list)  # ledgers of earlier campaigns (folders or URIs)
     files: list[str] = Field(default_factory=list)  # spreadsheets read as `nanoloop import` reads them
     fill: dict[str, float | str] = Field(default_factory=dict)  # a value for each of this campaign's variables a prior lacks
+    map: dict[str, str] = Field(default_factory=dict)  # files: "Header in the file" = "variable", as `nanoloop import --map`
+    map_file: str | None = None  # files: a mapping file, as `nanoloop import --map-file`
     use: Literal["auto", "joint", "fine-tune", "none"] = "auto"  # auto: chosen each round by cross-validation on this campaign's data
 
 
@@ -295,8 +297,9 @@ def _prior_paths_from(config: CampaignConfig, folder: Path) -> CampaignConfig:
     prior = config.prior
     if not prior.stores and not prior.files:
         return config
-    return config.model_copy(update={"prior": prior.model_copy(update={"stores": [resolve(s) for s in prior.stores],
-                                                                        "files": [resolve(f) for f in prior.files]})})
+    return config.model_copy(update={"prior": prior.model_copy(update={
+        "stores": [resolve(s) for s in prior.stores], "files": [resolve(f) for f in prior.files],
+        "map_file": resolve(prior.map_file) if prior.map_file else None})})
 
 
 #: the commented example configs that ship with nanoloop (``nanoloop init DIR --example NAME``)

@@ -1,5 +1,7 @@
 """How the campaign is doing, read from the ledger: per-round counts, the model's
 prospective error (predicted before measuring vs measured), and the best formulation.
+Formulations imported from the lab's files (round -1) are counted apart ("imported"),
+never as a designed round.
 
 ``campaign_status`` is what ``nanoloop status --json`` prints and what the
 dashboard reads.
@@ -88,7 +90,7 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
     scores = measured_objective(ledger, target)
     errors = prospective_errors(ledger)
     rounds, best_so_far = [], None
-    for round_, group in forms.groupby("round"):
+    for round_, group in forms[forms["round"] >= 0].groupby("round"):  # round -1: imported, shown apart
         ids = group["formulation_id"]
         round_scores = scores.reindex(ids).dropna()
         if len(round_scores):
@@ -126,9 +128,12 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
          "predicted_objective": _or_none(f.predicted_objective)}
         for f in forms.sort_values(["round", "formulation_id"]).itertuples()
     ]
+    from nanoloop.loop.history_store import imported_summary
+
     return {
         "campaign": campaign,
         "store": ledger.location,
+        "imported": imported_summary(forms, scores),
         "target": {"times_hours": list(target.times_hours), "release_pct": list(target.release_pct)},
         "rounds": rounds,
         "best": best,

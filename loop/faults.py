@@ -4,7 +4,8 @@ Set ``NANOLOOP_CRASH_AT`` to a point's name and the process kills itself with
 SIGKILL when it gets there (no cleanup, no flush: a real crash). Unset, a
 fault point costs one dictionary look-up.
 
-Points: ``after-proposal``, ``after-dispatch``, ``during-ingest``, and
+Points: ``after-proposal``, ``after-dispatch``, ``during-ingest``, ``during-import``
+(an import's formulations stored, its curves not yet), and
 ``ledger-write:<table>`` (a part file written but not yet moved into place).
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("after-proposal", "after-dispatch", "during-ingest", "ledger-write:<table>")
+POINTS = ("after-proposal", "after-dispatch", "during-ingest", "during-import", "ledger-write:<table>")
 
 
 def fault_point(name: str) -> None:

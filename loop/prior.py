@@ -73,7 +73,7 @@ def load_prior(prior_config, space: DesignSpace) -> PriorData | None:
         InputError: a store or file that cannot be read, or a variable of this campaign a prior lacks without a fill value.
     """
     tables = [_from_store(location) for location in prior_config.stores]
-    tables += [_from_file(location, space, prior_config.fill) for location in prior_config.files]
+    tables += [_from_file(location, space, prior_config) for location in prior_config.files]
     if not tables:
         return None
     encoded, curves, points, sources, notes = [], [], [], [], []
@@ -112,12 +112,19 @@ def _from_store(location: str) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     return location, recipes, curves
 
 
-def _from_file(location: str, space: DesignSpace, fill: dict) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """(source, recipes, curves) of a spreadsheet, read as ``nanoloop import`` reads it."""
-    from nanoloop.loop.history import read_experiments
+def _from_file(location: str, space: DesignSpace, prior_config) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """(source, recipes, curves) of a spreadsheet, read as ``nanoloop import`` reads it (a bad row stops, as there)."""
+    from nanoloop.loop.history import read_experiments, read_mapping
 
-    found = read_experiments(location, space, fixed=dict(fill))
-    return location, found.recipes, found.curves
+    mapping = read_mapping(prior_config.map_file) if prior_config.map_file else {}
+    mapping.update(prior_config.map)
+    missing = {name: value for name, value in prior_config.fill.items() if name in space.names}
+    found = read_experiments(location, space, mapping, missing)
+    if found.bad_rows:
+        more = f" (and {len(found.bad_rows) - 1} more)" if len(found.bad_rows) > 1 else ""
+        raise InputError(f"prior file: {found.bad_rows[0]}{more}; a prior file must read without bad rows")
+    curves = found.curves.rename(columns={"key": "formulation_id"})
+    return location, found.recipes, curves
 
 
 def _aligned(source: str, recipes: pd.DataFrame, space: DesignSpace, fill: dict) -> tuple[pd.DataFrame, list[str]]:

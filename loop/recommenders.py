@@ -304,8 +304,13 @@ def choose_recommender(context: ProposalContext) -> tuple[Recommender, str]:
 
     if context.model is None:
         return SobolStart(), "no trained surrogate yet (round 0 or nothing measured)"
+    imported = int((context.formulations["origin"] == "imported").sum()) if len(context.formulations) else 0
     trained = f"surrogate {context.model.version} trained on {context.model.n_formulations} measured formulations"
+    if imported:
+        trained += f" ({imported} imported from the lab's files)"
     if context.model.prior_use:
         trained += f" and {context.model.prior_use['prior_formulations']} prior ones ({context.model.prior_use['use']})"
+    if context.round == 0:
+        trained += ", so no Sobol start"
     curves_from, why, figures = choose_proposer(context)
     return EnsembleAcquisition(curves_from=curves_from, evidence=figures), f"{trained}; {why}"

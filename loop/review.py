@@ -224,11 +224,12 @@ def batch_review(campaign, round_: int | None = None, edits: dict[str, dict] | N
     from nanoloop.loop.objective import Objective
 
     frame = campaign.formulations()
-    if frame.empty:
+    designed = frame[frame["round"] >= 0]  # round -1: formulations imported from the lab's files, not a batch
+    if designed.empty:
         raise InputError(f"campaign {campaign.config.name}: no formulation proposed yet")
     if round_ is None:
-        waiting = frame[frame["status"] == "proposed"]
-        round_ = int(waiting["round"].max()) if len(waiting) else int(frame["round"].max())
+        waiting = designed[designed["status"] == "proposed"]
+        round_ = int(waiting["round"].max()) if len(waiting) else int(designed["round"].max())
     batch = frame[(frame["round"] == round_) & (frame["status"] != "edited")]
     if batch.empty:
         raise InputError(f"campaign {campaign.config.name}: round {round_} has no formulations (rounds 0-{int(frame['round'].max())})")

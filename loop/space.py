@@ -185,6 +185,25 @@ class DesignSpace:
                 raise InputError(f"formulation: constraint {c.describe()} violated ({total:g})")
         return out
 
+    def outside_reasons(self, recipe: dict) -> list[str]:
+        """Why a recipe lies outside the space: bounds and linear constraints, in words; [] when inside.
+
+        The recipe has every variable, with numbers for the continuous ones (e.g. a
+        lab's earlier formulation read from a file). An unknown category is not "outside":
+        it cannot be encoded, and the reader refuses it as a bad row.
+        """
+        reasons = []
+        for v in self.variables:
+            if isinstance(v, Continuous):
+                value = float(recipe[v.name])
+                if not v.low <= value <= v.high:
+                    reasons.append(f"{v.name} = {value:g} is outside [{v.low:g}, {v.high:g}]")
+        for c in self.constraints:
+            total = sum(coef * float(recipe[n]) for n, coef in c.coefficients.items())
+            if total > c.max_total + 1e-9:
+                reasons.append(f"constraint {c.describe()} is not met ({total:g})")
+        return reasons
+
     def feasible(self, frame: pd.DataFrame) -> np.ndarray:
         """Boolean mask, shape (n,): rows that satisfy every constraint."""
         ok = np.ones(len(frame), dtype=bool)

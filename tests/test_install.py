@@ -34,6 +34,7 @@ def test_the_wheel_holds_only_the_nanoloop_package(nanoloop_wheel):
     for module in ("nanoloop/__init__.py", "nanoloop/loop/campaign.py", "nanoloop/loop/instruments.py",
                    "nanoloop/adapters/registry.py", "nanoloop/flows/cli.py", "nanoloop/dashboard/app.py",
                    "nanoloop/loop/examples/demo.toml", "nanoloop/loop/examples/warm_start.toml",
+                   "nanoloop/loop/examples/earlier_formulations.csv", "nanoloop/loop/examples/earlier_formulations_map.toml",
                    "nanoloop/adapters/sila/features/NanoparticleFormulation-v1_0.sila.xml",
                    "nanoloop/adapters/sila/features/DissolutionTesting-v1_0.sila.xml",
                    "nanoloop/adapters/liquid_handler/instrument.py"):

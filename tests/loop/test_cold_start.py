@@ -181,3 +181,29 @@ def test_the_cold_start_choice_is_recorded_each_round(tmp_path):
     assert set(errors) == {"curve-gp", "ensemble"} and second["cold_start"]["replayed_rounds"] == 1
     better = min(errors, key=errors.get)
     assert second["recommender"] == ("curve-gp-acquisition" if better == "curve-gp" else "ensemble-acquisition")
+
+
+def test_a_prior_file_is_read_as_import_reads_it(tmp_path):
+    from importlib import resources
+
+    from nanoloop.loop.errors import InputError
+
+    examples = resources.files("nanoloop.loop").joinpath("examples")
+    sheet, mapping = str(examples / "earlier_formulations.csv"), str(examples / "earlier_formulations_map.toml")
+    campaign = _campaign(tmp_path / "store", prior={"files": [sheet], "map_file": mapping})
+    campaign.propose(0)
+    provenance = _provenance(campaign, 0)
+    assert provenance["recommender"] == "ensemble-acquisition" and provenance["prior"]["prior_formulations"] == 24
+    assert campaign.ledger.read("curves").empty  # the prior is not this campaign's data
+    # a bad row stops the campaign with the file, row and column named; nothing is proposed
+    bad = tmp_path / "bad.csv"
+    lines = open(sheet, encoding="utf-8").read().splitlines()
+    header = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    cells = lines[header + 1].split(",")
+    cells[-1] = "180"
+    lines[header + 1] = ",".join(cells)
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    campaign = _campaign(tmp_path / "other", prior={"files": [str(bad)], "map_file": mapping})
+    with pytest.raises(InputError, match=r"prior file: .*bad\.csv.*column"):
+        campaign.propose(0)
+    assert campaign.ledger.read("formulations").empty
