@@ -141,13 +141,15 @@ def plot(results: dict, strategies, targets, batch: int, rounds: int, path: str)
 
 
 # -- one proposal at scale -----------------------------------------------------------------
-def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345, model: str = "ensemble") -> dict:
+def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345, model: str = "ensemble", n_imported: int = 0) -> dict:
     """Seconds for one Campaign.propose (train + score ``pool_size`` candidates + refine + choose 8).
 
     ``model`` is the ``[surrogate] model`` ("ensemble", the default, or "blend").
 
     The ledger is first filled with about ``n_measured`` measured Sobol formulations
-    (stored as round 0 and run through the simulated lab).
+    (stored as round 0 and run through the simulated lab), then ``n_imported`` more
+    from a lab sheet of the simulated lab (bench/make_example_history.py) through
+    ``nanoloop import``'s path.
     """
     from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
     from nanoloop.loop.campaign import Campaign
@@ -165,11 +167,25 @@ def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345, 
         campaign.collect_synthesis(0)
         campaign.dispatch_dissolution(0)
         measured = len(campaign.collect_dissolution(0)["measured"])
+        if n_imported:
+            _import_sheet(campaign, Path(store) / "earlier.csv", n_imported)
         started = time.perf_counter()
         ids = campaign.propose(1)
         seconds = time.perf_counter() - started
         model = campaign.ledger.read("models").iloc[-1]
-    return {"measured_formulations": measured, "pool_size": pool_size, "proposal_s": seconds, "train_s": float(model["train_seconds"]), "batch": len(ids)}
+    return {"measured_formulations": measured, "imported_formulations": n_imported, "pool_size": pool_size, "proposal_s": seconds,
+            "train_s": float(model["train_seconds"]), "batch": len(ids)}
+
+
+def _import_sheet(campaign, path: Path, n: int) -> None:
+    """Import ``n`` earlier formulations of the simulated lab into the campaign, as ``nanoloop import`` does."""
+    from make_example_history import EXAMPLES, write_sheet
+    from nanoloop.loop.history import read_experiments, read_mapping
+    from nanoloop.loop.history_store import import_experiments
+
+    write_sheet(path, n, seed=4242)
+    found = read_experiments(path, campaign.space, read_mapping(EXAMPLES / "earlier_formulations_map.toml"), campaign=campaign.config.name)
+    import_experiments(campaign, found)
 
 
 def time_scoring(n: int = 100_000, seed: int = 0) -> dict:
@@ -240,6 +256,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--plot", default="bench_campaign.png", help="PNG of best f2 vs experiments ('' for none)")
     parser.add_argument("--timing-n", type=int, default=500, help="measured formulations for the proposal timing (0: skip)")
+    parser.add_argument("--timing-imported", type=int, default=500, help="imported formulations added for the proposal timing")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--json-out", default="", metavar="PATH", help="also write that JSON object (with every run) to PATH")
     parser.add_argument("--check-targets", action="store_true", help="verify the targets on the ground truth and exit")
@@ -283,7 +300,7 @@ def main(argv=None) -> int:
         summary["plot"] = args.plot
     if args.timing_n > 0:
         summary["scoring"] = time_scoring()
-        summary["proposal"] = time_proposal(args.timing_n)
+        summary["proposal"] = time_proposal(args.timing_n, n_imported=args.timing_imported)
     summary["runs"] = [{"strategy": s, "target": t, "seed": seed, "f2": [None if not np.isfinite(v) else v for v in f]} for (s, t, seed), f in results.items()]
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(summary, indent=1))
@@ -297,7 +314,7 @@ def main(argv=None) -> int:
     if args.timing_n > 0:
         sc, pr = summary["scoring"], summary["proposal"]
         print(f"scoring {sc['candidates']} candidates (objective per member): {sc['score_s']:.2f} s (+ {sc['sobol_and_encode_s']:.2f} s Sobol sample and encoding)")
-        print(f"one proposal with {pr['measured_formulations']} measured formulations (train {pr['train_s']:.1f} s, pool {pr['pool_size']}, "
+        print(f"one proposal with {pr['measured_formulations']} measured and {pr['imported_formulations']} imported formulations (train {pr['train_s']:.1f} s, pool {pr['pool_size']}, "
               f"refine, choose {pr['batch']}): {pr['proposal_s']:.1f} s")
     return 0
 

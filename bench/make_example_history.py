@@ -35,18 +35,19 @@ ROUNDING = {"polymer_mw_kda": 0, "drug_logp": 1, "drug_loading_pct": 1, "particl
             "ph_responsive_fraction": 2, "medium_ph": 1}
 
 
-def main() -> None:
+def write_sheet(out: Path, n_formulations: int = N_FORMULATIONS, seed: int = SEED) -> int:
+    """Write a wide sheet of ``n_formulations`` made and measured formulations to ``out``; returns the number of vessels."""
     space = load_config(EXAMPLES / "demo.toml").design_space()
     recipes = []
-    for recipe in space.sample(4 * N_FORMULATIONS, seed=SEED).to_dict("records"):
+    for recipe in space.sample(4 * n_formulations, seed=seed).to_dict("records"):
         recipes.append({k: (round(float(v), ROUNDING[k]) if k in ROUNDING else v) for k, v in recipe.items()})
-    tried = [WorkItem(key=f"EX{i + 1:02d}", recipe=r) for i, r in enumerate(recipes)]
-    synthesis = SimulatedSynthesis(seed=SEED)
+    tried = [WorkItem(key=f"EX{i + 1:02d}" if n_formulations < 100 else f"EX{i + 1:04d}", recipe=r) for i, r in enumerate(recipes)]
+    synthesis = SimulatedSynthesis(seed=seed)
     synthesis.submit(tried)
     # a lab's sheet holds the batches that were made: those whose synthesis failed are not in it
     made = {r.key: r.characterization for r in synthesis.collect([i.key for i in tried]) if r.characterization is not None}
-    items = [i for i in tried if i.key in made][:N_FORMULATIONS]
-    dissolution = SimulatedDissolution(seed=SEED, sampling_times_hours=sorted(TIMES.values()), replicates=VESSELS,
+    items = [i for i in tried if i.key in made][:n_formulations]
+    dissolution = SimulatedDissolution(seed=seed, sampling_times_hours=sorted(TIMES.values()), replicates=VESSELS,
                                        outlier_probability=0.0)
     dissolution.submit([WorkItem(key=i.key, recipe=i.recipe, context={"characterization": made[i.key].to_dict()}) for i in items])
     curves = {r.key: r.curves for r in dissolution.collect([i.key for i in items])}
@@ -58,10 +59,15 @@ def main() -> None:
             rows.append([item.key, *(item.recipe[k] for k in HEADERS), round(char.size_nm, 1), round(char.pdi, 3),
                          round(char.encapsulation_efficiency_pct, 1), vessel.replicate, "simulated lab",
                          *(f"{v:.1f}" for v in vessel.release_pct)])
-    out = EXAMPLES / "earlier_formulations.csv"
     with open(out, "w", newline="") as handle:
         csv.writer(handle).writerows([header, *rows])
-    print(f"wrote {out}: {len(items)} formulations, {len(rows)} vessels")
+    return len(rows)
+
+
+def main() -> None:
+    out = EXAMPLES / "earlier_formulations.csv"
+    vessels = write_sheet(out)
+    print(f"wrote {out}: {vessels // VESSELS} formulations, {vessels} vessels")
 
 
 if __name__ == "__main__":
