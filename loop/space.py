@@ -186,11 +186,12 @@ class DesignSpace:
         return out
 
     def outside_reasons(self, recipe: dict) -> list[str]:
-        """Why a recipe lies outside the space: bounds and linear constraints, in words; [] when inside.
+        """Why a recipe lies outside the space: bounds, fixed values and linear constraints, in words; [] when inside.
 
         The recipe has every variable, with numbers for the continuous ones (e.g. a
         lab's earlier formulation read from a file). An unknown category is not "outside":
-        it cannot be encoded, and the reader refuses it as a bad row.
+        it cannot be encoded, and the reader refuses it as a bad row. A value other than a
+        fixed variable's is outside this campaign's space, yet it still teaches the model.
         """
         reasons = []
         for v in self.variables:
@@ -198,6 +199,10 @@ class DesignSpace:
                 value = float(recipe[v.name])
                 if not v.low <= value <= v.high:
                     reasons.append(f"{v.name} = {value:g} is outside [{v.low:g}, {v.high:g}]")
+                elif v.value is not None and not math.isclose(value, v.value, rel_tol=1e-6, abs_tol=1e-9 * (v.high - v.low)):
+                    reasons.append(f"{v.name} = {value:g}, fixed at {v.value:g} in this campaign")
+            elif v.value is not None and str(recipe[v.name]) != v.value:
+                reasons.append(f"{v.name} = {recipe[v.name]!r}, fixed at {v.value!r} in this campaign")
         for c in self.constraints:
             total = sum(coef * float(recipe[n]) for n, coef in c.coefficients.items())
             if total > c.max_total + 1e-9:

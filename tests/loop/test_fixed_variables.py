@@ -228,3 +228,16 @@ def test_the_readme_fixed_variables_example_parses_and_holds():
     assert space.fixed == {"polymer": "PLGA 50:50", "drug_logp": 2.1}
     frame = space.sample(16, seed=0)
     assert (frame["polymer"] == "PLGA 50:50").all() and (frame["drug_logp"] == 2.1).all()
+
+
+def test_an_earlier_formulation_with_another_fixed_value_is_outside_this_campaign():
+    from nanoloop.loop.config import parse_config
+
+    data = _demo_data()
+    data["space"]["drug_logp"]["value"] = 2.1
+    data["space"]["polymer"]["value"] = "PLA"
+    space = parse_config(data).design_space()
+    recipe = space.sample(1, seed=0).to_dict("records")[0]
+    assert space.outside_reasons(recipe) == []
+    other = {**recipe, "drug_logp": 3.0, "polymer": "PCL"}
+    assert space.outside_reasons(other) == ["polymer = 'PCL', fixed at 'PLA' in this campaign", "drug_logp = 3, fixed at 2.1 in this campaign"]
