@@ -77,8 +77,8 @@ def _campaign(store, *, prior=None, rounds=2, seed=3, **acquisition):
                     {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
 
 
-def _run_round(campaign, round_):
-    ids = campaign.propose(round_)
+def _run_round(campaign, round_, recommender=None):
+    ids = campaign.propose(round_, recommender=recommender)
     campaign.approve(round_)
     campaign.dispatch_synthesis(round_)
     campaign.collect_synthesis(round_)
@@ -98,13 +98,7 @@ def earlier_store(tmp_path_factory):
     from nanoloop.loop.recommenders import SobolStart
 
     store = tmp_path_factory.mktemp("earlier") / "store"
-    earlier = _campaign(store, seed=11)
-    earlier.propose(0, recommender=SobolStart(size=16))
-    earlier.approve(0)
-    earlier.dispatch_synthesis(0)
-    earlier.collect_synthesis(0)
-    earlier.dispatch_dissolution(0)
-    earlier.collect_dissolution(0)
+    _run_round(_campaign(store, seed=11), 0, recommender=SobolStart(size=16))
     return store
 
 
