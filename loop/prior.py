@@ -102,7 +102,10 @@ def _from_store(location: str) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """(source, recipes indexed by formulation id, curves) of an earlier campaign's ledger (read only)."""
     from nanoloop.loop.ledger import Ledger
 
-    ledger = Ledger(location, create=False, tolerant=True)
+    try:
+        ledger = Ledger(location, create=False, tolerant=True)
+    except InputError as err:
+        raise InputError(f"prior {err}") from None
     if not ledger.exists():
         raise InputError(f"prior store {location}: no campaign ledger there")
     forms = ledger.read("formulations").drop_duplicates("formulation_id").set_index("formulation_id")

@@ -201,3 +201,30 @@ def test_a_prior_file_is_read_as_import_reads_it(tmp_path):
     with pytest.raises(InputError, match=r"prior file: .*bad\.csv.*column"):
         campaign.propose(0)
     assert campaign.ledger.read("formulations").empty
+
+
+def test_the_readme_prior_example_is_a_valid_config_relative_to_its_file(tmp_path):
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from nanoloop.loop.config import example_config_text, load_config
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"<!-- example: prior -->\n```toml\n(.*?)```", readme, re.S)
+    assert block, "README lost its [prior] example"
+    folder = tmp_path / "campaigns" / "new"
+    folder.mkdir(parents=True)
+    (folder / "campaign.toml").write_text(example_config_text() + "\n" + block.group(1))
+    config = load_config(folder / "campaign.toml")
+    assert config.prior.stores == [str((tmp_path / "campaigns" / "earlier-campaign-ledger").resolve())]
+    assert config.prior.fill == {"medium_ph": 7.4} and config.prior.use == "auto"
+    assert tomllib.loads(block.group(1))["prior"]["use"] == "auto"
+
+
+def test_a_missing_prior_store_is_one_clear_error(tmp_path):
+    from nanoloop.loop.errors import InputError
+
+    campaign = _campaign(tmp_path / "store", prior={"stores": [str(tmp_path / "nowhere")]})
+    with pytest.raises(InputError, match="prior store .*nowhere.* does not exist"):
+        campaign.propose(0)
