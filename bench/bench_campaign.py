@@ -107,6 +107,24 @@ def _job(args):
 
 
 
+def print_saved(paths: list[str], rounds: int) -> int:
+    """The tables of runs saved by ``--json-out`` (same batch; every run cut to ``rounds`` rounds or its own length)."""
+    results, batch, targets = {}, None, []
+    for path in paths:
+        saved = json.loads(Path(path).read_text())
+        batch = batch or saved["settings"]["batch"]
+        if saved["settings"]["batch"] != batch:
+            raise SystemExit(f"{path}: batch {saved['settings']['batch']}, not {batch} as in the other files")
+        for run in saved["runs"]:
+            results[(run["strategy"], run["target"], run["seed"])] = [-np.inf if v is None else v for v in run["f2"]]
+            targets += [run["target"]] if run["target"] not in targets else []
+    rounds = min([rounds] + [len(f) // batch for f in results.values()])
+    results = {k: f[: rounds * batch] for k, f in results.items()}
+    strategies = [s for s in STRATEGIES if any(k[0] == s for k in results)]
+    print_tables(summarise(results, strategies, targets, batch, rounds), strategies, targets, batch, rounds)
+    return 0
+
+
 def plot(results: dict, strategies, targets, batch: int, rounds: int, path: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -260,7 +278,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--json-out", default="", metavar="PATH", help="also write that JSON object (with every run) to PATH")
     parser.add_argument("--check-targets", action="store_true", help="verify the targets on the ground truth and exit")
+    parser.add_argument("--from-json", nargs="+", default=None, metavar="PATH",
+                        help="print the tables of runs saved by earlier --json-out files (e.g. strategies run separately; a later file replaces the same strategy, target and seed) and exit")
     args = parser.parse_args(argv)
+    if args.from_json:
+        return print_saved(args.from_json, args.rounds)
 
     targets = list(TARGETS) if args.targets == "all" else [t.strip() for t in args.targets.split(",") if t.strip()]
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]

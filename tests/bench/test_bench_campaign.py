@@ -73,3 +73,12 @@ def test_the_prior_mode_runs_both_warm_strategies(capsys):
     runs = {r["strategy"]: r["f2"] for r in out["runs"]}
     assert all(len(f) == 16 for f in runs.values())
     assert set(out["paired"]["ours_prior"]) == {"ours", "curve_gp_prior"}
+
+
+def test_saved_runs_are_summarised_together(tmp_path, capsys):
+    runs = lambda strategy, f2: {"settings": {"batch": 8}, "runs": [{"strategy": strategy, "target": "slow", "seed": 0, "f2": f2}]}  # noqa: E731
+    (tmp_path / "a.json").write_text(json.dumps(runs("curve_gp", [10.0] * 8 + [70.0] * 8 + [80.0] * 8)))
+    (tmp_path / "b.json").write_text(json.dumps(runs("ours", [None] * 8 + [90.0] * 16)))
+    assert bench.main(["--from-json", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--rounds", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "paired, ours vs curve_gp (1 runs): to f2>=65: fewer 0 / equal 1 / more 0; best f2 @24: higher 1" in out
