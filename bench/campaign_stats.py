@@ -111,11 +111,13 @@ def paired_counts(results: dict, ours: str, baseline: str, batch: int, rounds: i
     pairs = [(results[k], results[(baseline, k[1], k[2])]) for k in results if k[0] == ours and (baseline, k[1], k[2]) in results]
     out = {"pairs": len(pairs)}
     to_65 = [(experiments_to(a, 65.0, batch), experiments_to(b, 65.0, batch)) for a, b in pairs]
-    out["experiments_to_65"] = {"fewer": sum(a < b for a, b in to_65), "equal": sum(a == b for a, b in to_65), "more": sum(a > b for a, b in to_65)}
+    out["experiments_to_65"] = {"fewer": int(sum(a < b for a, b in to_65)), "equal": int(sum(a == b for a, b in to_65)),
+                                "more": int(sum(a > b for a, b in to_65))}
     for n in (24, 40):
         if n <= budget:
             at = [(best_so_far(a)[n - 1], best_so_far(b)[n - 1]) for a, b in pairs]
-            out[f"best_f2_at_{n}"] = {"higher": sum(a > b for a, b in at), "equal": sum(a == b for a, b in at), "lower": sum(a < b for a, b in at)}
+            out[f"best_f2_at_{n}"] = {"higher": int(sum(a > b for a, b in at)), "equal": int(sum(a == b for a, b in at)),
+                                      "lower": int(sum(a < b for a, b in at))}
     return out
 
 

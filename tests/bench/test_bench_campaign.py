@@ -57,11 +57,12 @@ def test_one_short_run_of_every_strategy(tmp_path, capsys):
 
 
 def test_paired_counts_compare_the_same_target_and_seed():
-    ours = {("ours", "slow", s): f for s, f in enumerate([[70.0] * 8 + [80.0] * 8, [10.0] * 16, [66.0] * 16])}
-    base = {("curve_gp", "slow", s): f for s, f in enumerate([[10.0] * 8 + [70.0] * 8, [10.0] * 16, [90.0] * 16])}
+    ours = {("ours", "slow", s): f for s, f in enumerate([[70.0] * 8 + [80.0] * 16, [10.0] * 24, [66.0] * 24])}
+    base = {("curve_gp", "slow", s): f for s, f in enumerate([[10.0] * 8 + [70.0] * 16, [10.0] * 24, [90.0] * 24])}
     counts = bench.summarise({**ours, **base}, ["curve_gp", "ours"], ["slow"], batch=8, rounds=2)["paired"]["ours"]["curve_gp"]
     assert counts["experiments_to_65"] == {"fewer": 1, "equal": 2, "more": 0}  # seed 2: both reach 65 in round 1
     assert counts["pairs"] == 3
+    json.dumps(bench.summarise({**ours, **base}, ["curve_gp", "ours"], ["slow"], batch=8, rounds=3))  # --json-out writes it
 
 
 def test_the_prior_mode_runs_both_warm_strategies(capsys):
