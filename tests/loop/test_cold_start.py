@@ -166,7 +166,7 @@ def test_the_curve_gp_proposes_when_configured(tmp_path):
 
 
 def test_the_cold_start_choice_is_recorded_each_round(tmp_path):
-    campaign = _campaign(tmp_path / "store")
+    campaign = _campaign(tmp_path / "store", cold_start="auto")
     for round_ in range(3):
         _run_round(campaign, round_)
     first, second = _provenance(campaign, 1), _provenance(campaign, 2)
@@ -228,3 +228,12 @@ def test_a_missing_prior_store_is_one_clear_error(tmp_path):
     campaign = _campaign(tmp_path / "store", prior={"stores": [str(tmp_path / "nowhere")]})
     with pytest.raises(InputError, match="prior store .*nowhere.* does not exist"):
         campaign.propose(0)
+
+
+def test_by_default_the_ensemble_proposes_and_says_so(tmp_path):
+    campaign = _campaign(tmp_path / "store")
+    _run_round(campaign, 0)
+    campaign.propose(1)
+    provenance = _provenance(campaign, 1)
+    assert provenance["recommender"] == "ensemble-acquisition"
+    assert "set by [acquisition] cold_start = 'ensemble'" in provenance["chosen_because"]
