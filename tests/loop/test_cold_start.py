@@ -130,9 +130,12 @@ def test_a_prior_store_makes_round_0_model_driven(tmp_path, earlier_store):
 
     status = campaign_status(campaign.ledger, campaign.config.target, campaign.config.name)
     assert [r["prior_use"] for r in status["rounds"]] == ["joint", prior["use"]]
-    console = Console(width=250, record=True)
+    console = Console(width=80, record=True)  # a terminal's width: every column stays readable
     console.print(rounds_table(status))
-    assert f"prior {prior['use']} ({prior['prior_formulations']})" in console.export_text()
+    text = console.export_text()
+    words = " ".join(text.split())
+    assert f"1 ensemble, prior {prior['use']} ({prior['prior_formulations']})" in words and "a [prior] trained" in words
+    assert "round" in text and "…" not in text
 
 
 def test_a_prior_lacking_a_variable_needs_a_fill_value(tmp_path, earlier_store):
