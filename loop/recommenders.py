@@ -231,8 +231,8 @@ class EnsembleAcquisition:
         times = context.prediction_times_hours()
         chosen = found.candidates.encoded[batch.indices]
         if self.curves_from == "curve-gp":  # the GP's curves are at the objective's times only
-            times = objective_times = np.asarray(objective.curve_times_hours, float)
-            drawn = 100 * np.asarray(model.predict_curves(chosen, objective_times))
+            times = np.asarray(objective.curve_times_hours, float)
+            drawn = 100 * np.asarray(model.predict_curves(chosen, times))
             mean, std = drawn.mean(axis=0).reshape(-1) / 100, drawn.std(axis=0).reshape(-1) / 100
         else:
             mean, std = trained.model.predict(curve_rows(chosen, times), return_std=True)
@@ -297,7 +297,8 @@ def choose_recommender(context: ProposalContext) -> tuple[Recommender, str]:
     """The recommender for this round and why it was chosen.
 
     While few formulations are measured, the model that proposes (the ensemble or a plain
-    curve GP) is the one with the lower prospective error on the rounds measured so far
+    curve GP) is ``[acquisition] cold_start``'s: the ensemble by default, or with "auto" the one
+    with the lower prospective error on the rounds measured so far
     (:func:`nanoloop.loop.cold_start.choose_proposer`).
     """
     from nanoloop.loop.cold_start import choose_proposer
