@@ -107,7 +107,7 @@ class ModelStore:
         settings = self.config.surrogate
         seed = self.config.seed + round_
         prior_use = self.prior_use(seed)
-        if n_formulations == 0 and prior_use is None:
+        if n_formulations == 0 and (prior_use is None or prior_use["use"] == "none"):
             return None
         use = prior_use["use"] if prior_use else "none"
         if use == "joint" or n_formulations == 0:  # nothing of this campaign measured yet: the prior is all there is
@@ -158,9 +158,7 @@ class ModelStore:
             return load_release_model(io.BytesIO(stored))[0]
         X, y, groups = self.prior.training_rows()
         # the network alone (also under model = "blend"): fine-tuning continues a network's weights
-        model = ReleaseEnsemble(head=settings.head, n_members=settings.members, hidden=settings.hidden, epochs=settings.epochs,
-                                learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=seed)
-        model = model.fit(X, y, groups=groups)
+        model = build_release_model(settings.model_copy(update={"model": "ensemble"}), seed).fit(X, y, groups=groups)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "prior.pt"
             model.save(path, metadata={"feature_names": self.space.feature_names, "campaign": self.config.name, "prior": self.prior.digest})

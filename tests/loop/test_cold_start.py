@@ -240,3 +240,9 @@ def test_by_default_the_ensemble_proposes_and_says_so(tmp_path):
     provenance = _provenance(campaign, 1)
     assert provenance["recommender"] == "ensemble-acquisition"
     assert "set by [acquisition] cold_start = 'ensemble'" in provenance["chosen_because"]
+
+
+def test_a_prior_set_not_to_be_used_leaves_round_0_to_the_sobol_design(tmp_path, earlier_store):
+    campaign = _campaign(tmp_path / "store", prior={"stores": [str(earlier_store)], "use": "none"})
+    campaign.propose(0)
+    assert _provenance(campaign, 0)["recommender"] == "sobol-start"
