@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from nanoloop.loop.blend import BlendedRelease, build_release_model, load_release_model
+from nanoloop.loop.blend import BlendedRelease, blend_by_time, build_release_model, load_release_model
 from nanoloop.loop.config import default_config
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
@@ -33,9 +33,11 @@ def fitted():
 
 
 def test_members_are_monotone_bounded_and_blend_both_parts(fitted):
-    assert 0.0 <= fitted.network_weight_ <= 1.0
-    assert fitted.validation_, "the weight was chosen on held-out groups"
-    assert min(fitted.validation_.values()) == pytest.approx(fitted.validation_[f"{fitted.tree_setting_}/w={fitted.network_weight_:.2f}"])
+    assert 0.0 <= fitted.network_weight_early_ <= 1.0 and 0.0 <= fitted.network_weight_late_ <= 1.0
+    assert fitted.split_hours_ == np.median(TIMES)  # the median time of the training rows
+    assert fitted.validation_, "the weights were chosen on held-out groups"
+    chosen = f"{fitted.tree_setting_}/w={fitted.network_weight_early_:.2f},{fitted.network_weight_late_:.2f}"
+    assert min(fitted.validation_.values()) == pytest.approx(fitted.validation_[chosen])
     features, _ = _data(10, 5)
     far = np.vstack([features, features * 3 - 1])  # also far outside the training range
     members = fitted.predict_curves(far, TIMES)
@@ -64,7 +66,42 @@ def test_save_load_gives_the_same_predictions(fitted, tmp_path):
     loaded, meta = load_release_model(path)
     assert isinstance(loaded, BlendedRelease) and meta == {"campaign": "x"}
     np.testing.assert_allclose(loaded.predict(rows, return_std=True), fitted.predict(rows, return_std=True), atol=1e-6)
-    assert loaded.network_weight_ == fitted.network_weight_
+    assert (loaded.network_weight_early_, loaded.network_weight_late_) == (fitted.network_weight_early_, fitted.network_weight_late_)
+
+
+def test_a_model_saved_with_one_weight_still_loads(fitted, tmp_path):
+    """Format 1 (one network weight at every time) reads as equal weights before and after the split."""
+    import json
+
+    import torch
+
+    path = tmp_path / "blend.pt"
+    fitted.save(path)
+    blob = torch.load(path, weights_only=True)
+    meta = json.loads(blob["meta_json"])
+    for key in ("network_weight_early", "network_weight_late", "split_hours"):
+        meta.pop(key)
+    blob["meta_json"] = json.dumps({**meta, "format": 1, "network_weight": 0.35})
+    torch.save(blob, path)
+    old, _ = load_release_model(path)
+    features, _ = _data(4, 8)
+    net = fitted.network_.predict_curves(features, TIMES)
+    trees = np.clip(np.stack([b.predict(curve_rows(features, TIMES)) for b in fitted.trees_]), 0, 1).reshape(net.shape)
+    np.testing.assert_allclose(old.predict_curves(features, TIMES), 0.35 * net + 0.65 * trees, atol=1e-6)
+
+
+def test_blending_by_time_keeps_curves_monotone_and_bounded():
+    rng = np.random.default_rng(0)
+    net = np.cumsum(rng.uniform(0, 0.2, (50, len(TIMES))), axis=1)
+    trees = np.cumsum(rng.uniform(0, 0.2, (50, len(TIMES))), axis=1)
+    split = 5  # TIMES[5] is the split time
+    late = TIMES > TIMES[split]
+    for w_early, w_late in [(0.2, 1.0), (1.0, 0.2), (0.5, 0.5), (0.0, 1.0)]:
+        blended = blend_by_time(net, trees, net[:, split:split + 1], trees[:, split:split + 1], late, w_early, w_late)
+        assert (np.diff(blended, axis=1) >= -1e-12).all() and blended.min() >= 0 and blended.max() <= 1
+        np.testing.assert_allclose(blended[:, : split + 1], np.clip(w_early * net + (1 - w_early) * trees, 0, 1)[:, : split + 1])
+    same = blend_by_time(net, trees, net[:, split:split + 1], trees[:, split:split + 1], late, 0.35, 0.35)
+    np.testing.assert_allclose(same, np.clip(0.35 * net + 0.65 * trees, 0, 1))  # equal weights: the plain convex blend
 
 
 def test_loader_reads_a_plain_ensemble_and_rejects_junk(tmp_path):
@@ -86,7 +123,7 @@ def test_few_curves_use_the_default_weight_and_contract():
     model = BlendedRelease(n_members=2, epochs=30, hidden=16, default_network_weight=0.5)
     assert clone(model).get_params()["n_members"] == 2
     model.fit(curve_rows(features, TIMES), curves.reshape(-1))
-    assert model.network_weight_ == 0.5 and model.validation_ == {}
+    assert (model.network_weight_early_, model.network_weight_late_) == (0.5, 0.5) and model.validation_ == {}
     assert model.predict(curve_rows(features, TIMES)).shape == (4 * len(TIMES),)
     with pytest.raises(InputError, match="shape"):
         model.predict(np.ones((3, 2)))
