@@ -20,15 +20,17 @@ split time (the median time of the training rows) and another after it:
 Each piece only adds non-negative rises, so every member is non-decreasing in
 time; it is clipped to [0, 1]. With ``w_early == w_late`` it is the plain
 convex blend. On the real release curves the trees are better at the early
-burst and the network's release law at the long tail (bench/README.md). The two
-weights and the trees' settings are chosen inside :meth:`BlendedRelease.fit` by
+burst and the network's release law at the long tail (bench/README.md). The
+candidates (by default the network alone, or trees up to the split and the
+network's rise after it) and the trees' settings are chosen inside
+:meth:`BlendedRelease.fit` by
 group k-fold validation on the training rows only (whole curves or
 drug-polymer groups held out), so the choice never sees the data it is judged
 on. The predictive spread is the members' spread plus the network's noise,
 rescaled so that 90 % of the held-out points of those folds fall inside the 90
 % interval. With fewer than ``min_groups`` curves there is nothing to validate
-on: the blend then uses ``default_network_weight`` and the network's own
-calibration.
+on: the blend then uses ``default_network_weight`` (by default the network
+alone) and the network's own calibration.
 """
 
 from __future__ import annotations
@@ -82,11 +84,13 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
     Args:
         head, n_members, hidden, epochs, learning_rate, weight_decay, bootstrap, clip_inputs:
             settings of the :class:`ReleaseEnsemble` part (``n_members`` is also the number of tree models).
-        network_weights: candidate weights of the network part (before and after the split time), chosen by group validation.
+        early_network_weights, late_network_weights: candidate network weights before and after the split time; every
+            pair is scored by group validation and the best kept. The defaults offer the network alone (1, 1) or trees
+            up to the split and the network's rise after it (0.2, 1): chosen on the benchmark's inner validation only.
         tree_settings: names in :data:`TREE_SETTINGS` to choose among.
         n_folds: group folds of the validation inside ``fit``.
         min_groups: fewest curves (groups) to validate on; below, ``default_network_weight`` is used.
-        default_network_weight: network weight without validation.
+        default_network_weight: network weight at every time without validation (1: the network alone).
         calibrate: rescale the spread so the 90 % interval covers 90 % of the held-out points.
         n_jobs: threads of the tree models.
         random_state: seed.
@@ -103,11 +107,12 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         weight_decay: float = 1e-4,
         bootstrap: bool = True,
         clip_inputs: bool = True,
-        network_weights: tuple = (0.2, 0.35, 0.5, 0.65, 0.8, 1.0),
-        tree_settings: tuple = ("default", "smooth"),
+        early_network_weights: tuple = (0.2, 1.0),
+        late_network_weights: tuple = (1.0,),
+        tree_settings: tuple = ("smooth",),
         n_folds: int = 3,
         min_groups: int = 10,
-        default_network_weight: float = 0.5,
+        default_network_weight: float = 1.0,
         calibrate: bool = True,
         n_jobs: int = 1,
         random_state: int = 0,
@@ -121,7 +126,8 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.bootstrap = bootstrap
         self.clip_inputs = clip_inputs
-        self.network_weights = network_weights
+        self.early_network_weights = early_network_weights
+        self.late_network_weights = late_network_weights
         self.tree_settings = tree_settings
         self.n_folds = n_folds
         self.min_groups = min_groups
@@ -133,8 +139,9 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
 
     # -- parts ------------------------------------------------------------------------
     def _check_params(self) -> None:
-        weights = [float(w) for w in self.network_weights]
-        if not weights or any(not (0.0 <= w <= 1.0) for w in weights + [float(self.default_network_weight)]):
+        early, late = [float(w) for w in self.early_network_weights], [float(w) for w in self.late_network_weights]
+        weights = early + late
+        if not early or not late or any(not (0.0 <= w <= 1.0) for w in weights + [float(self.default_network_weight)]):
             raise InputError("network weights must lie in [0, 1]")
         unknown = [s for s in self.tree_settings if s not in TREE_SETTINGS]
         if not self.tree_settings or unknown:
@@ -230,7 +237,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         n_groups = int(group_index.max()) + 1
         fold_of_group = np.random.default_rng(seed + 7).permutation(n_groups) % int(self.n_folds)
         fold = fold_of_group[group_index]
-        weights = np.array(sorted({float(w) for w in self.network_weights}))
+        pairs = [(float(a), float(b)) for a in sorted(set(self.early_network_weights)) for b in sorted(set(self.late_network_weights))]
         at_split = self._at_split(X)
         shape = (int(self.n_members), len(y))
         net, net_split, noise = np.zeros(shape), np.zeros(shape), np.zeros(len(y))
@@ -244,7 +251,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
             network = self._network(seed + 31 * (k + 1)).fit(X[train], y[train], groups=inner)
             net[:, held], noise[held] = self._network_parts(network, X[held])
             net_split[:, held] = network.predict_members(at_split[held])
-            if weights.min() < 1.0:
+            if min(min(pair) for pair in pairs) < 1.0:
                 for s in self.tree_settings:
                     boosters = self._fit_trees(X[train], y[train], inner, s, seed + 31 * (k + 1))
                     trees[s][0][:, held] = self._tree_members(boosters, X[held])
@@ -252,13 +259,12 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         late = X[:, -1] > self.split_hours_
         best = None
         for s in self.tree_settings:
-            for w_early in weights:
-                for w_late in weights:
-                    members = blend_by_time(net, trees[s][0], net_split, trees[s][1], late, w_early, w_late)
-                    mae = float(np.mean(np.abs(y - members.mean(axis=0))))
-                    self.validation_[f"{s}/w={w_early:.2f},{w_late:.2f}"] = mae
-                    if best is None or mae < best[0] - 1e-9:
-                        best = (mae, (float(w_early), float(w_late)), s, members)
+            for w_early, w_late in pairs:
+                members = blend_by_time(net, trees[s][0], net_split, trees[s][1], late, w_early, w_late)
+                mae = float(np.mean(np.abs(y - members.mean(axis=0))))
+                self.validation_[f"{s}/w={w_early:.2f},{w_late:.2f}"] = mae
+                if best is None or mae < best[0] - 1e-9:
+                    best = (mae, (w_early, w_late), s, members)
         _, chosen, s, members = best
         total = np.sqrt(members.var(axis=0) + noise**2)
         z = np.abs(y - members.mean(axis=0)) / np.maximum(total, 1e-6)
@@ -361,6 +367,10 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
     @classmethod
     def _from_blob(cls, blob: dict, meta: dict, device: str | None) -> "BlendedRelease":
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()}
+        if meta.get("format", 1) == 1:  # one candidate grid for every time
+            grid = params.pop("network_weights", None)
+            if grid is not None:
+                params["early_network_weights"] = params["late_network_weights"] = grid
         unknown = sorted(set(params) - set(cls().get_params()))
         if unknown or meta.get("format", 1) > _FORMAT:
             raise InputError(f"model saved by a newer nanoloop (unknown settings {unknown}); upgrade to load it")

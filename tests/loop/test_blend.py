@@ -28,7 +28,9 @@ def fitted():
     features, curves = _data(40, 0)
     noisy = curves + np.random.default_rng(1).normal(0, 0.02, curves.shape)
     groups = np.repeat(np.arange(40), len(TIMES))
-    model = BlendedRelease(n_members=3, epochs=200, hidden=32, random_state=0)
+    # a wider grid than the default (network alone or trees-then-network), so that both parts are in the fit
+    model = BlendedRelease(n_members=3, epochs=200, hidden=32, random_state=0, early_network_weights=(0.2, 0.5, 1.0),
+                           late_network_weights=(0.2, 1.0), tree_settings=("default", "smooth"))
     return model.fit(curve_rows(features, TIMES), noisy.reshape(-1), groups)
 
 
@@ -37,7 +39,8 @@ def test_members_are_monotone_bounded_and_blend_both_parts(fitted):
     assert fitted.split_hours_ == np.median(TIMES)  # the median time of the training rows
     assert fitted.validation_, "the weights were chosen on held-out groups"
     chosen = f"{fitted.tree_setting_}/w={fitted.network_weight_early_:.2f},{fitted.network_weight_late_:.2f}"
-    assert min(fitted.validation_.values()) == pytest.approx(fitted.validation_[chosen])
+    assert len(fitted.validation_) == 12 and min(fitted.validation_.values()) == pytest.approx(fitted.validation_[chosen])
+    assert fitted.trees_, "this data's step in the burst is the trees' kind of structure"
     features, _ = _data(10, 5)
     far = np.vstack([features, features * 3 - 1])  # also far outside the training range
     members = fitted.predict_curves(far, TIMES)
@@ -81,9 +84,11 @@ def test_a_model_saved_with_one_weight_still_loads(fitted, tmp_path):
     meta = json.loads(blob["meta_json"])
     for key in ("network_weight_early", "network_weight_late", "split_hours"):
         meta.pop(key)
-    blob["meta_json"] = json.dumps({**meta, "format": 1, "network_weight": 0.35})
+    params = {k: v for k, v in meta["params"].items() if not k.endswith("_network_weights")}
+    blob["meta_json"] = json.dumps({**meta, "format": 1, "network_weight": 0.35, "params": {**params, "network_weights": [0.2, 0.35, 1.0]}})
     torch.save(blob, path)
     old, _ = load_release_model(path)
+    assert old.early_network_weights == old.late_network_weights == (0.2, 0.35, 1.0)
     features, _ = _data(4, 8)
     net = fitted.network_.predict_curves(features, TIMES)
     trees = np.clip(np.stack([b.predict(curve_rows(features, TIMES)) for b in fitted.trees_]), 0, 1).reshape(net.shape)
@@ -118,6 +123,13 @@ def test_loader_reads_a_plain_ensemble_and_rejects_junk(tmp_path):
         load_release_model(junk)
 
 
+def test_few_curves_use_the_network_alone_by_default():
+    features, curves = _data(6, 4)
+    model = BlendedRelease(n_members=2, epochs=30, hidden=16).fit(curve_rows(features, TIMES), curves.reshape(-1))
+    assert model.trees_ == [] and model.validation_ == {}
+    np.testing.assert_allclose(model.predict_curves(features, TIMES), model.network_.predict_curves(features, TIMES))
+
+
 def test_few_curves_use_the_default_weight_and_contract():
     features, curves = _data(4, 2)
     model = BlendedRelease(n_members=2, epochs=30, hidden=16, default_network_weight=0.5)
@@ -128,7 +140,7 @@ def test_few_curves_use_the_default_weight_and_contract():
     with pytest.raises(InputError, match="shape"):
         model.predict(np.ones((3, 2)))
     with pytest.raises(InputError, match="network weights"):
-        BlendedRelease(network_weights=(1.5,)).fit(curve_rows(features, TIMES), curves.reshape(-1))
+        BlendedRelease(early_network_weights=(1.5,)).fit(curve_rows(features, TIMES), curves.reshape(-1))
 
 
 def test_campaign_default_is_the_network_and_the_blend_an_option():
