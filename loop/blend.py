@@ -35,9 +35,12 @@ alone) and the network's own calibration.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -92,7 +95,8 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         min_groups: fewest curves (groups) to validate on; below, ``default_network_weight`` is used.
         default_network_weight: network weight at every time without validation (1: the network alone).
         calibrate: rescale the spread so the 90 % interval covers 90 % of the held-out points.
-        n_jobs: threads of the tree models.
+        n_jobs: fits (the validation folds' networks and trees, and the final network) run on this many threads at
+            once, each on one CPU thread; None: the CPU count, at most 4. The result does not depend on it.
         random_state: seed.
         device: device of the network ("auto", "cpu", "cuda").
     """
@@ -114,7 +118,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         min_groups: int = 10,
         default_network_weight: float = 1.0,
         calibrate: bool = True,
-        n_jobs: int = 1,
+        n_jobs: int | None = None,
         random_state: int = 0,
         device: str = "auto",
     ):
@@ -169,7 +173,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
             config = {
                 **params, "objective": "regression", "monotone_constraints": [0] * (X.shape[1] - 1) + [1],
                 "monotone_constraints_method": "advanced", "seed": seed * 100 + m, "deterministic": True,
-                "force_row_wise": True, "num_threads": int(self.n_jobs), "verbose": -1,
+                "force_row_wise": True, "num_threads": 1, "verbose": -1,
             }
             data = lgb.Dataset(X[keep], y[keep], weight=counts[keep], params={"verbose": -1})
             boosters.append(lgb.train(config, data, num_boost_round=rounds))
@@ -219,20 +223,36 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self.validation_ = {}
         self.split_hours_ = float(np.median(X[:, -1]))
-        if n_groups >= int(self.min_groups):
-            weights, setting, scale = self._validate(X, y, group_index, seed)
-        else:
-            weights, setting, scale = (float(self.default_network_weight),) * 2, self.tree_settings[0], None
+        with self._parallel() as pool:
+            final = pool.submit(self._network(seed).fit, X, y, groups=group_index)
+            if n_groups >= int(self.min_groups):
+                weights, setting, scale = self._validate(X, y, group_index, seed, pool)
+            else:
+                weights, setting, scale = (float(self.default_network_weight),) * 2, self.tree_settings[0], None
+            self.network_ = final.result()
         self.network_weight_early_, self.network_weight_late_ = weights
         self.tree_setting_ = setting
-        self.network_ = self._network(seed).fit(X, y, groups=group_index)
         self.trees_ = self._fit_trees(X, y, group_index, setting, seed) if min(weights) < 1.0 else []
         self.std_scale_ = float(scale) if scale is not None else float(self.network_.std_scale_)
         self.n_epochs_ = self.network_.n_epochs_
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
-    def _validate(self, X, y, group_index, seed) -> tuple[tuple[float, float], str, float | None]:
+    @contextlib.contextmanager
+    def _parallel(self):
+        """A thread pool for independent fits; torch on one thread each, the caller's random state left alone."""
+        workers = self.n_jobs if self.n_jobs is not None else min(4, os.cpu_count() or 1)
+        if self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available()):
+            workers = 1  # one GPU: the fits queue on it anyway
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.random.fork_rng(devices=[]), ThreadPoolExecutor(max(1, int(workers))) as pool:
+                yield pool
+        finally:
+            torch.set_num_threads(before)
+
+    def _validate(self, X, y, group_index, seed, pool) -> tuple[tuple[float, float], str, float | None]:
         """Out-of-fold predictions by group folds -> ((early, late) network weights, tree setting, std scale)."""
         n_groups = int(group_index.max()) + 1
         fold_of_group = np.random.default_rng(seed + 7).permutation(n_groups) % int(self.n_folds)
@@ -242,20 +262,26 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         shape = (int(self.n_members), len(y))
         net, net_split, noise = np.zeros(shape), np.zeros(shape), np.zeros(len(y))
         trees = {s: (np.zeros(shape), np.zeros(shape)) for s in self.tree_settings}
-        for k in range(int(self.n_folds)):
-            held = fold == k
-            if not held.any() or held.all():
-                continue
+        with_trees = min(min(pair) for pair in pairs) < 1.0
+
+        def fold_parts(k: int, held: np.ndarray) -> dict:
             train = ~held
             _, inner = np.unique(group_index[train], return_inverse=True)
             network = self._network(seed + 31 * (k + 1)).fit(X[train], y[train], groups=inner)
-            net[:, held], noise[held] = self._network_parts(network, X[held])
-            net_split[:, held] = network.predict_members(at_split[held])
-            if min(min(pair) for pair in pairs) < 1.0:
-                for s in self.tree_settings:
-                    boosters = self._fit_trees(X[train], y[train], inner, s, seed + 31 * (k + 1))
-                    trees[s][0][:, held] = self._tree_members(boosters, X[held])
-                    trees[s][1][:, held] = self._tree_members(boosters, at_split[held])
+            parts = {"net": self._network_parts(network, X[held]), "net_split": network.predict_members(at_split[held])}
+            for s in self.tree_settings if with_trees else ():
+                boosters = self._fit_trees(X[train], y[train], inner, s, seed + 31 * (k + 1))
+                parts[s] = (self._tree_members(boosters, X[held]), self._tree_members(boosters, at_split[held]))
+            return parts
+
+        folds = [fold == k for k in range(int(self.n_folds))]
+        futures = [(held, pool.submit(fold_parts, k, held)) for k, held in enumerate(folds) if held.any() and not held.all()]
+        for held, future in futures:
+            parts = future.result()
+            net[:, held], noise[held] = parts["net"]
+            net_split[:, held] = parts["net_split"]
+            for s in self.tree_settings if with_trees else ():
+                trees[s][0][:, held], trees[s][1][:, held] = parts[s]
         late = X[:, -1] > self.split_hours_
         best = None
         for s in self.tree_settings:
@@ -299,10 +325,18 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         if not self.trees_:
             return net, noise
         at_split = self._at_split(X)
-        members = blend_by_time(net, self._tree_members(self.trees_, X), self.network_.predict_members(at_split),
-                                self._tree_members(self.trees_, at_split), X[:, -1] > self.split_hours_,
+        members = blend_by_time(net, self._tree_part(X), self.network_.predict_members(at_split),
+                                self._tree_part(at_split), X[:, -1] > self.split_hours_,
                                 self.network_weight_early_, self.network_weight_late_)
         return members, noise
+
+    def _tree_part(self, X: np.ndarray) -> np.ndarray:
+        """The trees' members at rows ``X`` (M, n); rows after the split are skipped (zeros) when the trees carry no weight there."""
+        needed = (X[:, -1] <= self.split_hours_) | (self.network_weight_late_ < 1.0)
+        out = np.zeros((len(self.trees_), len(X)))
+        if needed.any():
+            out[:, needed] = self._tree_members(self.trees_, X[needed])
+        return out
 
     def predict_curves(self, features, times_hours) -> np.ndarray:
         """Member curves for formulations: features (n, d), times (T,) -> fraction (n_members, n, T)."""
@@ -313,7 +347,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         features = np.asarray(features, dtype=np.float64)
         grid = np.append(times, self.split_hours_)  # the split time rides along as the last column
         net = self.network_.predict_curves(features, grid)
-        trees = self._tree_members(self.trees_, curve_rows(features, grid).astype(np.float64)).reshape(len(self.trees_), len(features), len(grid))
+        trees = self._tree_part(curve_rows(features, grid).astype(np.float64)).reshape(len(self.trees_), len(features), len(grid))
         return blend_by_time(net[..., :-1], trees[..., :-1], net[..., -1:], trees[..., -1:], times > self.split_hours_,
                              self.network_weight_early_, self.network_weight_late_)
 
@@ -338,7 +372,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         grid = torch.as_tensor(grid_np, dtype=times_hours.dtype, device=times_hours.device)
         net = self.network_.curve_tensor(features, grid)
         x = features.detach().cpu().numpy().astype(np.float64)
-        trees = self._tree_members(self.trees_, curve_rows(x, grid_np).astype(np.float64)).reshape(len(self.trees_), len(x), len(grid_np))
+        trees = self._tree_part(curve_rows(x, grid_np).astype(np.float64)).reshape(len(self.trees_), len(x), len(grid_np))
         trees = torch.as_tensor(trees, dtype=net.dtype, device=net.device)
         late = torch.as_tensor(times > self.split_hours_, device=net.device)
         return blend_by_time(net[..., :-1], trees[..., :-1], net[..., -1:], trees[..., -1:], late,

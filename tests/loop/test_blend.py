@@ -2,6 +2,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 
 from nanoloop.loop.blend import BlendedRelease, blend_by_time, build_release_model, load_release_model
@@ -143,8 +144,36 @@ def test_few_curves_use_the_default_weight_and_contract():
         BlendedRelease(early_network_weights=(1.5,)).fit(curve_rows(features, TIMES), curves.reshape(-1))
 
 
-def test_campaign_default_is_the_network_and_the_blend_an_option():
+def test_campaign_default_is_the_blend_and_the_network_alone_an_option():
     settings = default_config().surrogate
-    assert settings.model == "ensemble"  # the blend is slower to train: opt in with model = "blend"
-    assert isinstance(build_release_model(settings, 0), ReleaseEnsemble)
-    assert isinstance(build_release_model(settings.model_copy(update={"model": "blend"}), 0), BlendedRelease)
+    assert settings.model == "blend"
+    assert isinstance(build_release_model(settings, 0), BlendedRelease)
+    assert isinstance(build_release_model(settings.model_copy(update={"model": "ensemble"}), 0), ReleaseEnsemble)
+
+
+def test_trees_then_network_needs_the_trees_only_up_to_the_split(fitted):
+    """With the network's weight 1 after the split, skipping the trees there changes nothing."""
+    import copy
+
+    model = copy.copy(fitted)
+    model.network_weight_early_, model.network_weight_late_ = 0.2, 1.0
+    features, _ = _data(5, 11)
+    grid = np.append(TIMES, model.split_hours_)
+    net = model.network_.predict_curves(features, grid)
+    trees = np.clip(np.stack([b.predict(curve_rows(features, grid)) for b in model.trees_]), 0, 1).reshape(net.shape)
+    expected = blend_by_time(net[..., :-1], trees[..., :-1], net[..., -1:], trees[..., -1:], TIMES > model.split_hours_, 0.2, 1.0)
+    np.testing.assert_allclose(model.predict_curves(features, TIMES), expected, atol=1e-9)
+    np.testing.assert_allclose(model.predict(curve_rows(features, TIMES)), expected.mean(axis=0).reshape(-1), atol=1e-6)
+
+
+def test_parallel_fits_give_the_same_model():
+    features, curves = _data(14, 6)
+    rows, y = curve_rows(features, TIMES), curves.reshape(-1)
+    settings = dict(n_members=2, epochs=40, hidden=16, random_state=3, early_network_weights=(0.2, 1.0), late_network_weights=(0.2, 1.0))
+    torch.manual_seed(123)
+    one = BlendedRelease(n_jobs=1, **settings).fit(rows, y)
+    state = torch.random.get_rng_state()
+    two = BlendedRelease(n_jobs=2, **settings).fit(rows, y)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random state is left alone
+    assert one.validation_ == two.validation_
+    np.testing.assert_array_equal(one.predict_curves(features, TIMES), two.predict_curves(features, TIMES))
