@@ -92,7 +92,8 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
             up to the split and the network's rise after it (0.2, 1): chosen on the benchmark's inner validation only.
         tree_settings: names in :data:`TREE_SETTINGS` to choose among.
         n_folds: group folds of the validation inside ``fit``.
-        min_groups: fewest curves (groups) to validate on; below, ``default_network_weight`` is used.
+        min_groups: fewest curves (groups) to validate on; below, ``default_network_weight`` is used and the network's
+            members train on every curve, unclamped (``bootstrap`` and ``clip_inputs`` need more curves to pay).
         default_network_weight: network weight at every time without validation (1: the network alone).
         calibrate: rescale the spread so the 90 % interval covers 90 % of the held-out points.
         n_jobs: fits (the validation folds' networks and trees, and the final network) run on this many threads at
@@ -153,10 +154,12 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         if int(self.n_folds) < 2 or int(self.n_members) < 1:
             raise InputError("n_folds must be at least 2 and n_members at least 1")
 
-    def _network(self, seed: int) -> ReleaseEnsemble:
+    def _network(self, seed: int, few: bool = False) -> ReleaseEnsemble:
+        """The network part; with ``few`` curves, plain members (no bootstrap, no clamping): the campaign's ensemble."""
         return ReleaseEnsemble(
             head=self.head, n_members=self.n_members, hidden=self.hidden, epochs=self.epochs, learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay, bootstrap=self.bootstrap, clip_inputs=self.clip_inputs, random_state=seed, device=self.device,
+            weight_decay=self.weight_decay, bootstrap=self.bootstrap and not few, clip_inputs=self.clip_inputs and not few,
+            random_state=seed, device=self.device,
         )
 
     def _fit_trees(self, X, y, group_index, setting: str, seed: int) -> list:
@@ -224,7 +227,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         self.validation_ = {}
         self.split_hours_ = float(np.median(X[:, -1]))
         with self._parallel() as pool:
-            final = pool.submit(self._network(seed).fit, X, y, groups=group_index)
+            final = pool.submit(self._network(seed, few=n_groups < int(self.min_groups)).fit, X, y, groups=group_index)
             if n_groups >= int(self.min_groups):
                 weights, setting, scale = self._validate(X, y, group_index, seed, pool)
             else:

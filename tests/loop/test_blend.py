@@ -129,6 +129,8 @@ def test_few_curves_use_the_network_alone_by_default():
     model = BlendedRelease(n_members=2, epochs=30, hidden=16).fit(curve_rows(features, TIMES), curves.reshape(-1))
     assert model.trees_ == [] and model.validation_ == {}
     np.testing.assert_allclose(model.predict_curves(features, TIMES), model.network_.predict_curves(features, TIMES))
+    plain = ReleaseEnsemble(n_members=2, epochs=30, hidden=16, random_state=0).fit(curve_rows(features, TIMES), curves.reshape(-1))
+    np.testing.assert_allclose(model.predict_curves(features, TIMES), plain.predict_curves(features, TIMES), atol=1e-6)  # = model "ensemble"
 
 
 def test_few_curves_use_the_default_weight_and_contract():
