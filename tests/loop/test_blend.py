@@ -6,7 +6,7 @@ import torch
 from sklearn.base import clone
 
 from nanoloop.loop.blend import BlendedRelease, blend_by_time, build_release_model, load_release_model
-from nanoloop.loop.config import default_config
+from nanoloop.loop.config import SurrogateConfig, default_config
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
 
@@ -148,7 +148,7 @@ def test_few_curves_use_the_default_weight_and_contract():
 
 def test_campaign_default_is_the_blend_and_the_network_alone_an_option():
     settings = default_config().surrogate
-    assert settings.model == "blend"
+    assert settings.model == "blend" and SurrogateConfig().model == "blend"  # the demo config and a config that does not say
     assert isinstance(build_release_model(settings, 0), BlendedRelease)
     assert isinstance(build_release_model(settings.model_copy(update={"model": "ensemble"}), 0), ReleaseEnsemble)
 
