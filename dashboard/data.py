@@ -351,7 +351,7 @@ def feature_importance(snap: Snapshot, round_: int | None = None) -> pd.DataFram
     """Feature importance rows (round, feature, importance, method, model_version) of the magnitude methods.
 
     Permutation importance and integrated gradients (the signed Shapley rows
-    are drawn by :mod:`nanoloop.dashboard.effects_view`). Sorted by round, method
+    are drawn by :mod:`nanoloop.dashboard.signed_effects`). Sorted by round, method
     (permutation first, then by time in hours, not by string) and size.
     ``round_`` None: every round. Empty when the campaign has stored no explanations.
     """

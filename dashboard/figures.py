@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from nanoloop.dashboard import data
 from nanoloop.loop.kinetics.measures import time_scale  # days past 72 h, in every plot
-from nanoloop.loop.review import short_reason
+from nanoloop.loop.review import fixed_label, short_reason
 
 PALETTE = qualitative.Plotly
 F2_SIMILAR = 50.0  # f2 >= 50: similar to the target (FDA)
@@ -205,7 +205,7 @@ def importance_figure(snap: data.Snapshot, round_: int | None = None) -> go.Figu
         where = f"for round {round_}" if round_ is not None else "for this campaign"
         return message_figure(f"No feature importance stored {where} yet (the explanations table is empty).")
     fixed = snap.config.design_space().fixed  # held for this campaign: said, so it is not read as a driver of its choices
-    label = frame["feature"].map(lambda f: f"{f} (fixed)" if f in fixed else f)
+    label = frame["feature"].map(lambda f: fixed_label(f, fixed))
     frame = frame.assign(label=label if round_ is not None else label + " (round " + frame["round"].astype(str) + ")")
     methods = list(dict.fromkeys(frame["method"]))
     first = frame[frame["method"] == methods[0]].sort_values("importance")

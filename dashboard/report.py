@@ -1,7 +1,10 @@
 """A self-contained HTML report of a campaign: the dashboard's figures and tables in one file.
 
 plotly.js is written inline once (no CDN, no network needed to open it); every
-figure after the first reuses it.
+figure after the first reuses it. "What drives release" shows the signed
+effects and partial dependence of the latest round that has them (as the
+dashboard's feature view), then the magnitude bars of every explained round.
+Variables fixed for the campaign are marked ``(fixed)`` wherever variables are listed.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from pathlib import Path
 import pandas as pd
 
 from nanoloop.loop import __version__
-from nanoloop.dashboard import data, figures, insights
+from nanoloop.dashboard import data, figures, insights, signed_effects
+from nanoloop.loop.effects import PD_BAND
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.explain import signed_table
+from nanoloop.loop.review import fixed_label, fixed_text
 
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; max-width: 1280px; margin: 0 auto; padding: 0 16px 40px; }
@@ -27,6 +33,8 @@ h1 { margin-bottom: 0; } .sub { color: #666; font-size: 13px; }
 table.data { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 table.data th, table.data td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } table.data th { background: #f0f0f0; }
 .scroll { overflow-x: auto; } .note { color: #555; }
+.swatch { display: inline-block; width: 11px; height: 11px; margin: 0 4px 0 10px; vertical-align: -1px; }
+table.signed td.effect { font-weight: 600; } table.signed td.change, table.signed th:first-child, table.signed th:last-child { text-align: left; }
 """
 
 
@@ -57,6 +65,66 @@ def measured_table(snap: data.Snapshot) -> pd.DataFrame:
     return frame.sort_values(["f2", "round"], ascending=[False, True], na_position="last").reset_index(drop=True)
 
 
+def _fixed_columns(frame: pd.DataFrame, fixed: dict) -> pd.DataFrame:
+    """The frame with each fixed variable's column named ``NAME (fixed)``."""
+    return frame.rename(columns={name: fixed_label(name, fixed) for name in fixed})
+
+
+def _signed_html(table: pd.DataFrame) -> str:
+    """:func:`~nanoloop.loop.explain.signed_table` as HTML, each cell in its direction's colour (the dashboard's)."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = []
+    for row in table.itertuples(index=False):
+        variable, *cells, change = row
+        tds = [f'<td style="text-align:left">{html.escape(variable)}</td>']
+        for cell in cells:
+            sign = cell[0].strip() if len(cell) > 1 else None  # "-" alone: not explained at that time
+            if sign is None:
+                tds.append("<td>—</td>")
+            else:
+                color, words = signed_effects.DIRECTION[sign]
+                tds.append(f'<td class="effect" style="color:{color}" title="{html.escape(words)}">{html.escape(cell.strip())}</td>')
+        tds.append(f'<td class="change">{html.escape(change)}</td>')
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    return f'<div class="scroll"><table class="data signed"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def _what_drives_release(snap: data.Snapshot, parts: list[str], figure) -> None:
+    """Signed effects and partial dependence of the latest round that has them, then the magnitude bars of every explained round."""
+    hint = f"run <code>nanoloop explain {html.escape(snap.store)} --compute</code>"
+    if snap.explanations.empty:
+        parts.append('<p class="note">No feature importance has been computed for this campaign yet: the explanations table is empty; '
+                     f"{hint} to add which way each design variable moves release.</p>")
+        return
+    round_ = signed_effects.chosen_round(snap, None)
+    rows = signed_effects.round_effects(snap, round_)
+    if rows.empty:
+        parts.append(f'<p class="note">No signed effects stored (explained before they existed): {hint} to add which way each '
+                     "design variable moves release, and the partial-dependence curves.</p>")
+    else:
+        legend = "".join(f'<span class="swatch" style="background:{color}"></span>{html.escape(words)}'
+                         for color, words in signed_effects.DIRECTION.values())
+        parts.append(f'<p class="note">Round {round_}\'s model, Shapley values at each target time (time order): each variable\'s '
+                     "mean |Shapley value| in percentage points of release, from the average measured formulation, largest first; "
+                     f"its colour is the direction: {legend}. min-&gt;max: change of release from the variable's min to its max "
+                     "at the last time; a categorical: its mean value per category.</p>")
+        figure(signed_effects.effects_figure(snap, round_))
+        parts.append(_signed_html(signed_table(rows, snap.config.design_space().fixed)))
+        curves = signed_effects.round_partial_dependence(snap, round_)
+        if curves.empty:
+            parts.append(f'<p class="note">No partial dependence stored for round {round_}: {hint}.</p>')
+        else:
+            at = signed_effects.default_pd_time(curves["time_hours"].unique())
+            parts.append(f"<h3>Partial dependence at {at:g} h</h3>"
+                         f'<p class="note">Predicted release at {at:g} h with one continuous variable set to each of its values in '
+                         f"every measured formulation, averaged; band: {html.escape(PD_BAND)} (model uncertainty, not measurement noise). "
+                         f"Other times: <code>nanoloop explain {html.escape(snap.store)} --pd VARIABLE --time-hours T</code>.</p>")
+            figure(signed_effects.partial_dependence_panels(snap, round_, at))
+        parts.append("<h3>Sizes without direction, every explained round</h3>")
+    for explained in sorted(snap.explanations["round"].unique()):
+        figure(figures.importance_figure(snap, int(explained)))
+
+
 def build_report(snap: data.Snapshot) -> str:
     """The report's HTML text."""
     parts: list[str] = []
@@ -80,6 +148,9 @@ def build_report(snap: data.Snapshot) -> str:
         _card("awaiting approval", str(k["awaiting_approval"]), ""),
     ]) + "</div>")
 
+    fixed = snap.config.design_space().fixed
+    if fixed:
+        parts.append(f'<p class="note">Fixed for this campaign (not designed; marked <i>(fixed)</i> below): {html.escape(fixed_text(fixed))}.</p>')
     if k["imported_note"]:  # the lab's earlier formulations (round -1), apart from the designed rounds
         parts.append(f'<p class="imported"><b>{html.escape(k["imported_note"])}</b></p>')
     parts.append("<h2>Campaign overview</h2>")
@@ -106,14 +177,10 @@ def build_report(snap: data.Snapshot) -> str:
     parts.append("<h2>Formulations made</h2>")
     if k["best_id"]:
         figure(figures.formulation_figure(snap, k["best_id"]))
-    parts.append(_table(measured_table(snap), digits=2))
+    parts.append(_table(_fixed_columns(measured_table(snap), fixed), digits=2))
 
-    parts.append("<h2>Feature importance</h2>")
-    if snap.explanations.empty:
-        parts.append('<p class="note">No feature importance has been computed for this campaign yet: the explanations table is empty.</p>')
-    else:
-        for round_ in sorted(snap.explanations["round"].unique()):
-            figure(figures.importance_figure(snap, int(round_)))
+    parts.append("<h2>What drives release</h2>")
+    _what_drives_release(snap, parts, figure)
 
     parts.append("<h2>Awaiting approval</h2>")
     pending = data.pending_approvals(snap)
@@ -121,7 +188,7 @@ def build_report(snap: data.Snapshot) -> str:
         parts.append('<p class="note">No batch is awaiting approval.</p>')
     else:
         parts.append(f"<p>Round {int(pending['round'].iloc[0])}: {len(pending)} formulations await approval "
-                     f"(<code>nanoloop approve {html.escape(snap.store)}</code>).</p>" + _table(pending, digits=3))
+                     f"(<code>nanoloop approve {html.escape(snap.store)}</code>).</p>" + _table(_fixed_columns(pending, fixed), digits=3))
 
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>nanoloop report: {html.escape(k["campaign"])}</title>\n'

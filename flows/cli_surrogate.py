@@ -82,7 +82,7 @@ def cmd_explain(args) -> int:
         raise InputError("--time-hours goes with --pd VARIABLE")
     if args.pd is not None:
         return _print_partial_dependence(args, campaign, wide.attrs["model_version"])
-    from nanoloop.loop.review import fixed_text
+    from nanoloop.loop.review import fixed_label, fixed_text
 
     fixed = campaign.space.fixed
     attrs = dict(wide.attrs)
@@ -101,8 +101,7 @@ def cmd_explain(args) -> int:
     for method in wide.columns:
         table.add_column(_method_title(method), justify="right")
     for feature, row in wide.iterrows():
-        label = f"{feature} (fixed)" if feature in fixed else str(feature)
-        table.add_row(label, *("-" if pd.isna(v) else f"{v:.2f}" for v in row))
+        table.add_row(fixed_label(feature, fixed), *("-" if pd.isna(v) else f"{v:.2f}" for v in row))
     console.print(table)
     if fixed:
         console.print(f"(fixed): held for this campaign at {fixed_text(fixed)}; not a driver of this campaign's choices "
@@ -120,26 +119,19 @@ def _signed_table(signed: pd.DataFrame, round_: int, fixed: dict):
     """Variables sorted by size (largest mean |Shapley value| over the times), one column per time in time order."""
     from rich.table import Table
 
-    times = sorted(signed["time_hours"].unique())
+    from nanoloop.loop.explain import signed_table
+
+    text = signed_table(signed, fixed)
     table = Table(title=f"round {round_}: direction of each variable's effect on the predicted release (Shapley values)",
                   caption="+ more of the variable speeds release at that time, - slows it; the number is its mean |Shapley value| "
                           "(percentage points, from the average measured formulation); no sign: categorical, or a change under 0.1. "
                           "min->max: change of release from the variable's min to its max; categorical: mean value per category.")
     table.add_column("variable", no_wrap=True)
-    for t in times:
-        table.add_column(f"@{t:g}h", justify="right")
-    table.add_column(f"min->max @{times[-1]:g}h", justify="left")
-    for feature, rows in signed.groupby("feature", sort=False):
-        by_time = rows.set_index("time_hours")
-        cells = [f"{by_time.at[t, 'direction'] or ' '}{by_time.at[t, 'importance']:.2f}" if t in by_time.index else "-" for t in times]
-        last = by_time.loc[times[-1]] if times[-1] in by_time.index else None
-        if last is None:
-            note = ""
-        elif isinstance(last["effect_detail"], str):
-            note = last["effect_detail"]
-        else:
-            note = "" if pd.isna(last["effect_pct"]) else f"{last['effect_pct']:+.1f}"
-        table.add_row(f"{feature} (fixed)" if feature in fixed else str(feature), *cells, note)
+    for column in text.columns[1:-1]:
+        table.add_column(column, justify="right")
+    table.add_column(text.columns[-1], justify="left")
+    for row in text.itertuples(index=False):
+        table.add_row(*row)
     return table
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from nanoloop.loop.effects import SHAPLEY, categories_of, direction, partial_dependence_rows, shapley_values, summarize_effects
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.review import fixed_label
 
 PERMUTATION = "permutation_mae_pct"
 
@@ -257,6 +258,38 @@ def signed_effects(rows: pd.DataFrame) -> pd.DataFrame:
     size = out.groupby("feature")["importance"].transform("max")
     out = out.assign(_size=size).sort_values(["_size", "feature", "time_hours"], ascending=[False, True, True])
     return out[columns].reset_index(drop=True)
+
+
+def signed_table(signed: pd.DataFrame, fixed: dict | None = None) -> pd.DataFrame:
+    """The signed effects as text, one row per variable: what ``nanoloop explain`` and the HTML report print.
+
+    Rows in the order of ``signed`` (:func:`signed_effects`: by size). Columns:
+    ``variable`` (``drug_logp (fixed)`` for a variable held for the campaign);
+    ``@24h`` ... one per time in time order, the direction and the mean |Shapley
+    value| (``-2.31``; a leading space for no sign, ``-`` alone when that time was
+    not explained); ``min->max @672h``: the signed change of release from the
+    variable's min to its max at the last time, or a categorical's mean value per category.
+    """
+    fixed = fixed or {}
+    if signed.empty:
+        return pd.DataFrame(columns=["variable"])
+    times = sorted(signed["time_hours"].unique())
+    change = f"min->max @{times[-1]:g}h"
+    out = []
+    for feature, rows in signed.groupby("feature", sort=False):
+        by_time = rows.set_index("time_hours")
+        row = {"variable": fixed_label(feature, fixed)}
+        for t in times:
+            row[f"@{t:g}h"] = f"{by_time.at[t, 'direction'] or ' '}{by_time.at[t, 'importance']:.2f}" if t in by_time.index else "-"
+        last = by_time.loc[times[-1]] if times[-1] in by_time.index else None
+        if last is None:
+            row[change] = ""
+        elif isinstance(last["effect_detail"], str):
+            row[change] = last["effect_detail"]
+        else:
+            row[change] = "" if pd.isna(last["effect_pct"]) else f"{last['effect_pct']:+.1f}"
+        out.append(row)
+    return pd.DataFrame(out, columns=["variable", *(f"@{t:g}h" for t in times), change])
 
 
 def read_partial_dependence(ledger, model_version: str, variable: str, time_hours: float | None = None) -> tuple[float, pd.DataFrame]:

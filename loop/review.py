@@ -273,6 +273,11 @@ def fixed_text(fixed: dict) -> str:
     return ", ".join(f"{n} = {v:g}" if isinstance(v, (int, float)) else f"{n} = {v}" for n, v in fixed.items())
 
 
+def fixed_label(name: str, fixed: dict) -> str:
+    """``drug_logp (fixed)`` for a variable held for this campaign (a name in ``fixed``), else the name itself."""
+    return f"{name} (fixed)" if name in fixed else str(name)
+
+
 def _review_row(campaign, row, recipe: dict, incumbent: float, name: str, context: _Context) -> dict:
     recipe = {n: recipe[n] for n in campaign.space.names}
     mean, std = _num(row["predicted_objective"]), _num(row["objective_std"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from nanoloop.dashboard import data, effects_view, figures
+from nanoloop.dashboard import data, figures, signed_effects
 from nanoloop.loop.ledger import Ledger
 
 
@@ -23,7 +23,7 @@ def test_methods_in_time_order_and_old_store_message(campaign_store, tmp_path):
     assert list(dict.fromkeys(frame["method"])) == data.magnitude_methods(snap.explanations)
     bars = figures.importance_figure(snap, 2)
     assert list(bars.layout.yaxis.categoryarray) == ["particle_size_nm", "polymer_mw_kda"]  # largest on top (drawn last)
-    assert effects_view.chosen_round(snap, "all") is None  # no signed effects anywhere
-    message = effects_view.effects_figure(snap, 2).layout.annotations[0].text
+    assert signed_effects.chosen_round(snap, "all") is None  # no signed effects anywhere
+    message = signed_effects.effects_figure(snap, 2).layout.annotations[0].text
     assert "No signed effects stored" in message and "--compute" in message
-    assert "No partial dependence stored" in effects_view.partial_dependence_figure(snap, 2, "polymer_mw_kda", 24.0).layout.annotations[0].text
+    assert "No partial dependence stored" in signed_effects.partial_dependence_figure(snap, 2, "polymer_mw_kda", 24.0).layout.annotations[0].text
