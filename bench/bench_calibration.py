@@ -1,14 +1,14 @@
 """Is the f2 interval a reviewer sees honest? Coverage over a campaign's prospective record.
 
-Runs the campaign's own loop (shipped defaults, the residual GPs; ``--model blend``
-for the blended surrogate, with which the figures in bench/README.md were measured) on the simulated lab for the benchmark's target profiles
+Runs the campaign's own loop (shipped defaults: the blended surrogate and the residual GPs; ``--model ensemble``
+for the network alone) on the simulated lab for the benchmark's target profiles
 (bench_campaign.py), then, for every formulation the model proposed and the lab
 measured, checks whether the measured f2 to the target lies inside the 90 %
 f2 interval stored with the proposal *before* it was made (from the calibrated
 predictive distribution: members, noise, residual GP; nanoloop.loop.predictive).
 Failed syntheses have no f2 and are left out.
 
-Run: ``nice .venv/bin/python bench/bench_calibration.py [--targets fast_burst,zero_order] [--seeds 0] [--rounds 6] [--model blend]``.
+Run: ``nice .venv/bin/python bench/bench_calibration.py [--targets fast_burst,zero_order] [--seeds 0] [--rounds 6] [--model ensemble]``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ for path in (ROOT, ROOT / "bench"):
 from campaign_lab import TARGETS, bench_config  # noqa: E402
 
 
-def prospective_record(target_name: str, seed: int, rounds: int, batch: int, model: str = "ensemble") -> list[dict]:
+def prospective_record(target_name: str, seed: int, rounds: int, batch: int, model: str = "blend") -> list[dict]:
     """Run one campaign; per model-made, measured formulation: the stored f2 interval and the measured f2."""
     from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
     from nanoloop.loop.campaign import Campaign
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=1, help="campaigns run in this many processes")
-    parser.add_argument("--model", choices=["ensemble", "blend"], default="ensemble", help="[surrogate] model of the campaigns")
+    parser.add_argument("--model", choices=["ensemble", "blend"], default="blend", help="[surrogate] model of the campaigns (default: the shipped blend)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]

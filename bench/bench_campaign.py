@@ -61,13 +61,20 @@ from campaign_lab import POOL_SIZE, TARGETS, bench_config, design_space, target_
 from campaign_stats import THRESHOLDS, best_so_far, censored_quantiles, experiments_to, print_tables, summarise  # noqa: E402
 from nanoloop.loop.objective import f2_to_target  # noqa: E402
 
-STRATEGIES = ("random", "gp_ei", "curve_gp", "ours", "curve_gp_prior", "ours_prior")
-DEFAULT_STRATEGIES = STRATEGIES[:4]  # --prior adds the last two
+STRATEGIES = ("random", "gp_ei", "curve_gp", "ours", "ours_network", "curve_gp_prior", "ours_prior")
+DEFAULT_STRATEGIES = STRATEGIES[:4]  # --prior adds the last two; ours_network on request
 
 
 def run_ours(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
     """The campaign's own loop, in-process: propose, approve, dispatch, collect; f2 per experiment in order."""
     return run_campaign(bench_config(target_name, seed, rounds, batch), seed, rounds)
+
+
+def run_ours_network(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
+    """``ours`` with the network alone as the surrogate (``[surrogate] model = "ensemble"``, the default before the blend)."""
+    config = bench_config(target_name, seed, rounds, batch)
+    config = config.model_copy(update={"surrogate": config.surrogate.model_copy(update={"model": "ensemble"})})
+    return run_campaign(config, seed, rounds)
 
 
 def run_campaign(config, seed: int, rounds: int) -> list[float]:
@@ -91,7 +98,7 @@ def run_campaign(config, seed: int, rounds: int) -> list[float]:
         return [float(scores.get(fid, -np.inf)) for fid in order]
 
 
-RUNNERS = {"random": run_random, "gp_ei": run_gp_ei, "curve_gp": run_curve_gp, "ours": run_ours,
+RUNNERS = {"random": run_random, "gp_ei": run_gp_ei, "curve_gp": run_curve_gp, "ours": run_ours, "ours_network": run_ours_network,
            "curve_gp_prior": run_curve_gp_prior, "ours_prior": run_ours_prior}
 
 
@@ -159,10 +166,10 @@ def plot(results: dict, strategies, targets, batch: int, rounds: int, path: str)
 
 
 # -- one proposal at scale -----------------------------------------------------------------
-def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345, model: str = "ensemble", n_imported: int = 0) -> dict:
+def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345, model: str | None = None, n_imported: int = 0) -> dict:
     """Seconds for one Campaign.propose (train + score ``pool_size`` candidates + refine + choose 8).
 
-    ``model`` is the ``[surrogate] model`` ("ensemble", the default, or "blend").
+    ``model`` is the ``[surrogate] model`` ("blend", the shipped default when None, or "ensemble").
 
     The ledger is first filled with about ``n_measured`` measured Sobol formulations
     (stored as round 0 and run through the simulated lab), then ``n_imported`` more
@@ -176,7 +183,7 @@ def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345, 
 
     config = bench_config("two_phase", seed, 2, 8)
     config = config.model_copy(update={"name": "bench-timing", "acquisition": config.acquisition.model_copy(update={"pool_size": pool_size}),
-                                       "surrogate": config.surrogate.model_copy(update={"model": model})})
+                                       "surrogate": config.surrogate.model_copy(update={"model": model or config.surrogate.model})})
     with tempfile.TemporaryDirectory(prefix="nanoloop-timing-") as store:
         campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
         campaign.propose(0, recommender=SobolStart(size=int(n_measured * 1.15) + 8))  # a large round 0, made as one batch

@@ -195,7 +195,7 @@ def fit_predict(model: str, train: pd.DataFrame, test: pd.DataFrame, columns: li
         est.fit(ensemble_rows(train, columns), train[TARGET].to_numpy(float), groups=train["DP_Group"].to_numpy())
         mean, std = est.predict(ensemble_rows(test, columns), return_std=True)
         return {"mean": mean, "std": std, "seconds": time.perf_counter() - started, "epochs": est.n_epochs_, "std_scale": est.std_scale_,
-                "choice": f"{est.tree_setting_}/w={est.network_weight_:.2f}"}
+                "choice": f"{est.tree_setting_}/w={est.network_weight_early_:.2f},{est.network_weight_late_:.2f}"}
     weighting = params.pop("weighting", "none")
     est = make_ensemble(model, seed, **params)
     est.fit(ensemble_rows(train, columns), train[TARGET].to_numpy(float), groups=train["DP_Group"].to_numpy(), sample_weight=row_weights(train, weighting))

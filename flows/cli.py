@@ -111,6 +111,9 @@ def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, ap
         say(f"campaign {config.name} in {store} already has {rounds} finished rounds; pass --rounds to go on")
     else:
         say(f"campaign {config.name}: running to {rounds} rounds of {config.batch_size}; ledger in {store}")
+        if dask is not None and campaign.config.surrogate.model == "blend":
+            say('note: --dask trains the members of model = "ensemble" on the cluster; '
+                "the blend (this campaign's model) trains its parts on threads in this process")
         if not os.environ.get("PREFECT_API_URL"):
             from nanoloop.flows.lifecycle import start_temporary_server
 
@@ -320,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=_positive, default=None)
     p.add_argument("--store", default=None, help="ledger folder or URI (default: ./<name>-ledger)")
     _approval_options(p)
-    p.add_argument("--dask", nargs="?", const="", default=None, metavar="ADDRESS", help="train ensemble members in parallel on Dask: a local cluster, or the scheduler at ADDRESS")
+    p.add_argument("--dask", nargs="?", const="", default=None, metavar="ADDRESS", help="with [surrogate] model = \"ensemble\", train its members in parallel on Dask: a local cluster, or the scheduler at ADDRESS")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("approve", help="approve the batch awaiting approval (resumes the paused flow run)")

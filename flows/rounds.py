@@ -207,7 +207,7 @@ def campaign_flow(store: str, rounds: int, auto_approve: bool = False, approval_
     """Run rounds until the campaign in ``store`` has ``rounds`` finished rounds (or a batch waits for approval).
 
     With ``dask`` each round runs on a prefect-dask task runner: a local cluster,
-    or the cluster at ``dask_address``; the ensemble's members train in parallel.
+    or the cluster at ``dask_address``; the members of ``model = "ensemble"`` train in parallel there.
     """
     campaign = Campaign.open(store)
     summaries = []

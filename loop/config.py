@@ -96,7 +96,7 @@ class InstrumentsConfig(_Strict):
 
 
 class SurrogateConfig(_Strict):
-    model: Literal["ensemble", "blend"] = "ensemble"  # ensemble: the network alone; blend: + monotone gradient boosting (loop/blend.py), slower to train
+    model: Literal["ensemble", "blend"] = "blend"  # blend: the network + monotone gradient boosting where validation says so (loop/blend.py); ensemble: the network alone
     head: Literal["hybrid", "freeform"] = "hybrid"
     members: int = Field(5, ge=2, le=64)
     epochs: int = Field(400, ge=10, le=20000)

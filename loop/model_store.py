@@ -139,7 +139,8 @@ class ModelStore:
             self.ledger.write_blob(blob_name, path.read_bytes())
         fitted = model.predict(X)
         metrics = {"train_mae_pct": float(100 * np.mean(np.abs(fitted - y))), "epochs": model.n_epochs_, "std_scale": model.std_scale_, "training": mode,
-                   "model": settings.model, "network_weight": getattr(model, "network_weight_", 1.0)}
+                   "model": settings.model, "network_weight_early": getattr(model, "network_weight_early_", 1.0),
+                   "network_weight_late": getattr(model, "network_weight_late_", 1.0)}
         if prior_use:
             metrics["prior"] = prior_use
         self.ledger.append("models", [{

@@ -72,8 +72,8 @@ def test_model_proposals_carry_prediction_and_provenance(finished_store):
     assert all(b >= a - 1e-9 for a, b in zip(row["predicted_release_pct"], row["predicted_release_pct"][1:]))
     assert row["seed"] == campaign.config.seed and row["nanoloop_version"]
     model = campaign.load_model(row["model_version"])
-    assert model.n_members == 3 and type(model).__name__ == "ReleaseEnsemble"  # the campaign's default model
-    assert json.loads(campaign.ledger.read("models")["metrics_json"].iloc[0])["model"] == "ensemble"
+    assert model.n_members == 3 and type(model).__name__ == "BlendedRelease"  # the campaign's default model
+    assert json.loads(campaign.ledger.read("models")["metrics_json"].iloc[0])["model"] == "blend"
     models = campaign.ledger.read("models")
     assert models["n_formulations"].iloc[0] == (initial["status"] == "measured").sum()
 

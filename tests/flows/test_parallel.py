@@ -31,7 +31,9 @@ def test_campaign_rounds_on_a_local_dask_cluster(tmp_path, prefect_server):
     from nanoloop.flows.rounds import campaign_flow
 
     store = str(tmp_path / "store")
-    Campaign(small_config("dask"), Ledger(store), build_instruments)
+    config = small_config("dask")  # Dask trains the members of the network-alone model; the blend trains on threads
+    config = config.model_copy(update={"surrogate": config.surrogate.model_copy(update={"model": "ensemble"})})
+    Campaign(config, Ledger(store), build_instruments)
     campaign_flow(store, rounds=2, auto_approve=True, dask=True)
     campaign = Campaign.open(store)
     assert set(campaign.formulations()["status"]) <= {"measured", "failed"}
@@ -39,3 +41,16 @@ def test_campaign_rounds_on_a_local_dask_cluster(tmp_path, prefect_server):
     assert len(models) == 1 and models["members"].iloc[0] == 3
     assert '"training": "per-member"' in models["metrics_json"].iloc[0]
     assert campaign.latest_model().model.n_members == 3
+
+
+def test_run_with_dask_says_where_the_blend_trains(tmp_path, capsys, monkeypatch):
+    import nanoloop.flows.rounds as rounds
+    from nanoloop.flows.cli import main
+
+    monkeypatch.setattr(rounds, "campaign_flow", lambda *args, **kwargs: [])  # the note comes before any round
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    assert main(["init", str(tmp_path / "c")]) == 0
+    config = next((tmp_path / "c").glob("*.toml"))
+    assert main(["run", str(config), "--store", str(tmp_path / "store"), "--auto-approve", "--dask"]) == 0
+    said = " ".join((capsys.readouterr().out).split())  # the console wraps long lines
+    assert 'note: --dask trains the members of model = "ensemble" on the cluster; the blend' in said

@@ -158,3 +158,15 @@ def test_dashboard_names_the_damaged_part_and_shows_the_rest(measured_store, tmp
     shown = answer.get_json()["response"]
     measured = int((Campaign.open(str(measured_store)).formulations()["status"] == "measured").sum())
     assert measured > 0 and shown["kpi-experiments"]["children"] == str(measured) and shown["problem"]["style"]["display"] == "block"  # the rest is shown
+
+
+def test_a_store_keeps_its_surrogate_and_a_config_without_one_means_the_blend(tmp_path):
+    store = tmp_path / "store"
+    config = default_config().model_copy(update={"name": "older"})
+    network_alone = config.model_copy(update={"surrogate": config.surrogate.model_copy(update={"model": "ensemble"})})
+    Campaign(network_alone, Ledger(store))  # as an earlier nanoloop, whose default was the network alone, stored it
+    assert Campaign.open(str(store)).config.surrogate.model == "ensemble"  # reopened from the store: kept
+    Campaign(config, Ledger(store))  # rerun from a config that does not say model: the blend, recorded
+    assert json.loads((store / "blobs" / "campaign.json").read_text())["surrogate"]["model"] == "blend"
+    events = Ledger(store).read("events")
+    assert events["status"].tolist() == ["config-changed"] and "surrogate" in events["reason"].iloc[0]
