@@ -30,15 +30,18 @@ for path in (ROOT, ROOT / "bench"):
 from campaign_lab import TARGETS, bench_config  # noqa: E402
 
 
-def prospective_record(target_name: str, seed: int, rounds: int, batch: int, model: str = "blend") -> list[dict]:
-    """Run one campaign; per model-made, measured formulation: the stored f2 interval and the measured f2."""
+def prospective_record(target_name: str, seed: int, rounds: int, batch: int, model: str | None = None) -> list[dict]:
+    """Run one campaign; per model-made, measured formulation: the stored f2 interval and the measured f2.
+
+    ``model`` is the ``[surrogate] model`` (None: the shipped default, the blend).
+    """
     from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
     from nanoloop.loop.campaign import Campaign
     from nanoloop.loop.evaluation import measured_objective
     from nanoloop.loop.ledger import Ledger
 
     config = bench_config(target_name, seed, rounds, batch)
-    config = config.model_copy(update={"surrogate": config.surrogate.model_copy(update={"model": model})})
+    config = config.model_copy(update={"surrogate": config.surrogate.model_copy(update={"model": model or config.surrogate.model})})
     with tempfile.TemporaryDirectory(prefix="nanoloop-calibration-") as store:
         campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
         for round_ in range(rounds):
@@ -78,7 +81,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=1, help="campaigns run in this many processes")
-    parser.add_argument("--model", choices=["ensemble", "blend"], default="blend", help="[surrogate] model of the campaigns (default: the shipped blend)")
+    parser.add_argument("--model", choices=["ensemble", "blend"], default=None, help="[surrogate] model of the campaigns (default: the shipped one, the blend)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]

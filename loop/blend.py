@@ -196,7 +196,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, X, y, groups=None):
-        """Choose the weight and tree settings by group validation, then train both parts on every row.
+        """Choose the blend (the two network weights and the trees' settings) by group validation, then train on every row.
 
         Args:
             X: (n_rows, n_features + 1), time in hours last.
@@ -245,7 +245,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
     def _parallel(self):
         """A thread pool for independent fits; torch on one thread each, the caller's random state left alone."""
         workers = self.n_jobs if self.n_jobs is not None else min(4, os.cpu_count() or 1)
-        if self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available()):
+        if self._network(0)._device().type != "cpu":
             workers = 1  # one GPU: the fits queue on it anyway
         before = torch.get_num_threads()
         torch.set_num_threads(1)
