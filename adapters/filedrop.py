@@ -49,7 +49,7 @@ from nanoloop.adapters.filedrop_layout import (
     worklist_csv,
     worklist_keys,
 )
-from nanoloop.loop.instruments import InstrumentTimeout, JobResult, JobState, PermanentInstrumentError, WorkItem
+from nanoloop.loop.lab.instruments import InstrumentTimeout, JobResult, JobState, PermanentInstrumentError, WorkItem
 from nanoloop.loop.errors import InputError
 
 WRITING_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", "~")

@@ -47,7 +47,7 @@ from nanoloop.adapters.filedrop_layout import (
     _rows,
 )
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.instruments import JobResult, JobState, ReleaseCurve
+from nanoloop.loop.lab.instruments import JobResult, JobState, ReleaseCurve
 
 NO_READING = {"", "na", "n/a", "nan", "failed", "excluded", "-"}
 VESSEL_COLUMN = re.compile(r"^(?:vessel[ _-]?|v)(\d+)$", re.IGNORECASE)

@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from nanoloop.loop.instruments import RENAMED_FIELDS, Characterization, JobResult, JobState, ReleaseCurve
+from nanoloop.loop.lab.instruments import RENAMED_FIELDS, Characterization, JobResult, JobState, ReleaseCurve
 
 DISSOLUTION_COLUMNS = ("key", "replicate", "time_hours", "dissolved_pct")
 SYNTHESIS_COLUMNS = ("key", *Characterization.fields())

@@ -36,7 +36,7 @@ import sys
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable, Mapping
 
-from nanoloop.loop.instruments import KINDS, Instrument, check_instrument, check_methods
+from nanoloop.loop.lab.instruments import KINDS, Instrument, check_instrument, check_methods
 from nanoloop.loop.errors import InputError
 
 BUILTINS: dict[str, str] = {

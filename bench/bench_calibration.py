@@ -5,7 +5,7 @@ for the network alone) on the simulated lab for the benchmark's target profiles
 (bench_campaign.py), then, for every formulation the model proposed and the lab
 measured, checks whether the measured f2 to the target lies inside the 90 %
 f2 interval stored with the proposal *before* it was made (from the calibrated
-predictive distribution: members, noise, residual GP; nanoloop.loop.predictive).
+predictive distribution: members, noise, residual GP; nanoloop.loop.models.predictive).
 Failed syntheses have no f2 and are left out.
 
 Run: ``nice .venv/bin/python bench/bench_calibration.py [--targets fast_burst,zero_order] [--seeds 0] [--rounds 6] [--model ensemble]``.
@@ -36,9 +36,9 @@ def prospective_record(target_name: str, seed: int, rounds: int, batch: int, mod
     ``model`` is the ``[surrogate] model`` (None: the shipped default, the blend).
     """
     from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.evaluation import measured_objective
-    from nanoloop.loop.ledger import Ledger
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.campaign.evaluation import measured_objective
+    from nanoloop.loop.store.ledger import Ledger
 
     config = bench_config(target_name, seed, rounds, batch)
     config = config.model_copy(update={"surrogate": config.surrogate.model_copy(update={"model": model or config.surrogate.model})})

@@ -11,7 +11,7 @@ spent. All strategies without a prior start from the same 8-point Sobol design
 (the campaign's round 0) and draw their pools from the same Sobol seeds.
 
 - the baselines (``random``, ``gp_ei``, ``curve_gp``): bench/campaign_baselines.py;
-- ``ours``: :class:`nanoloop.loop.campaign.Campaign` driven in-process (propose, approve,
+- ``ours``: :class:`nanoloop.loop.campaign.campaign.Campaign` driven in-process (propose, approve,
   dispatch, collect) with the simulated instruments and the shipped defaults
   (only the target, seed, batch and the 4096-candidate pool are set): while few
   formulations are measured, the proposing model (the ensemble with residual GPs,
@@ -59,7 +59,7 @@ from campaign_baselines import run_curve_gp, run_gp_ei, run_random  # noqa: E402
 from campaign_prior import run_curve_gp_prior, run_ours_prior  # noqa: E402
 from campaign_lab import POOL_SIZE, TARGETS, bench_config, design_space, target_profile  # noqa: E402
 from campaign_stats import THRESHOLDS, best_so_far, censored_quantiles, experiments_to, print_tables, summarise  # noqa: E402
-from nanoloop.loop.objective import f2_to_target  # noqa: E402
+from nanoloop.loop.design.objective import f2_to_target  # noqa: E402
 
 STRATEGIES = ("random", "gp_ei", "curve_gp", "ours", "ours_network", "curve_gp_prior", "ours_prior")
 DEFAULT_STRATEGIES = STRATEGIES[:4]  # --prior adds the last two; ours_network on request
@@ -80,9 +80,9 @@ def run_ours_network(target_name: str, seed: int, rounds: int, batch: int) -> li
 def run_campaign(config, seed: int, rounds: int) -> list[float]:
     """Run ``config`` on the simulated lab (seeded ``seed``) for ``rounds`` rounds; f2 per experiment in order."""
     from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.evaluation import measured_objective
-    from nanoloop.loop.ledger import Ledger
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.campaign.evaluation import measured_objective
+    from nanoloop.loop.store.ledger import Ledger
 
     with tempfile.TemporaryDirectory(prefix="nanoloop-bench-") as store:
         campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
@@ -177,9 +177,9 @@ def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345, 
     ``nanoloop import``'s path.
     """
     from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.ledger import Ledger
-    from nanoloop.loop.recommenders import SobolStart
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.ledger import Ledger
+    from nanoloop.loop.design.recommenders import SobolStart
 
     config = bench_config("two_phase", seed, 2, 8)
     config = config.model_copy(update={"name": "bench-timing", "acquisition": config.acquisition.model_copy(update={"pool_size": pool_size}),
@@ -205,8 +205,8 @@ def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345, 
 def _import_sheet(campaign, path: Path, n: int) -> None:
     """Import ``n`` earlier formulations of the simulated lab into the campaign, as ``nanoloop import`` does."""
     from make_example_history import EXAMPLES, write_sheet
-    from nanoloop.loop.history import read_experiments, read_mapping
-    from nanoloop.loop.history_store import import_experiments
+    from nanoloop.loop.store.experiments import read_experiments, read_mapping
+    from nanoloop.loop.store.importing import import_experiments
 
     write_sheet(path, n, seed=4242)
     found = read_experiments(path, campaign.space, read_mapping(EXAMPLES / "earlier_formulations_map.toml"), campaign=campaign.config.name)
@@ -215,8 +215,8 @@ def _import_sheet(campaign, path: Path, n: int) -> None:
 
 def time_scoring(n: int = 100_000, seed: int = 0) -> dict:
     """Seconds to score n Sobol candidates (objective per ensemble member) with a small fitted ensemble."""
-    from nanoloop.loop.objective import Objective
-    from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
+    from nanoloop.loop.design.objective import Objective
+    from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
 
     space = design_space()
     target = target_profile("two_phase")

@@ -1,7 +1,7 @@
 """Cost of the signed explanations per round: captum Shapley values and partial dependence.
 
 For every surrogate stored in a campaign (one per round), times what the round
-flow adds to a round's explanation (:mod:`nanoloop.loop.effects`) on the
+flow adds to a round's explanation (:mod:`nanoloop.loop.explain.effects`) on the
 formulations that model was trained on, and prints the signed effect of each
 variable at the last target time. ``--blend`` also refits the campaign's data
 with the blended model (``model = "blend"``: network + gradient-boosted trees)
@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
-from nanoloop.loop.blend import BlendedRelease
-from nanoloop.loop.campaign import Campaign
-from nanoloop.loop.effects import categories_of, partial_dependence_rows, shapley_values, summarize_effects
-from nanoloop.loop.explain import variable_columns
+from nanoloop.loop.models.blend import BlendedRelease
+from nanoloop.loop.campaign.campaign import Campaign
+from nanoloop.loop.explain.effects import categories_of, partial_dependence_rows, shapley_values, summarize_effects
+from nanoloop.loop.explain.importance import variable_columns
 
 
 def _time(model, features, campaign, times) -> tuple[float, float, object]:

@@ -54,10 +54,10 @@ def science_round(campaign, round_: int) -> None:
     """What a round flow does, without Prefect: the steps, the explanation, the evaluation."""
     campaign.run_round(round_)
     if round_ > 0:
-        from nanoloop.loop.explain import explain_round
+        from nanoloop.loop.explain.importance import explain_round
 
         explain_round(campaign, round_)
-    from nanoloop.loop.evaluation import campaign_status
+    from nanoloop.loop.campaign.evaluation import campaign_status
 
     campaign_status(campaign.ledger, campaign.config.target, campaign.config.name)
 
@@ -75,10 +75,10 @@ def main() -> None:
         server, url = start_server()
         os.environ["PREFECT_API_URL"] = url
     try:
-        from nanoloop.loop.campaign import Campaign
+        from nanoloop.loop.campaign.campaign import Campaign
         from nanoloop.loop.config import default_config
         from nanoloop.adapters.registry import build_instruments
-        from nanoloop.loop.ledger import Ledger
+        from nanoloop.loop.store.ledger import Ledger
 
         config = default_config().model_copy(update={"batch_size": args.batch, "name": "bench-orchestration"})
         folder = Path(tempfile.mkdtemp(prefix="nanoloop-bench-"))

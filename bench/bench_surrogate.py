@@ -18,7 +18,7 @@ Settings: ``few-shot`` (all features, including the measured release at 0.25,
 0.5 and 1 day) and ``zero-shot`` (without those three columns).
 
 Times: the data's days are converted to hours (``Time * 24``) for
-:class:`nanoloop.loop.surrogate.ReleaseEnsemble`, whose time column is in hours; the
+:class:`nanoloop.loop.models.ensemble.ReleaseEnsemble`, whose time column is in hours; the
 gradient-boosting baseline takes the days as they are (trees do not care).
 
 ``--evaluate inner`` never touches the outer test part: it splits each training
@@ -55,8 +55,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from nanoloop.loop.blend import BlendedRelease  # noqa: E402
-from nanoloop.loop.surrogate import ReleaseEnsemble  # noqa: E402
+from nanoloop.loop.models.blend import BlendedRelease  # noqa: E402
+from nanoloop.loop.models.ensemble import ReleaseEnsemble  # noqa: E402
 
 DATA_FILE = Path("shared/data/lai-release/bannigan2023_release.csv")  # the shared data folder, next to the repository
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from campaign_lab import POOL_SIZE, Lab, design_space, f2_of, run_name, target_profile
-from nanoloop.loop.objective import f2_to_target
-from nanoloop.loop.space import formulation_id
+from nanoloop.loop.design.objective import f2_to_target
+from nanoloop.loop.design.space import formulation_id
 
 
 def run_random(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
@@ -69,7 +69,7 @@ class _Loop:
 
 def run_gp_ei(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
     """Scalar GP on f2 with modAL's max_EI (top-k) and teach()."""
-    from nanoloop.loop.modal_compat import BayesianOptimizer, max_EI
+    from nanoloop.loop.design.modal_compat import BayesianOptimizer, max_EI
 
     state = _Loop(target_name, seed, batch)
     state.run_batch(state.space.sample(batch, seed=seed))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from nanoloop.loop.config import TargetProfile, default_config
-from nanoloop.loop.objective import measured_f2
+from nanoloop.loop.design.objective import measured_f2
 
 TARGETS: dict[str, tuple[list[float], list[float], str]] = {
     "fast_burst": ([1, 4, 8, 24, 48], [45, 70, 84, 99, 100], "fast burst: 45 % in 1 h, complete in 2 days"),
@@ -40,7 +40,7 @@ class Lab:
 
     def measure(self, keys: list[str], recipes: list[dict]) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """(times hours, mean release %) per recipe, or None when synthesis failed."""
-        from nanoloop.loop.instruments import WorkItem
+        from nanoloop.loop.lab.instruments import WorkItem
 
         self.synthesis.submit([WorkItem(key=k, recipe=r) for k, r in zip(keys, recipes)])
         made = {r.key: r for r in self.synthesis.collect(keys)}

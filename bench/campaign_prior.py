@@ -26,9 +26,9 @@ EARLIER_DRUG_LOGP = 0.5
 def earlier_campaign(store: Path, seed: int) -> Path:
     """Run the earlier screen into ``store`` (a ledger folder) and return it."""
     from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.ledger import Ledger
-    from nanoloop.loop.recommenders import SobolStart
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.ledger import Ledger
+    from nanoloop.loop.design.recommenders import SobolStart
 
     data = default_config().model_dump(mode="json")
     data.update(name=f"earlier-drug-{seed}", seed=1000 + seed, rounds=1)
@@ -61,7 +61,7 @@ def run_curve_gp_prior(target_name: str, seed: int, rounds: int, batch: int) -> 
     """``curve_gp`` with the earlier campaign's formulations in its GPs (read through the same ``[prior]`` path)."""
     from campaign_baselines import run_curve_gp
     from campaign_lab import target_profile
-    from nanoloop.loop.prior import load_prior
+    from nanoloop.loop.design.prior import load_prior
 
     with tempfile.TemporaryDirectory(prefix="nanoloop-earlier-") as folder:
         store = earlier_campaign(Path(folder) / "earlier", seed)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
 from nanoloop.loop.config import load_config
-from nanoloop.loop.instruments import WorkItem
+from nanoloop.loop.lab.instruments import WorkItem
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "loop" / "examples"
 SEED = 2024

@@ -1,6 +1,6 @@
 """The dashboard's approval view: what a reviewer decides on, edits previewed, and the approve buttons.
 
-The batch is shown as :func:`nanoloop.loop.review.batch_review` gives it (the
+The batch is shown as :func:`nanoloop.loop.campaign.review.batch_review` gives it (the
 same as ``nanoloop batch``): one column per formulation and one row per
 variable, so it fits the page; then the predicted curves of the batch against
 the target. Edits (``ID:VARIABLE=VALUE``, one per line) are validated against the
@@ -17,7 +17,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from nanoloop.dashboard import actions, auth, figures
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.review import fixed_text
+from nanoloop.loop.campaign.review import fixed_text
 
 BUTTON = {"color": "white", "border": "none", "padding": "8px 14px", "borderRadius": "4px", "cursor": "pointer"}
 CELL = {"border": "1px solid #ddd", "padding": "3px 6px", "textAlign": "right", "fontSize": "12px"}
@@ -115,8 +115,8 @@ def _f(value) -> str:
 
 def _review(store: str, edits_text: str):
     """(review with the edits previewed, problem with the edits or None); review None when nothing awaits approval."""
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.review import batch_review, parse_edits
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.campaign.review import batch_review, parse_edits
 
     campaign = Campaign.open(store, read_only=True)
     waiting = campaign.formulations().query("status == 'proposed'")
@@ -171,7 +171,7 @@ def register(app: dash.Dash, view, store: str, approve_command: list[str] | None
                   prevent_initial_call=True,
                   running=[(Output("approve-button", "disabled"), True, False), (Output("reject-all-button", "disabled"), True, False)])
     def approve(_approve, _reject_all, ticked, options, reason, edits_text):
-        from nanoloop.loop.review import parse_edits
+        from nanoloop.loop.campaign.review import parse_edits
 
         if not options:
             return "Nothing awaits approval.", no_update

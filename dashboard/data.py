@@ -23,11 +23,11 @@ import pyarrow.fs as pafs
 
 from nanoloop.loop.config import CampaignConfig, parse_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.evaluation import Z90, campaign_status, failure_reasons, measured_mean_curves, measured_objective, prospective_errors
-from nanoloop.loop.effects import SHAPLEY
-from nanoloop.loop.explain import PERMUTATION
-from nanoloop.loop.ledger import SCHEMAS, Ledger, latest_status
-from nanoloop.loop.records import formulation_table, law_parameter_units
+from nanoloop.loop.campaign.evaluation import Z90, campaign_status, failure_reasons, measured_mean_curves, measured_objective, prospective_errors
+from nanoloop.loop.explain.effects import SHAPLEY
+from nanoloop.loop.explain.importance import PERMUTATION
+from nanoloop.loop.store.ledger import SCHEMAS, Ledger, latest_status
+from nanoloop.loop.store.records import formulation_table, law_parameter_units
 
 CONFIG_BLOB = "campaign.json"  # where loop.campaign stores the config (loop.campaign.CONFIG_BLOB)
 
@@ -72,15 +72,15 @@ class Snapshot:
     Attributes:
         store: the store's location as given.
         config: the campaign config stored with the ledger.
-        status: :func:`nanoloop.loop.evaluation.campaign_status` (what ``nanoloop status --json`` prints).
+        status: :func:`nanoloop.loop.campaign.evaluation.campaign_status` (what ``nanoloop status --json`` prints).
         formulations: the formulations table plus ``status`` (latest event) and
             ``measured_f2``; indexed by formulation id.
         parameters: design variables, one column per variable, same index.
         mean_curves: id -> mean measured curve (index hours, values %).
         curves, characterization, kinetics, explanations, events, models, partial_dependence: the ledger tables.
-        errors: :func:`nanoloop.loop.evaluation.prospective_errors`.
-        failures: :func:`nanoloop.loop.evaluation.failure_reasons` (id, round, stage, reason).
-        records: :func:`nanoloop.loop.records.formulation_table` (one tidy row per formulation), same index.
+        errors: :func:`nanoloop.loop.campaign.evaluation.prospective_errors`.
+        failures: :func:`nanoloop.loop.campaign.evaluation.failure_reasons` (id, round, stage, reason).
+        records: :func:`nanoloop.loop.store.records.formulation_table` (one tidy row per formulation), same index.
     """
 
     store: str
@@ -108,7 +108,7 @@ class Snapshot:
     @property
     def objective_name(self) -> str:
         """The campaign objective's name: f2, -rmse_pct or desirability_pct."""
-        from nanoloop.loop.objective import Objective
+        from nanoloop.loop.design.objective import Objective
 
         return Objective.from_config(self.config).name
 
@@ -186,7 +186,7 @@ def _imported_note(imported: dict | None) -> str:
     """"imported: N formulations from FILE ..." (formulations of round -1, apart from the designed rounds), or ""."""
     if not imported:
         return ""
-    from nanoloop.loop.history_store import imported_line
+    from nanoloop.loop.store.importing import imported_line
 
     return imported_line(imported)
 

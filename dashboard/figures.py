@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from nanoloop.dashboard import data
 from nanoloop.loop.kinetics.measures import time_scale  # days past 72 h, in every plot
-from nanoloop.loop.review import fixed_label, short_reason
+from nanoloop.loop.campaign.review import fixed_label, short_reason
 
 PALETTE = qualitative.Plotly
 F2_SIMILAR = 50.0  # f2 >= 50: similar to the target (FDA)

@@ -18,8 +18,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from nanoloop.dashboard import data, figures
-from nanoloop.loop.evaluation import Z90
-from nanoloop.loop.review import short_reason
+from nanoloop.loop.campaign.evaluation import Z90
+from nanoloop.loop.campaign.review import short_reason
 
 FAILED_COLORS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 

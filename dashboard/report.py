@@ -18,10 +18,10 @@ import pandas as pd
 
 from nanoloop.loop import __version__
 from nanoloop.dashboard import data, figures, insights, signed_effects
-from nanoloop.loop.effects import PD_BAND
+from nanoloop.loop.explain.effects import PD_BAND
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.explain import signed_table
-from nanoloop.loop.review import fixed_label, fixed_text
+from nanoloop.loop.explain.importance import signed_table
+from nanoloop.loop.campaign.review import fixed_label, fixed_text
 
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; max-width: 1280px; margin: 0 auto; padding: 0 16px 40px; }
@@ -71,7 +71,7 @@ def _fixed_columns(frame: pd.DataFrame, fixed: dict) -> pd.DataFrame:
 
 
 def _signed_html(table: pd.DataFrame) -> str:
-    """:func:`~nanoloop.loop.explain.signed_table` as HTML, each cell in its direction's colour (the dashboard's)."""
+    """:func:`~nanoloop.loop.explain.importance.signed_table` as HTML, each cell in its direction's colour (the dashboard's)."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = []
     for row in table.itertuples(index=False):

@@ -14,7 +14,7 @@ and the HTML report (:mod:`nanoloop.dashboard.report`); no Dash here.
 Both read the ledger's ``explanations`` (``shapley_pct@…`` rows) and
 ``partial_dependence`` tables of one round (by default the latest round with
 signed effects). A variable fixed for the campaign is labelled ``(fixed)``.
-See :mod:`nanoloop.loop.effects`.
+See :mod:`nanoloop.loop.explain.effects`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from nanoloop.dashboard import figures
-from nanoloop.loop.effects import PD_BAND, SHAPLEY
-from nanoloop.loop.explain import signed_effects
-from nanoloop.loop.review import fixed_label
+from nanoloop.loop.explain.effects import PD_BAND, SHAPLEY
+from nanoloop.loop.explain.importance import signed_effects
+from nanoloop.loop.campaign.review import fixed_label
 
 #: direction -> (colour, legend words); "" is a categorical or a change under MIN_EFFECT_PCT
 DIRECTION = {"+": ("#2a9d4b", "+ more speeds release"), "-": ("#c0392b", "- more slows release"),
@@ -49,7 +49,7 @@ def chosen_round(snap, round_) -> int | None:
 
 
 def round_effects(snap, round_: int | None) -> pd.DataFrame:
-    """Signed rows of the round's latest explained model, sorted by size then time (:func:`~nanoloop.loop.explain.signed_effects`)."""
+    """Signed rows of the round's latest explained model, sorted by size then time (:func:`~nanoloop.loop.explain.importance.signed_effects`)."""
     table = snap.explanations
     if table.empty or round_ is None:
         return signed_effects(pd.DataFrame())

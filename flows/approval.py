@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect.input import RunInput
 
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.errors import InputError
 
 
@@ -38,7 +38,7 @@ def batch_markdown(campaign: Campaign, round_: int, problem: str = "") -> str:
     predictive distribution and the distance to the measured data (stored with the
     proposal), why it was chosen and, where failures are known, the predicted failure risk.
     """
-    from nanoloop.loop.review import batch_review
+    from nanoloop.loop.campaign.review import batch_review
 
     review = batch_review(campaign, round_)
     rows = [r for r in review["formulations"] if r["status"] == "proposed"]

@@ -7,8 +7,8 @@ import re
 import numpy as np
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 
-from nanoloop.loop.campaign import Campaign
-from nanoloop.loop.evaluation import measured_mean_curves, measured_objective
+from nanoloop.loop.campaign.campaign import Campaign
+from nanoloop.loop.campaign.evaluation import measured_mean_curves, measured_objective
 
 
 def artifact_key(campaign: str, what: str) -> str:
@@ -18,7 +18,7 @@ def artifact_key(campaign: str, what: str) -> str:
 
 def batch_rows(campaign: Campaign, round_: int) -> list[dict]:
     """One row per formulation of the round: status and its reason, predicted objective, measured f2, release at 24 h."""
-    from nanoloop.loop.objective import Objective
+    from nanoloop.loop.design.objective import Objective
 
     name = Objective.from_config(campaign.config).name
     frame = campaign.formulations()

@@ -90,8 +90,8 @@ def _check_dask_address(address: str, timeout_s: float = 3.0) -> None:
 
 def _run_campaign(config, store: str, rounds: int | None, auto_approve: bool, approval_timeout_s: int = 3600, dask: str | None = None,
                   amend: bool = False) -> int:
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.ledger import Ledger
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.ledger import Ledger
 
     _check_store_path(store)
     if not auto_approve and not os.environ.get("PREFECT_API_URL"):
@@ -151,8 +151,8 @@ def cmd_run(args) -> int:
 
 
 def _print_status(store: str, as_json: bool) -> int:
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.evaluation import campaign_status
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.campaign.evaluation import campaign_status
 
     _check_store_path(store)
     campaign = Campaign.open(store, tolerant=True)
@@ -165,7 +165,7 @@ def _print_status(store: str, as_json: bool) -> int:
     from nanoloop.flows.progress import console, rounds_table
 
     if status.get("imported"):
-        from nanoloop.loop.history_store import imported_line
+        from nanoloop.loop.store.importing import imported_line
 
         console.print(imported_line(status["imported"]))
     console.print(rounds_table(status))
@@ -191,7 +191,7 @@ def cmd_status(args) -> int:
 
 def cmd_approve(args) -> int:
     from nanoloop.flows.approval import approve_from_terminal
-    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.campaign.campaign import Campaign
 
     _check_store_path(args.store)
     edits = {}
@@ -250,8 +250,8 @@ def server_ui_settings(port: int, environ) -> dict[str, str]:
 
 
 def cmd_serve(args) -> int:
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.ledger import Ledger
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.ledger import Ledger
 
     config = _load_config(args.config)
     from prefect.client.schemas.schedules import CronSchedule
@@ -275,7 +275,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from nanoloop.loop.doctor import check_store
+    from nanoloop.loop.store.doctor import check_store
 
     _check_store_path(args.store)
     found = check_store(args.store, repair=args.repair)
@@ -384,7 +384,7 @@ def main(argv=None) -> int:
         print(f"nanoloop: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:
-        from nanoloop.loop.ledger import storage_message
+        from nanoloop.loop.store.ledger import storage_message
 
         message = storage_message(err)
         if message is None:

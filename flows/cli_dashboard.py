@@ -69,7 +69,7 @@ def cmd_report(args) -> int:
     from nanoloop.dashboard.report import write_report
 
     out = write_report(args.store, args.out)
-    from nanoloop.loop.ledger import Ledger
+    from nanoloop.loop.store.ledger import Ledger
 
     ledger = Ledger(args.store, create=False, tolerant=True)
     for table in ("formulations", "events", "curves", "kinetics", "characterization", "models", "explanations"):

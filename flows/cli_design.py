@@ -76,7 +76,7 @@ def _model_and_config(args, target):
                          "pass --store STORE, the ledger of a campaign with measured formulations")
     from pathlib import Path
 
-    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.campaign.campaign import Campaign
 
     if "://" not in args.store and not Path(args.store).exists():
         raise InputError(f"store {args.store!r} does not exist")
@@ -90,7 +90,7 @@ def _model_and_config(args, target):
         if n == 0:
             raise InputError(f"store {args.store!r} has no trained model and no measured release curves yet: "
                              "run the campaign until round 0 is measured")
-        from nanoloop.loop.blend import build_release_model
+        from nanoloop.loop.models.blend import build_release_model
 
         model = build_release_model(config.surrogate, config.seed).fit(X, y, groups=groups)
         source = f"a model trained now (not stored) on the {n} measured formulations of {args.store}"
@@ -102,9 +102,9 @@ def _model_and_config(args, target):
 
 
 def run_design(args) -> int:
-    from nanoloop.loop.inverse import DESIGN_SEARCH, inverse_design
-    from nanoloop.loop.objective import Objective
-    from nanoloop.loop.property_model import fit_property_model
+    from nanoloop.loop.design.inverse import DESIGN_SEARCH, inverse_design
+    from nanoloop.loop.design.objective import Objective
+    from nanoloop.loop.models.property_model import fit_property_model
 
     target = read_target(args.target)
     model, config, source, campaign = _model_and_config(args, target)
@@ -118,9 +118,9 @@ def run_design(args) -> int:
         if property_model is None:
             raise InputError(f"constraints on {', '.join(names)} need a characterization model, and {args.store!r} has "
                              "fewer than 3 characterized formulations")
-    from nanoloop.loop.domain import measured_encoded
-    from nanoloop.loop.evaluation import measured_mean_curves
-    from nanoloop.loop.predictive import prospective_widening
+    from nanoloop.loop.design.domain import measured_encoded
+    from nanoloop.loop.campaign.evaluation import measured_mean_curves
+    from nanoloop.loop.models.predictive import prospective_widening
 
     curves = measured_mean_curves(campaign.ledger)  # the campaign's prospective errors widen the f2 interval
     measured_f2 = Objective(campaign.config.target).measured(curves)["f2"] if curves else {}
@@ -157,7 +157,7 @@ def _print(designs, target, objective, source, plot_path) -> None:
     console.print(table)
     flagged = [f"#{d.rank}" for d in designs if d.outside_measured_data]
     if flagged:
-        from nanoloop.loop.domain import OUTSIDE_DISTANCE
+        from nanoloop.loop.design.domain import OUTSIDE_DISTANCE
 
         console.print(f"warning: {', '.join(flagged)}: outside the measured data (nearest measured formulation farther than "
                       f"{OUTSIDE_DISTANCE:g} in the unit encoding): treat the prediction as a guess")

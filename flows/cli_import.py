@@ -39,9 +39,9 @@ def register(subparsers) -> None:
 def _campaign_config(args):
     """The config to import under: the store's own, or --config (checked against the store's when both exist)."""
     from nanoloop.flows.cli import _check_store_path, _load_config
-    from nanoloop.loop.campaign import CONFIG_BLOB
+    from nanoloop.loop.campaign.campaign import CONFIG_BLOB
     from nanoloop.loop.config import parse_config
-    from nanoloop.loop.ledger import Ledger
+    from nanoloop.loop.store.ledger import Ledger
 
     _check_store_path(args.store)
     if args.config:
@@ -59,10 +59,10 @@ def _campaign_config(args):
 
 
 def cmd_import(args) -> int:
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.history import parse_assignments, read_experiments, read_mapping
-    from nanoloop.loop.history_store import import_experiments, refuse_bad_rows
-    from nanoloop.loop.ledger import Ledger, LedgerBusy
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.experiments import parse_assignments, read_experiments, read_mapping
+    from nanoloop.loop.store.importing import import_experiments, refuse_bad_rows
+    from nanoloop.loop.store.ledger import Ledger, LedgerBusy
 
     config = _campaign_config(args)
     mapping = read_mapping(args.map_file) if args.map_file else {}

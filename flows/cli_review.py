@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.review import fixed_text, parse_edits
+from nanoloop.loop.campaign.review import fixed_text, parse_edits
 
 EXPORT_FORMATS = (".csv", ".xlsx", ".parquet")
 
@@ -22,8 +22,8 @@ def _num(value, spec: str = ".1f") -> str:
 
 
 def cmd_batch(args) -> int:
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.review import batch_review
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.campaign.review import batch_review
 
     _check_store(args.store)
     review = batch_review(Campaign.open(args.store), args.round, parse_edits(args.edit))
@@ -96,8 +96,8 @@ def export_paths(out: Path) -> dict[str, Path]:
 def cmd_export(args) -> int:
     import pandas as pd
 
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.records import CURVE_COLUMNS, column_notes, curves_table, formulation_table
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.records import CURVE_COLUMNS, column_notes, curves_table, formulation_table
 
     _check_store(args.store)
     campaign = Campaign.open(args.store)

@@ -52,7 +52,7 @@ def register(subparsers) -> None:
 
 
 def _open(store: str):
-    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.campaign.campaign import Campaign
 
     if "://" not in store and Path(store).is_file():
         raise InputError(f"store {store!r} is a file, not a folder")
@@ -61,7 +61,7 @@ def _open(store: str):
 
 # -- explain -------------------------------------------------------------------
 def cmd_explain(args) -> int:
-    from nanoloop.loop.explain import explain_round, explanations_json, read_explanations
+    from nanoloop.loop.explain.importance import explain_round, explanations_json, read_explanations
 
     campaign = _open(args.store)
     if args.round is not None and args.round < 0:
@@ -82,7 +82,7 @@ def cmd_explain(args) -> int:
         raise InputError("--time-hours goes with --pd VARIABLE")
     if args.pd is not None:
         return _print_partial_dependence(args, campaign, wide.attrs["model_version"])
-    from nanoloop.loop.review import fixed_label, fixed_text
+    from nanoloop.loop.campaign.review import fixed_label, fixed_text
 
     fixed = campaign.space.fixed
     attrs = dict(wide.attrs)
@@ -119,7 +119,7 @@ def _signed_table(signed: pd.DataFrame, round_: int, fixed: dict):
     """Variables sorted by size (largest mean |Shapley value| over the times), one column per time in time order."""
     from rich.table import Table
 
-    from nanoloop.loop.explain import signed_table
+    from nanoloop.loop.explain.importance import signed_table
 
     text = signed_table(signed, fixed)
     table = Table(title=f"round {round_}: direction of each variable's effect on the predicted release (Shapley values)",
@@ -136,8 +136,8 @@ def _signed_table(signed: pd.DataFrame, round_: int, fixed: dict):
 
 
 def _print_partial_dependence(args, campaign, model_version: str) -> int:
-    from nanoloop.loop.effects import PD_BAND
-    from nanoloop.loop.explain import read_partial_dependence
+    from nanoloop.loop.explain.effects import PD_BAND
+    from nanoloop.loop.explain.importance import read_partial_dependence
 
     try:
         time_hours, curve = read_partial_dependence(campaign.ledger, model_version, args.pd, args.time_hours)
@@ -230,12 +230,12 @@ def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
     release_pct, std_pct, lower_90_pct, upper_90_pct (lists over times), the f2 to the
     campaign's target with its 90 % interval (from the same calibrated predictive
     distribution as the bands), and the distance to the nearest measured formulation
-    with the out-of-domain flag (:mod:`nanoloop.loop.domain`).
+    with the out-of-domain flag (:mod:`nanoloop.loop.design.domain`).
     """
-    from nanoloop.loop.domain import OUTSIDE_DISTANCE, distance_to_data, is_outside, measured_encoded
-    from nanoloop.loop.objective import Objective
-    from nanoloop.loop.predictive import PredictiveCurves, interval_90
-    from nanoloop.loop.surrogate import curve_rows
+    from nanoloop.loop.design.domain import OUTSIDE_DISTANCE, distance_to_data, is_outside, measured_encoded
+    from nanoloop.loop.design.objective import Objective
+    from nanoloop.loop.models.predictive import PredictiveCurves, interval_90
+    from nanoloop.loop.models.ensemble import curve_rows
 
     trained = campaign.latest_model()
     if trained is None:

@@ -1,6 +1,6 @@
 """Prefect flows: one round of the closed loop, and a campaign of rounds.
 
-Tasks are thin wrappers over :class:`nanoloop.loop.campaign.Campaign` steps; the ledger
+Tasks are thin wrappers over :class:`nanoloop.loop.campaign.campaign.Campaign` steps; the ledger
 holds the state, so a flow that dies can simply be run again: each run reads
 the ledger and does only what is missing. A campaign's lock makes a second run
 that starts meanwhile stop at once instead of racing the first.
@@ -14,19 +14,19 @@ from prefect.context import get_run_context
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 
-from nanoloop.loop.instruments import TransientInstrumentError
+from nanoloop.loop.lab.instruments import TransientInstrumentError
 from nanoloop.adapters.registry import build_instruments
 from nanoloop.flows.approval import BatchApproval, apply_approval, batch_markdown, record_pause
 from nanoloop.flows.artifacts import publish_round_artifacts
 from nanoloop.flows.parallel import dask_task_runner, fit_members_in_tasks
 from nanoloop.flows.progress import say
-from nanoloop.loop.campaign import IN_FLIGHT, Campaign
+from nanoloop.loop.campaign.campaign import IN_FLIGHT, Campaign
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.config import load_config
-from nanoloop.loop.evaluation import campaign_status, failure_reasons
-from nanoloop.loop.effects import SHAPLEY
-from nanoloop.loop.explain import PERMUTATION, explain_round, signed_effects
-from nanoloop.loop.ledger import Ledger, LedgerBusy
+from nanoloop.loop.campaign.evaluation import campaign_status, failure_reasons
+from nanoloop.loop.explain.effects import SHAPLEY
+from nanoloop.loop.explain.importance import PERMUTATION, explain_round, signed_effects
+from nanoloop.loop.store.ledger import Ledger, LedgerBusy
 
 
 def _retry_transient(task_, task_run, state) -> bool:

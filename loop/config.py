@@ -11,9 +11,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.instruments import RENAMED_FIELDS, Characterization
-from nanoloop.loop.space import Categorical, Continuous, DesignSpace, LinearConstraint
-from nanoloop.loop.strategies import STRATEGY_NAMES
+from nanoloop.loop.lab.instruments import RENAMED_FIELDS, Characterization
+from nanoloop.loop.design.space import Categorical, Continuous, DesignSpace, LinearConstraint
+from nanoloop.loop.design.strategies import STRATEGY_NAMES
 
 
 class _Strict(BaseModel):
@@ -96,7 +96,7 @@ class InstrumentsConfig(_Strict):
 
 
 class SurrogateConfig(_Strict):
-    model: Literal["ensemble", "blend"] = "blend"  # blend: the network + monotone gradient boosting where validation says so (loop/blend.py); ensemble: the network alone
+    model: Literal["ensemble", "blend"] = "blend"  # blend: the network + monotone gradient boosting where validation says so (loop/models/blend.py); ensemble: the network alone
     head: Literal["hybrid", "freeform"] = "hybrid"
     members: int = Field(5, ge=2, le=64)
     epochs: int = Field(400, ge=10, le=20000)
@@ -106,7 +106,7 @@ class SurrogateConfig(_Strict):
 
 
 class AcquisitionConfig(_Strict):
-    strategy: Literal[STRATEGY_NAMES] = "ei"  # the strategy table of loop/strategies.py
+    strategy: Literal[STRATEGY_NAMES] = "ei"  # the strategy table of loop/design/strategies.py
     pool_size: int = Field(4096, ge=16, le=1_000_000)
     tradeoff: float = Field(0.0, ge=0)
     beta: float = Field(2.0, ge=0)

@@ -28,20 +28,20 @@ from nanoloop.loop import __version__
 
 #: public name -> "module:attribute" it is loaded from on first use
 _EXPORTS = {
-    "Campaign": "nanoloop.loop.campaign:Campaign",
-    "Ledger": "nanoloop.loop.ledger:Ledger",
+    "Campaign": "nanoloop.loop.campaign.campaign:Campaign",
+    "Ledger": "nanoloop.loop.store.ledger:Ledger",
     "CampaignConfig": "nanoloop.loop.config:CampaignConfig",
     "load_config": "nanoloop.loop.config:load_config",
     "default_config": "nanoloop.loop.config:default_config",
     "InputError": "nanoloop.loop.errors:InputError",
-    "ReleaseEnsemble": "nanoloop.loop.surrogate:ReleaseEnsemble",
-    "curve_rows": "nanoloop.loop.surrogate:curve_rows",
+    "ReleaseEnsemble": "nanoloop.loop.models.ensemble:ReleaseEnsemble",
+    "curve_rows": "nanoloop.loop.models.ensemble:curve_rows",
     "fit_kinetics": "nanoloop.loop.kinetics:fit_laws",
     "summarize_curve": "nanoloop.loop.kinetics:summarize_curve",
     "f1": "nanoloop.loop.kinetics:f1",
     "f2": "nanoloop.loop.kinetics:f2",
-    "Objective": "nanoloop.loop.objective:Objective",
-    "inverse_design": "nanoloop.loop.inverse:inverse_design",
+    "Objective": "nanoloop.loop.design.objective:Objective",
+    "inverse_design": "nanoloop.loop.design.inverse:inverse_design",
 }
 
 __all__ = ["__version__", "open_campaign", "read_table", "formulations", "curves", "design", *_EXPORTS]
@@ -65,7 +65,7 @@ def open_campaign(store: str, instruments: dict | None = None):
         instruments: ``{"synthesis": ..., "dissolution": ...}`` for the lab steps;
             reading, training and proposing need none.
     """
-    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.campaign.campaign import Campaign
 
     return Campaign.open(store, instruments)
 
@@ -73,7 +73,7 @@ def open_campaign(store: str, instruments: dict | None = None):
 def read_table(store: str, table: str):
     """One ledger table (``formulations``, ``events``, ``curves``, ``characterization``,
     ``kinetics``, ``models``, ``explanations``) as a pandas DataFrame."""
-    from nanoloop.loop.ledger import Ledger
+    from nanoloop.loop.store.ledger import Ledger
 
     return Ledger(store, create=False).read(table)
 
@@ -85,10 +85,10 @@ def formulations(store: str):
     design variable), characterization, kinetic summary (best law, its parameters
     as name/value/unit columns, t50, t80, burst, MDT), predicted and measured
     objective, measured f2, model version, dissolution method.
-    ``nanoloop.loop.records.COLUMNS`` gives each column's unit and meaning.
+    ``nanoloop.loop.store.records.COLUMNS`` gives each column's unit and meaning.
     """
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.records import formulation_table
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.records import formulation_table
 
     campaign = Campaign.open(store)
     return formulation_table(campaign.ledger, campaign.config)
@@ -97,8 +97,8 @@ def formulations(store: str):
 def curves(store: str):
     """Every measured release reading of the campaign in ``store``, long form: formulation_id, round,
     replicate, time_hours, time_days, release_pct, dissolution method, instrument."""
-    from nanoloop.loop.ledger import Ledger
-    from nanoloop.loop.records import curves_table
+    from nanoloop.loop.store.ledger import Ledger
+    from nanoloop.loop.store.records import curves_table
 
     return curves_table(Ledger(store, create=False))
 
@@ -114,13 +114,13 @@ def design(campaign, n: int = 5, target=None, *, pool_size: int = 32768, seed: i
         seed: seed of the search.
 
     Returns:
-        :class:`~nanoloop.loop.inverse.Design` objects, best first.
+        :class:`~nanoloop.loop.design.inverse.Design` objects, best first.
     """
     from nanoloop.loop.errors import InputError
     from dataclasses import replace
 
-    from nanoloop.loop.inverse import DESIGN_SEARCH, inverse_design
-    from nanoloop.loop.objective import Objective
+    from nanoloop.loop.design.inverse import DESIGN_SEARCH, inverse_design
+    from nanoloop.loop.design.objective import Objective
 
     trained = campaign.latest_model()
     if trained is None:

@@ -56,7 +56,7 @@ def test_installs_beside_a_package_that_owns_adapters(tmp_path, nanoloop_wheel):
     # dependencies are not needed to import the two names side by side, so none are installed
     run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", nanoloop_wheel, other_wheel)
     out = run(python, "-c", (
-        "import adapters, nanoloop, nanoloop.loop.instruments as port;"
+        "import adapters, nanoloop, nanoloop.loop.lab.instruments as port;"
         "print(adapters.OWNER, nanoloop.__name__, port.__name__, nanoloop.open_campaign.__module__)"
     ), cwd=tmp_path)
-    assert out.split() == ["adapterhub-like", "nanoloop", "nanoloop.loop.instruments", "nanoloop"]
+    assert out.split() == ["adapterhub-like", "nanoloop", "nanoloop.loop.lab.instruments", "nanoloop"]

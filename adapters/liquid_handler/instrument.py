@@ -48,7 +48,7 @@ from nanoloop.adapters.liquid_handler.deck import (
 from nanoloop.adapters.liquid_handler.stocks import ROLES, Plan, Settings, aspirations, parse_stocks, plan_batch
 from nanoloop.adapters.simulated import Recipe, SimulatedSynthesis
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.instruments import JobResult, JobState, PermanentInstrumentError, WorkItem
+from nanoloop.loop.lab.instruments import JobResult, JobState, PermanentInstrumentError, WorkItem
 
 WELLS = [f"{row}{col}" for col in range(1, 13) for row in "ABCDEFGH"]  # column-wise, as robots fill plates
 

@@ -39,7 +39,7 @@ from sila2.framework.errors.framework_error import FrameworkError
 
 from nanoloop.adapters.sila.features import FEATURES
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.instruments import (
+from nanoloop.loop.lab.instruments import (
     Characterization,
     InstrumentTimeout,
     JobResult,

@@ -36,7 +36,7 @@ from sila2.server import FeatureImplementationBase, SilaServer
 
 from nanoloop.adapters.sila.features import FEATURES, load_feature
 from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-from nanoloop.loop.instruments import Characterization, JobResult, PermanentInstrumentError, WorkItem
+from nanoloop.loop.lab.instruments import Characterization, JobResult, PermanentInstrumentError, WorkItem
 
 
 class Journal:

@@ -2,7 +2,7 @@
 
 Idempotency, the virtual clock, the job journal, per-call faults and
 deterministic random streams live here; the two instruments only say how
-one work item turns into a :class:`~nanoloop.loop.instruments.JobResult`.
+one work item turns into a :class:`~nanoloop.loop.lab.instruments.JobResult`.
 
 Determinism: the noise of a work item comes from
 ``SeedSequence(seed, spawn_key=(stream, *sha256(key) words))``, so a result
@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
-from nanoloop.loop.instruments import (
+from nanoloop.loop.lab.instruments import (
     InstrumentTimeout,
     JobResult,
     JobState,

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from nanoloop.loop.instruments import RENAMED_FIELDS, Characterization, JobResult, JobState, PermanentInstrumentError, ReleaseCurve, WorkItem
+from nanoloop.loop.lab.instruments import RENAMED_FIELDS, Characterization, JobResult, JobState, PermanentInstrumentError, ReleaseCurve, WorkItem
 from nanoloop.adapters.simulated import physics
 from nanoloop.adapters.simulated.base import (
     STREAM_CHARACTERIZATION,

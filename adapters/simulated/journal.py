@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nanoloop.loop.instruments import JobResult, JobState
+from nanoloop.loop.lab.instruments import JobResult, JobState
 from nanoloop.adapters.simulated.clock import write_json_atomic
 
 

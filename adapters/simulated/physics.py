@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nanoloop.loop.instruments import Characterization
+from nanoloop.loop.lab.instruments import Characterization
 from nanoloop.adapters.simulated.recipe import Recipe
 
 GAS_CONSTANT_J_MOL_K = 8.314

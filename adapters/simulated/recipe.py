@@ -3,7 +3,7 @@
 A recipe is a ``dict`` with the fixed names below (extra keys are ignored).
 The ranges are the ones the ground-truth physics is calibrated over; a value
 outside them, a missing key or a non-number is a
-:class:`~nanoloop.loop.instruments.PermanentInstrumentError` naming the key.
+:class:`~nanoloop.loop.lab.instruments.PermanentInstrumentError` naming the key.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from nanoloop.loop.instruments import PermanentInstrumentError
+from nanoloop.loop.lab.instruments import PermanentInstrumentError
 
 POLYMERS: tuple[str, ...] = ("PLGA 50:50", "PLGA 75:25", "PLA", "PCL")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-from nanoloop.loop.instruments import Characterization, JobResult, JobState, WorkItem
+from nanoloop.loop.lab.instruments import Characterization, JobResult, JobState, WorkItem
 from nanoloop.adapters.simulated import physics
 from nanoloop.adapters.simulated.base import (
     STREAM_CHARACTERIZATION,

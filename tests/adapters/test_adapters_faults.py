@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from nanoloop.loop.plausibility import result_problems
-from nanoloop.loop.instruments import InstrumentTimeout, JobState, TransientInstrumentError, WorkItem
+from nanoloop.loop.lab.plausibility import result_problems
+from nanoloop.loop.lab.instruments import InstrumentTimeout, JobState, TransientInstrumentError, WorkItem
 from nanoloop.adapters.simulated import DEFAULT_SAMPLING_TIMES_HOURS, SimulatedDissolution, SimulatedSynthesis
 from nanoloop.loop.errors import InputError
 

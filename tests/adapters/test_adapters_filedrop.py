@@ -11,7 +11,7 @@ import time
 import pytest
 
 from nanoloop.adapters.filedrop import FileDropInstrument
-from nanoloop.loop.instruments import Instrument, JobState, PermanentInstrumentError, WorkItem
+from nanoloop.loop.lab.instruments import Instrument, JobState, PermanentInstrumentError, WorkItem
 
 RECIPE = dict(polymer="PLGA 50:50", polymer_mw_kda=30, drug_logp=2.0, drug_loading_pct=10,
               particle_size_nm=200, peg_fraction=0.1, ph_responsive_fraction=0.0, medium_ph=7.4)

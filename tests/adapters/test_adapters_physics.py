@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from nanoloop.loop.instruments import PermanentInstrumentError
+from nanoloop.loop.lab.instruments import PermanentInstrumentError
 from nanoloop.adapters.simulated import physics
 from nanoloop.adapters.simulated.recipe import POLYMERS, Recipe
 

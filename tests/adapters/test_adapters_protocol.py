@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from nanoloop.loop.plausibility import result_problems
-from nanoloop.loop.instruments import (
+from nanoloop.loop.lab.plausibility import result_problems
+from nanoloop.loop.lab.instruments import (
     Characterization,
     InstrumentError,
     InstrumentTimeout,

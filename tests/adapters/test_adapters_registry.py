@@ -5,13 +5,13 @@ import textwrap
 import pytest
 
 from nanoloop.adapters.filedrop import FileDropInstrument
-from nanoloop.loop.instruments import Instrument, JobState, WorkItem
+from nanoloop.loop.lab.instruments import Instrument, JobState, WorkItem
 from nanoloop.adapters.registry import BUILTINS, load_instrument
 from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
 from nanoloop.loop.errors import InputError
 
 PLUGIN = textwrap.dedent('''
-    from nanoloop.loop.instruments import JobResult, JobState
+    from nanoloop.loop.lab.instruments import JobResult, JobState
 
     class EchoTester:
         """A third-party dissolution tester that releases everything at once."""

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from nanoloop.loop.instruments import Instrument, JobResult, JobState, PermanentInstrumentError, WorkItem
+from nanoloop.loop.lab.instruments import Instrument, JobResult, JobState, PermanentInstrumentError, WorkItem
 from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis, VirtualClock
 from nanoloop.loop.errors import InputError
 
@@ -58,7 +58,7 @@ def test_result_depends_on_the_key_not_on_the_batch_or_order():
 def test_a_new_process_resubmitting_a_key_gets_the_identical_result():
     script = textwrap.dedent(f"""
         import json
-        from nanoloop.loop.instruments import WorkItem
+        from nanoloop.loop.lab.instruments import WorkItem
         from nanoloop.adapters.simulated import SimulatedDissolution
         inst = SimulatedDissolution(seed=11)
         inst.submit([WorkItem("F-x", {RECIPE!r})])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nanoloop.adapters.registry import load_instrument
-from nanoloop.loop.instruments import WorkItem
+from nanoloop.loop.lab.instruments import WorkItem
 
 from lab_recipes import RECIPE
 

@@ -7,7 +7,7 @@ import pytest
 
 from nanoloop.adapters.registry import load_instrument
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.instruments import JobState, WorkItem
+from nanoloop.loop.lab.instruments import JobState, WorkItem
 
 from lab_recipes import RECIPE
 
@@ -110,9 +110,9 @@ def test_bad_layout_options_are_one_line_input_errors(tmp_path, options, words):
 
 def test_a_flagged_reading_reaches_the_campaign_ledger(tmp_path):
     """The campaign keeps what the tester dropped on the formulation's 'measured' event."""
-    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.campaign.campaign import Campaign
     from nanoloop.loop.config import example_config_text, load_config
-    from nanoloop.loop.ledger import Ledger
+    from nanoloop.loop.store.ledger import Ledger
     from nanoloop.adapters.registry import build_instruments
 
     root = tmp_path / "tester"

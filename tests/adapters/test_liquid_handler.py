@@ -11,11 +11,11 @@ import pytest
 
 from nanoloop.adapters.liquid_handler.instrument import LiquidHandlerSynthesis
 from nanoloop.adapters.registry import build_instruments, load_instrument
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import example_config_text, load_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.instruments import JobState, PermanentInstrumentError, WorkItem
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.lab.instruments import JobState, PermanentInstrumentError, WorkItem
+from nanoloop.loop.store.ledger import Ledger
 
 from lab_recipes import RECIPE
 

@@ -4,11 +4,11 @@ import re
 import sys
 from pathlib import Path
 
-from nanoloop.loop.instruments import Instrument
+from nanoloop.loop.lab.instruments import Instrument
 from nanoloop.adapters.registry import load_instrument
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import default_config
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.store.ledger import Ledger
 from nanoloop.adapters.registry import build_instruments
 
 README = Path(__file__).resolve().parents[2] / "README.md"

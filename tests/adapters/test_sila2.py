@@ -21,10 +21,10 @@ from nanoloop.adapters.registry import load_instrument
 from nanoloop.adapters.sila.client import SilaDissolution, SilaSynthesis
 from nanoloop.adapters.sila.features import FEATURES, load_feature
 from nanoloop.adapters.sila.server import Station, build_server
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import example_config_text
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.instruments import (
+from nanoloop.loop.lab.instruments import (
     InstrumentTimeout,
     JobState,
     PermanentInstrumentError,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import default_config
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.store.ledger import Ledger
 from nanoloop.adapters.registry import build_instruments
 
 

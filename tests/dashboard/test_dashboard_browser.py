@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from nanoloop.adapters.registry import build_instruments
-from nanoloop.loop.campaign import Campaign
-from nanoloop.loop.evaluation import campaign_status
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.campaign.campaign import Campaign
+from nanoloop.loop.campaign.evaluation import campaign_status
+from nanoloop.loop.store.ledger import Ledger
 from nanoloop.adapters.registry import build_instruments
 
 CHROMIUM = Path("/usr/bin/chromium")

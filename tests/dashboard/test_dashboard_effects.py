@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from nanoloop.dashboard import data, figures, signed_effects
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.store.ledger import Ledger
 
 
 def test_methods_in_time_order_and_old_store_message(campaign_store, tmp_path):

@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from nanoloop.adapters.registry import build_instruments
-from nanoloop.loop.campaign import Campaign
-from nanoloop.loop.explain import explain_round, read_explanations
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.campaign.campaign import Campaign
+from nanoloop.loop.explain.importance import explain_round, read_explanations
+from nanoloop.loop.store.ledger import Ledger
 from test_dashboard_browser import CHROMIUM, _shot, dashboard, page  # noqa: F401  (fixtures: the served store, the page)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")

@@ -12,8 +12,8 @@ import pytest
 from nanoloop.dashboard.report import write_report
 from nanoloop.flows import cli_dashboard
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.evaluation import campaign_status
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.campaign.evaluation import campaign_status
+from nanoloop.loop.store.ledger import Ledger
 
 
 def parse(argv):
@@ -144,8 +144,8 @@ def _explained_copy(campaign_store, tmp_path, fixed: dict | None = None):
     import shutil
 
     from nanoloop.adapters.registry import build_instruments
-    from nanoloop.loop.campaign import Campaign
-    from nanoloop.loop.effects import shapley_method
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.explain.effects import shapley_method
 
     store = tmp_path / "ledger"
     shutil.copytree(campaign_store[0], store)

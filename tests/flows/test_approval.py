@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nanoloop.flows.cli import main
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import example_config_text
 from nanoloop.adapters.registry import build_instruments
 
@@ -91,7 +91,7 @@ def test_pause_timeout_leaves_the_batch_awaiting_then_terminal_approval(tmp_path
 
 def test_approve_with_bad_input(tmp_path, capsys):
     from nanoloop.loop.config import default_config
-    from nanoloop.loop.ledger import Ledger
+    from nanoloop.loop.store.ledger import Ledger
 
     campaign = Campaign(default_config().model_copy(update={"name": "bad", "batch_size": 2}), Ledger(tmp_path), build_instruments)
     assert main(["approve", str(tmp_path)]) == 2

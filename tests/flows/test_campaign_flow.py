@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from nanoloop.flows.cli import main
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import default_config
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.store.ledger import Ledger
 from nanoloop.adapters.registry import build_instruments
 
 

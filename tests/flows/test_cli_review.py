@@ -14,9 +14,9 @@ import pytest
 import nanoloop
 from nanoloop.adapters.registry import build_instruments
 from nanoloop.flows.cli import main
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import default_config
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.store.ledger import Ledger
 
 
 def _files(store):
@@ -263,8 +263,8 @@ def test_the_demo_progress_line_says_why_formulations_failed(store):
 
 
 def test_the_blend_option_trains_stores_and_loads_a_blended_model(copy):
-    from nanoloop.loop.blend import BlendedRelease
-    from nanoloop.loop.model_store import ModelStore
+    from nanoloop.loop.models.blend import BlendedRelease
+    from nanoloop.loop.campaign.training import ModelStore
 
     campaign = Campaign.open(str(copy))
     config = campaign.config.model_copy(update={"surrogate": campaign.config.surrogate.model_copy(update={"model": "blend"})})

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import example_config_text, load_config
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.store.ledger import Ledger
 from nanoloop.adapters.registry import build_instruments
 
 pytestmark = pytest.mark.slow

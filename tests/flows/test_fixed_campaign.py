@@ -12,10 +12,10 @@ import pytest
 
 from nanoloop.adapters.registry import build_instruments
 from nanoloop.flows.cli import main
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import example_config_text, parse_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.store.ledger import Ledger
 
 FIXED = {"drug_logp": 2.1, "medium_ph": 7.4}
 
@@ -75,7 +75,7 @@ def test_an_edit_of_a_fixed_variable_is_refused_and_nothing_is_written(copy, cap
 
 def test_review_and_approval_form_show_fixed_variables_as_fixed(store, capsys):
     from nanoloop.dashboard.approval_view import review_table
-    from nanoloop.loop.review import batch_review
+    from nanoloop.loop.campaign.review import batch_review
 
     review = batch_review(Campaign.open(str(store)), 2)
     assert review["fixed"] == FIXED

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import default_config
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.store.ledger import Ledger
 from nanoloop.adapters.registry import build_instruments
 
 BATCH = 8

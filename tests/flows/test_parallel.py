@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from nanoloop.loop.campaign import Campaign
-from nanoloop.loop.ledger import Ledger
-from nanoloop.loop.surrogate import ReleaseEnsemble, curve_rows
+from nanoloop.loop.campaign.campaign import Campaign
+from nanoloop.loop.store.ledger import Ledger
+from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
 from nanoloop.adapters.registry import build_instruments
 from test_campaign_flow import small_config  # noqa: E402
 

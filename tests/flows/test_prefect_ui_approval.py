@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from nanoloop.loop.config import example_config_text
-from nanoloop.loop.ledger import Ledger, latest_status
+from nanoloop.loop.store.ledger import Ledger, latest_status
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")

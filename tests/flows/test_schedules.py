@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from test_crash_resume import PLUGINS, write_config  # noqa: E402
 
 pytestmark = pytest.mark.slow

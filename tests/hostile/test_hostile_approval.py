@@ -7,9 +7,9 @@ import pytest
 from hostile_helpers import assert_one_line_error, config_text, run_cli
 from nanoloop.adapters.registry import build_instruments
 from nanoloop.flows.cli import main
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import load_config
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.store.ledger import Ledger
 
 
 @pytest.fixture

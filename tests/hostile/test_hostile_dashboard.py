@@ -13,9 +13,9 @@ import urllib.request
 import pytest
 
 from hostile_helpers import CLI, assert_one_line_error, free_port, run_cli
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import default_config
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.store.ledger import Ledger
 
 pytestmark = pytest.mark.slow
 TOKEN = "dr-lee:s3cret-approval-token"

@@ -13,13 +13,13 @@ import pytest
 
 from hostile_helpers import CLI, config_text, free_port, listening, run_cli
 from nanoloop.flows.cli import main
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.campaign.campaign import Campaign
 
 pytestmark = pytest.mark.slow
 
 SILENT_LAB = '''
 from nanoloop.adapters.simulated.dissolution import SimulatedDissolution
-from nanoloop.loop.instruments import JobState
+from nanoloop.loop.lab.instruments import JobState
 
 
 class NeverDone(SimulatedDissolution):

@@ -12,11 +12,11 @@ import pytest
 
 from nanoloop.adapters.registry import build_instruments
 from nanoloop.flows.cli import main
-from nanoloop.loop import ledger as ledger_module
-from nanoloop.loop.campaign import Campaign
+from nanoloop.loop.store import ledger as ledger_module
+from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import default_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.ledger import Ledger
+from nanoloop.loop.store.ledger import Ledger
 
 
 @pytest.fixture(scope="module")

@@ -111,7 +111,7 @@ def test_a_missing_variable_column_names_it(tmp_path, store, capsys):
 
 def test_a_crash_half_way_is_completed_by_importing_again(tmp_path):
     """Killed after the formulations were stored and before their curves: no designed round -1, a rerun completes it."""
-    from nanoloop.loop.campaign import Campaign
+    from nanoloop.loop.campaign.campaign import Campaign
 
     config = tmp_path / "c.toml"
     config.write_text(config_text("crash-import"))

@@ -1,0 +1,1 @@
+"""Choosing formulations: design space, objective, strategies, candidates, acquisition, recommenders, cold start, prior, inverse design."""

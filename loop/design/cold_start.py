@@ -1,0 +1,219 @@
+"""Decisions taken by evidence while a campaign has few measurements: how to use a prior, which model proposes.
+
+Both are decided each round on the campaign's own record and stored, with the
+figures behind them, in the proposal's provenance.
+
+- :func:`choose_prior_use`: whether earlier measurements help predict this
+  campaign's formulations, by grouped cross-validation on this campaign's
+  measured formulations with a curve-level GP (one per target time; fast, so
+  every fold can be refitted): this campaign's data alone ("none"), pooled with
+  the prior ("joint"), or on the residuals of a GP fitted to the prior (the prior
+  as mean, the GP analogue of pretraining and fine-tuning: "fine-tune"). The
+  lowest held-out error decides how the ensemble is trained.
+- :func:`replay_errors`: each candidate proposer's prospective error on the
+  rounds measured so far, replayed as it would have been: fitted on what was
+  measured before the round, scored on the round's measured formulations. The
+  ensemble is the round's stored model (with its residual GPs); the curve GP is
+  refitted. The lower error proposes the next round.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+
+#: fewer measured formulations of this campaign than this: the prior cannot be judged, it is used jointly
+MIN_TO_JUDGE = 4
+PRIOR_USES = ("none", "joint", "fine-tune")
+
+
+class FlatCurves:
+    """A curve model predicting 0 % everywhere: a GP on its residuals is a plain GP on the release itself."""
+
+    def __init__(self, members: int = 8):
+        self.members = members
+
+    std_scale_ = 1.0
+
+    def predict_curves(self, features, times_hours) -> np.ndarray:
+        return np.zeros((self.members, len(features), len(np.atleast_1d(times_hours))))
+
+    def predict(self, X, return_std: bool = False):
+        """Zero release with zero spread (the GP on top carries all of it, measurement noise included)."""
+        zeros = np.zeros(len(X))
+        return (zeros, zeros) if return_std else zeros
+
+
+def _gp_per_time(X: np.ndarray, Y: np.ndarray, seed: int, kernels=None):
+    """One GP per column of Y (standardised); returns [(gp, centre, scale)] with fitted kernels reused when given."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    out = []
+    for j in range(Y.shape[1]):
+        y = Y[:, j]
+        centre, scale = float(np.mean(y)), float(np.std(y)) or 1.0
+        if kernels is None:
+            kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(np.full(X.shape[1], 0.5), (1e-2, 1e2), nu=2.5) + WhiteKernel(0.1, (1e-4, 1e1))
+            gp = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=1, random_state=seed)
+        else:
+            gp = GaussianProcessRegressor(kernels[j], normalize_y=False, optimizer=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp.fit(X, (y - centre) / scale)
+        out.append((gp, centre, scale))
+    return out
+
+
+def _predict(gps, X: np.ndarray) -> np.ndarray:
+    return np.column_stack([centre + scale * gp.predict(X) for gp, centre, scale in gps])
+
+
+def _folds(n: int, k: int, seed: int) -> list[np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    return [order[i::k] for i in range(k)]
+
+
+def choose_prior_use(own_encoded: np.ndarray, own_pct: np.ndarray, prior_encoded: np.ndarray, prior_pct: np.ndarray,
+                     seed: int = 0, folds: int = 5, max_formulations: int = 100) -> tuple[str, dict, str]:
+    """How the prior should train this round's model, by grouped cross-validation on this campaign's formulations.
+
+    Args:
+        own_encoded: this campaign's measured formulations, encoded, shape (n, d).
+        own_pct: their mean release (%) at the objective's times, shape (n, T).
+        prior_encoded: the prior's formulations, shape (m, d).
+        prior_pct: their mean release (%) at the same times, shape (m, T).
+        seed: fold assignment and optimiser seed.
+        folds: at most this many folds (one formulation per fold below that).
+        max_formulations: at most this many of this campaign's and as many of the prior's
+            formulations (a seeded random draw) enter the GPs, which cost n^3.
+
+    Returns:
+        (use, held-out mean absolute error in %-points per use, the reason in words).
+    """
+    n = len(own_encoded)
+    if n < MIN_TO_JUDGE:
+        return "joint", {}, f"{n} measured formulations of this campaign (fewer than {MIN_TO_JUDGE} to judge the prior): the prior is used jointly"
+    X, Y, P, PY = (np.asarray(a, np.float64) for a in (own_encoded, own_pct, prior_encoded, prior_pct))
+    rng = np.random.default_rng(seed)
+    if n > max_formulations:
+        keep = np.sort(rng.choice(n, max_formulations, replace=False))
+        X, Y, n = X[keep], Y[keep], max_formulations
+    if len(P) > max_formulations:
+        keep = np.sort(rng.choice(len(P), max_formulations, replace=False))
+        P, PY = P[keep], PY[keep]
+    # kernels fitted once per use on all data, then reused for every fold (no optimiser inside the folds)
+    kernels = {"none": [g.kernel_ for g, _, _ in _gp_per_time(X, Y, seed)],
+               "joint": [g.kernel_ for g, _, _ in _gp_per_time(np.vstack([X, P]), np.vstack([Y, PY]), seed)]}
+    prior_gps = _gp_per_time(P, PY, seed)
+    prior_mean = _predict(prior_gps, X)
+    kernels["fine-tune"] = [g.kernel_ for g, _, _ in _gp_per_time(X, Y - prior_mean, seed)]
+    errors = {use: [] for use in PRIOR_USES}
+    for held in _folds(n, min(folds, n), seed):
+        train = np.setdiff1d(np.arange(n), held)
+        fits = {
+            "none": _predict(_gp_per_time(X[train], Y[train], seed, kernels["none"]), X[held]),
+            "joint": _predict(_gp_per_time(np.vstack([X[train], P]), np.vstack([Y[train], PY]), seed, kernels["joint"]), X[held]),
+            "fine-tune": prior_mean[held] + _predict(_gp_per_time(X[train], Y[train] - prior_mean[train], seed, kernels["fine-tune"]), X[held]),
+        }
+        for use, predicted in fits.items():
+            errors[use].append(np.abs(predicted - Y[held]))
+    mae = {use: round(float(np.mean(np.vstack(e))), 3) for use, e in errors.items()}
+    use = min(PRIOR_USES, key=lambda u: (mae[u], PRIOR_USES.index(u)))
+    shown = ", ".join(f"{u} {mae[u]:.2f}" for u in PRIOR_USES)
+    return use, mae, f"{min(folds, n)}-fold cross-validation on {n} measured formulations, held-out error (%-points): {shown}"
+
+
+def replay_errors(rounds: list[dict], times_hours, seed: int = 0) -> dict[str, float]:
+    """Mean prospective error (%-points at the objective's times) of each proposer over past rounds.
+
+    Args:
+        rounds: one dict per replayed round with ``before`` (encoded, %) measured before it,
+            ``after`` (encoded, %) its measured formulations, and ``ensemble`` the
+            round's model as it proposed (a curve model with ``predict_curves``), or None
+            (a round without a model, e.g. the Sobol start, is not replayed).
+        times_hours: the objective's times.
+        seed: seed of the GP fits.
+
+    Returns:
+        name -> mean absolute error; a proposer without any replayable round is absent.
+    """
+    errors = {"curve-gp": [], "ensemble": []}
+    for r in rounds:
+        (Xb, Yb), (Xa, Ya) = r["before"], r["after"]
+        if len(Xb) < 2 or len(Xa) == 0 or r.get("ensemble") is None:  # compared on the same rounds only
+            continue
+        gp = _gp_per_time(np.asarray(Xb, np.float64), np.asarray(Yb, np.float64), seed)
+        errors["curve-gp"].append(np.abs(_predict(gp, np.asarray(Xa, np.float64)) - Ya))
+        predicted = 100.0 * np.asarray(r["ensemble"].predict_curves(np.asarray(Xa, np.float32), times_hours)).mean(axis=0)
+        errors["ensemble"].append(np.abs(predicted - Ya))
+    return {name: round(float(np.mean(np.vstack(e))), 3) for name, e in errors.items() if e}
+
+
+def own_measured(formulations: pd.DataFrame, curves: dict, parameters, space, times_hours, before_round: int | None = None):
+    """(encoded, mean release % at ``times_hours``) of this store's measured formulations, optionally of rounds before one."""
+    frame = formulations[formulations["formulation_id"].isin(list(curves))].drop_duplicates("formulation_id")
+    if before_round is not None:
+        frame = frame[frame["round"] < before_round]
+    if frame.empty:
+        return np.empty((0, len(space.feature_names)), np.float32), np.empty((0, len(times_hours))), frame
+    times = np.asarray(times_hours, float)
+    y = np.array([np.interp(times, curves[f].index.to_numpy(float), curves[f].to_numpy(float)) for f in frame["formulation_id"]])
+    return space.encode(parameters(frame)), y, frame
+
+
+def choose_proposer(context) -> tuple[str, str, dict]:
+    """Which model proposes this round: "ensemble" or "curve-gp", why, and the prospective errors behind it.
+
+    Args:
+        context: the round's :class:`~nanoloop.loop.design.recommenders.ProposalContext` (with a trained model).
+    """
+    from nanoloop.loop.models.blend import load_release_model
+    from nanoloop.loop.campaign.evaluation import measured_mean_curves
+    from nanoloop.loop.design.objective import Objective
+    from nanoloop.loop.models.residual_gp import residual_corrected
+
+    acq = context.config.acquisition
+    if acq.cold_start != "auto":
+        return acq.cold_start, f"set by [acquisition] cold_start = {acq.cold_start!r}", {}
+    curves = measured_mean_curves(context.ledger)
+    frame = context.formulations
+    objective = Objective.from_config(context.config)
+    times = objective.curve_times_hours
+    n_own = int(frame["formulation_id"].isin(list(curves)).sum())
+    if n_own >= acq.cold_start_until:
+        return "ensemble", f"{n_own} measured formulations (cold start ends at {acq.cold_start_until})", {}
+    prior = None
+    if context.prior is not None and context.model is not None and (context.model.prior_use or {}).get("use") == "joint":
+        prior = (context.prior.encoded, context.prior.at_times(times))
+    rounds = []
+    for round_ in sorted(r for r in frame["round"].unique() if 0 <= r < context.round):
+        made = frame[(frame["round"] == round_) & ~frame["origin"].str.startswith("edit-of:")]
+        versions = made["model_version"].replace("", np.nan).dropna().unique()
+        Xa, Ya, _ = own_measured(made, curves, context.parameters, context.space, times)
+        Xb, Yb, before = own_measured(frame, curves, context.parameters, context.space, times, before_round=round_)
+        if prior is not None:
+            Xb, Yb = np.vstack([Xb, prior[0]]), np.vstack([Yb, prior[1]])
+        ensemble = None
+        if len(versions):
+            blob = context.ledger.read_blob(f"models/{versions[0]}.pt")
+            if blob is not None:
+                stored = load_release_model(io.BytesIO(blob))[0]
+                ensemble = stored
+                if acq.residual_gp and len(before):
+                    ensemble, _ = residual_corrected(stored, objective, context.space, before, curves, context.parameters, draws=acq.residual_draws,
+                                                     seed=context.config.seed + round_, max_formulations=acq.residual_gp_max,
+                                                     select_mean=acq.residual_gp_select_mean)
+        rounds.append({"before": (Xb, Yb), "after": (Xa, Ya), "ensemble": ensemble})
+    errors = replay_errors(rounds, times, seed=context.config.seed)
+    replayed = sum(1 for r in rounds if r["ensemble"] is not None and len(r["before"][0]) >= 2 and len(r["after"][0]))
+    figures = {"prospective_mae_pct": errors, "replayed_rounds": replayed}
+    if "ensemble" not in errors or "curve-gp" not in errors:
+        return "ensemble", "no model-made round of this campaign measured yet: the ensemble (release laws as the GP's mean) proposes", figures
+    name = "curve-gp" if errors["curve-gp"] < errors["ensemble"] else "ensemble"
+    return name, (f"prospective error on {replayed} replayed round(s): curve GP {errors['curve-gp']:.2f}, "
+                  f"ensemble {errors['ensemble']:.2f} %-points"), figures

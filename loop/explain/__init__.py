@@ -1,0 +1,1 @@
+"""Which formulation variables drive the predicted release: importance, signed effects, partial dependence."""

@@ -1,0 +1,1 @@
+"""The instrument port: the protocol instruments implement, its value objects and typed errors, plausibility checks, collecting results."""

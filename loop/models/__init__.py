@@ -1,0 +1,1 @@
+"""Release models: the deep ensemble, its heads and training, the blend, Gaussian processes, the property model, predictive draws."""

@@ -1,0 +1,154 @@
+"""The ensemble's curves corrected by a Gaussian process per target time on its residuals.
+
+With few measured formulations the ensemble's objective is too coarse for EI;
+a GP with the ensemble as its mean function keeps the ensemble's mechanistic
+extrapolation far from the data and follows the measurements near them.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from nanoloop.loop.design.objective import Objective
+
+
+class ResidualCorrected:
+    """The ensemble's member curves corrected by one Gaussian process per time on the ensemble's residuals.
+
+    A GP with the ensemble as its mean function: far from measured formulations
+    the curves are the ensemble's (mechanistic extrapolation); near them the
+    GPs pull the curves onto what was measured, with the GP's uncertainty added
+    to the members' spread.
+
+    With ``select_mean`` the ensemble has to earn its place, time by time: a GP
+    on the residuals and a GP on the measured release itself (constant mean)
+    are both fitted, and the one with the higher log marginal likelihood (in
+    % units; Bayesian model selection) is used. With few formulations the
+    ensemble is often no better than a constant, and then the curves at that
+    time are the plain GP's.
+
+    Each member curve gets ``draws`` GP draws, fixed standard-normal draws that
+    are the same for every candidate (common random numbers: a candidate's
+    samples are deterministic), so ``predict_curves`` returns ``n_members * draws`` curves.
+
+    Args:
+        curve_model: fitted ensemble with ``predict_curves(features, times_hours) -> (M, n, T)`` fractions.
+        times_hours: times the GPs are fitted at (the objective's times), shape (T,).
+        draws: GP draws per member.
+        seed: seed of the GP optimiser restarts and of the draws.
+        select_mean: choose per time between the ensemble and a constant as the GP's mean.
+    """
+
+    def __init__(self, curve_model, times_hours, draws: int = 4, seed: int = 0, select_mean: bool = True):
+        self.curve_model = curve_model
+        self.times_hours = np.asarray(times_hours, dtype=float)
+        self.draws = int(draws)
+        self.seed = seed
+        self.select_mean = select_mean
+
+    def _gp(self, X: np.ndarray, y: np.ndarray):
+        """A GP on y standardised by hand; returns (gp, mean, std, log marginal likelihood of y in its own units)."""
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+        centre, scale = float(np.mean(y)), float(np.std(y)) or 1.0
+        kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(np.full(X.shape[1], 0.5), (1e-2, 1e2), nu=2.5) + WhiteKernel(0.1, (1e-4, 1e1))
+        gp = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=1, random_state=self.seed)
+        with warnings.catch_warnings():  # hyperparameters at a bound are expected with few formulations
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp.fit(X, (y - centre) / scale)
+        return gp, centre, scale, float(gp.log_marginal_likelihood_value_) - len(y) * np.log(scale)
+
+    def fit(self, encoded: np.ndarray, measured_pct: np.ndarray) -> "ResidualCorrected":
+        """Fit on measured formulations (k, d) and their mean release (k, T) in % at ``times_hours``."""
+        encoded = np.asarray(encoded, dtype=np.float64)
+        measured_pct = np.asarray(measured_pct, dtype=np.float64)
+        members = 100.0 * np.asarray(self.curve_model.predict_curves(encoded, self.times_hours))
+        residual = measured_pct - members.mean(axis=0)
+        self.gps_, self.uses_ensemble_ = [], []
+        for j in range(len(self.times_hours)):
+            corrected = self._gp(encoded, residual[:, j])
+            plain = self._gp(encoded, measured_pct[:, j]) if self.select_mean else None
+            use = plain is None or corrected[3] >= plain[3]
+            self.gps_.append(corrected[:3] if use else plain[:3])
+            self.uses_ensemble_.append(bool(use))
+        n_samples = members.shape[0] * self.draws
+        z = np.random.default_rng(self.seed).standard_normal((n_samples, len(self.times_hours)))
+        self.z_ = z - z.mean(axis=0)  # centred: the mean of the draws is the GP mean
+        return self
+
+    def predict_curves(self, features, times_hours) -> np.ndarray:
+        """Curves (M * draws, n, T) as fractions; ``times_hours`` must be among the fitted times."""
+        times = np.asarray(times_hours, dtype=float)
+        index = []
+        for t in times:
+            hit = np.flatnonzero(np.isclose(self.times_hours, t))
+            if not len(hit):
+                raise ValueError(f"time {t:g} h is not among the corrected times {self.times_hours.tolist()}")
+            index.append(int(hit[0]))
+        members = 100.0 * np.asarray(self.curve_model.predict_curves(features, times), dtype=np.float64)  # (M, n, T)
+        x = np.asarray(features, dtype=np.float64)
+        mean = np.empty((len(x), len(times)))
+        std = np.empty((len(x), len(times)))
+        for k, j in enumerate(index):
+            gp, centre, scale = self.gps_[j]
+            m, sd = gp.predict(x, return_std=True)
+            mean[:, k], std[:, k] = centre + scale * m, scale * sd
+            if not self.uses_ensemble_[j]:
+                members[:, :, k] = 0.0
+        n_members = members.shape[0]
+        z = self.z_[:, index].reshape(n_members, self.draws, 1, len(times))  # (M, K, 1, T)
+        curves = members[:, None] + mean[None, None] + std[None, None] * z  # (M, K, n, T)
+        curves = np.clip(curves, 0.0, 100.0).reshape(-1, len(x), len(times))
+        return curves / 100.0
+
+
+def residual_corrected(curve_model, objective: Objective, space, formulations, mean_curves: dict, parameters, *, draws: int = 4,
+                       seed: int = 0, min_formulations: int = 4, max_formulations: int = 150, select_mean: bool = True,
+                       extra: tuple[np.ndarray, np.ndarray] | None = None):
+    """The curve model corrected by :class:`ResidualCorrected` on a campaign's measured formulations.
+
+    Args:
+        curve_model: the fitted ensemble.
+        objective: goals and constraints (the GPs are fitted at its curve times).
+        space: the design space.
+        formulations: the ledger's formulations (``formulation_id``, ``parameters_json``).
+        mean_curves: formulation id -> mean measured curve (Series: hours -> %).
+        parameters: callable formulations frame -> design-variable frame.
+        draws: GP draws per member.
+        seed: seed.
+        min_formulations: below this many measured formulations the model is returned as it is.
+        max_formulations: GP cost grows as n^3 (fit) and n^2 per candidate (spread): above this many,
+            the GPs use the best half by measured objective and a random draw of the rest.
+        select_mean: see :class:`ResidualCorrected`.
+        extra: more formulations to fit on (encoded (m, d), release % at the objective's times (m, T)),
+            e.g. a prior's; they count towards ``max_formulations`` after this campaign's.
+
+    Returns:
+        (model, number of formulations the GPs were fitted on).
+    """
+    measured = formulations[formulations["formulation_id"].isin(list(mean_curves))].drop_duplicates("formulation_id")
+    if len(measured) + (0 if extra is None else len(extra[0])) < min_formulations:
+        return curve_model, 0
+    if len(measured) > max_formulations:
+        score = objective.measured({f: mean_curves[f] for f in measured["formulation_id"]})["objective"]
+        order = score.reindex(measured["formulation_id"]).to_numpy()
+        best = np.argsort(-np.nan_to_num(order, nan=-np.inf), kind="stable")[: max_formulations // 2]
+        rest = np.setdiff1d(np.arange(len(measured)), best)
+        others = np.random.default_rng(seed).choice(rest, max_formulations - len(best), replace=False)
+        measured = measured.iloc[np.sort(np.concatenate([best, others]))]
+    times = objective.curve_times_hours
+    y = np.array([np.interp(times, mean_curves[f].index.to_numpy(float), mean_curves[f].to_numpy(float)) for f in measured["formulation_id"]])
+    X = space.encode(parameters(measured)) if len(measured) else np.empty((0, len(space.feature_names)), np.float32)
+    y = y.reshape(len(measured), len(times))
+    if extra is not None:
+        room = max(max_formulations - len(measured), 0)
+        keep = np.sort(np.random.default_rng(seed).choice(len(extra[0]), min(room, len(extra[0])), replace=False))
+        X, y = np.vstack([X, extra[0][keep]]), np.vstack([y, extra[1][keep]])
+    if len(X) < min_formulations:
+        return curve_model, 0
+    corrected = ResidualCorrected(curve_model, times, draws, seed=seed, select_mean=select_mean).fit(X, y)
+    return corrected, len(X)

@@ -1,0 +1,488 @@
+"""The campaign ledger: the one source of truth, as append-only Parquet tables.
+
+Layout: ``STORE/<table>/part-<time_ns>-<random>.parquet``. Each part is written
+whole under a hidden temporary name in the same folder and moved into place
+(then the folder is fsynced), so a reader sees a part entirely or not at all, and
+a crash half-way leaves the ledger as it was. Parts are never rewritten. Every
+row has a content-derived key; appending a row whose key is already stored is a
+no-op, so ingesting the same result twice changes nothing.
+
+Each table reads with ``pandas.read_parquet(STORE / table)``. The store is a
+folder path or a pyarrow filesystem URI (``file:///...``, ``s3://bucket/x``).
+
+At about 460 lines this module is above the project's 400: the table schemas
+(a third of it) sit beside the one writer and reader that enforce them, so a
+schema change and the reading of older parts stay in one place. The schemas are
+the first thing to move out when it grows.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from nanoloop.loop.errors import InputError
+from nanoloop.loop.lab.instruments import RENAMED_FIELDS, Characterization
+from nanoloop.loop.faults import fault_point
+
+#: version 2: characterization's measured ``drug_loading_pct`` is ``actual_drug_loading_pct``; events carry the
+#: measured objective; curves carry the dissolution method. Parts written under version 1 are read as version 2.
+SCHEMA_VERSION = "2"
+
+
+def now_utc() -> pd.Timestamp:
+    """The time stamp ledger rows carry (UTC)."""
+    return pd.Timestamp(datetime.now(timezone.utc))
+
+
+class LedgerBusy(RuntimeError):
+    """Another process holds the campaign's lock."""
+
+_LIST_F64 = pa.list_(pa.float64())
+
+SCHEMAS: dict[str, pa.Schema] = {
+    # One row per proposed (or edited) formulation, with its prediction and provenance.
+    "formulations": pa.schema(
+        [
+            ("formulation_id", pa.string()),
+            ("campaign", pa.string()),
+            ("round", pa.int32()),
+            ("parameters_json", pa.string()),
+            ("origin", pa.string()),  # initial-design, acquisition, edit-of:<id>
+            ("predicted_times_hours", _LIST_F64),
+            ("predicted_release_pct", _LIST_F64),
+            ("predicted_std_pct", _LIST_F64),
+            ("predicted_objective", pa.float64()),
+            ("objective_std", pa.float64()),
+            ("acquisition_value", pa.float64()),
+            ("acquisition", pa.string()),
+            ("acquisition_params_json", pa.string()),
+            ("model_version", pa.string()),
+            ("seed", pa.int64()),
+            ("nanoloop_version", pa.string()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
+    # Status changes; the latest event of a formulation is its state.
+    "events": pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("formulation_id", pa.string()),
+            ("campaign", pa.string()),
+            ("round", pa.int32()),
+            ("status", pa.string()),
+            ("reason", pa.string()),
+            ("time", pa.timestamp("us", tz="UTC")),
+            # on ``measured`` events: the campaign's objective and f2 to the target of the mean measured curve
+            ("measured_objective", pa.float64()),
+            ("measured_f2", pa.float64()),
+        ]
+    ),
+    "characterization": pa.schema(
+        [
+            ("formulation_id", pa.string()),
+            *((name, pa.float64()) for name in Characterization.fields()),
+            ("instrument", pa.string()),
+            ("raw_checksum", pa.string()),
+        ]
+    ),
+    # Measured release, long format: one row per (formulation, replicate, time).
+    "curves": pa.schema(
+        [
+            ("formulation_id", pa.string()),
+            ("replicate", pa.int32()),
+            ("time_hours", pa.float64()),
+            ("release_pct", pa.float64()),
+            ("instrument", pa.string()),
+            ("raw_checksum", pa.string()),
+            # the dissolution method the curve was measured by (the campaign's ``dissolution_method``)
+            ("apparatus", pa.string()),
+            ("medium", pa.string()),
+            ("volume_ml", pa.float64()),
+            ("temperature_c", pa.float64()),
+        ]
+    ),
+    # Kinetic summary of each measured (mean) curve.
+    "kinetics": pa.schema(
+        [
+            ("formulation_id", pa.string()),
+            ("best_model", pa.string()),
+            ("params_json", pa.string()),
+            ("r2", pa.float64()),
+            ("t50_hours", pa.float64()),
+            ("t80_hours", pa.float64()),
+            ("burst_24h_pct", pa.float64()),
+            ("mdt_hours", pa.float64()),
+        ]
+    ),
+    # One row per trained surrogate.
+    "models": pa.schema(
+        [
+            ("model_version", pa.string()),
+            ("campaign", pa.string()),
+            ("round", pa.int32()),
+            ("n_formulations", pa.int32()),
+            ("n_points", pa.int32()),
+            ("head", pa.string()),
+            ("members", pa.int32()),
+            ("seed", pa.int64()),
+            ("train_seconds", pa.float64()),
+            ("metrics_json", pa.string()),
+            ("trained_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
+    # Per-round feature importance of the surrogate.
+    "explanations": pa.schema(
+        [
+            ("model_version", pa.string()),
+            ("round", pa.int32()),
+            ("feature", pa.string()),
+            ("importance", pa.float64()),
+            ("method", pa.string()),
+            # signed effects (loop/explain/effects.py): the time explained, signed change over the variable's range, per-category values
+            ("time_hours", pa.float64()),
+            ("effect_pct", pa.float64()),
+            ("effect_detail", pa.string()),
+        ]
+    ),
+    # Partial dependence of predicted release on each continuous variable, with the ensemble members' 5-95 % band.
+    "partial_dependence": pa.schema(
+        [
+            ("model_version", pa.string()),
+            ("round", pa.int32()),
+            ("variable", pa.string()),
+            ("time_hours", pa.float64()),
+            ("value", pa.float64()),
+            ("release_pct", pa.float64()),
+            ("low_pct", pa.float64()),
+            ("high_pct", pa.float64()),
+        ]
+    ),
+}
+
+#: columns added after schema version 1: rows may leave them out (stored as missing), old parts lack them
+OPTIONAL: dict[str, tuple[str, ...]] = {
+    "events": ("measured_objective", "measured_f2"),
+    "curves": ("apparatus", "medium", "volume_ml", "temperature_c"),
+    "explanations": ("time_hours", "effect_pct", "effect_detail"),
+}
+
+#: table -> {old column name: new column name}, applied when reading parts of an older schema
+RENAMED: dict[str, dict[str, str]] = {"characterization": dict(RENAMED_FIELDS)}
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "formulations": ("formulation_id",),
+    "events": ("event_id",),
+    "characterization": ("formulation_id",),
+    "curves": ("formulation_id", "replicate", "time_hours"),
+    "kinetics": ("formulation_id",),
+    "models": ("model_version",),
+    "explanations": ("model_version", "feature", "method"),
+    "partial_dependence": ("model_version", "variable", "time_hours", "value"),
+}
+
+
+def _resolve(location: str | os.PathLike) -> tuple[pafs.FileSystem, str, bool]:
+    text = os.fspath(location)
+    if "://" in text:
+        try:
+            fs, path = pafs.FileSystem.from_uri(text)
+        except (pa.ArrowInvalid, ValueError, OSError) as err:
+            raise InputError(f"store {text!r}: {err}") from None
+        return fs, path.rstrip("/"), isinstance(fs, pafs.LocalFileSystem)
+    return pafs.LocalFileSystem(), str(Path(text).absolute()), True
+
+
+@dataclass
+class Ledger:
+    """A campaign store on a local folder or a pyarrow filesystem.
+
+    Args:
+        location: folder path or filesystem URI; created when missing.
+        create: create the folder if it does not exist (False: it must exist).
+    """
+
+    location: str
+
+    def __init__(self, location: str | os.PathLike, create: bool = True, tolerant: bool = False):
+        """Args:
+            tolerant: skip a part that cannot be read (noted in ``unreadable``) instead of refusing; for
+                read-only views (status, report, dashboard), never for a run that writes.
+        """
+        self.location = os.fspath(location)
+        self.fs, self.root, self.local = _resolve(location)
+        self.tolerant = tolerant
+        self.unreadable: dict[str, str] = {}
+        info = self.fs.get_file_info(self.root)
+        if info.type == pafs.FileType.File:
+            raise InputError(f"store {self.location!r} is a file, not a folder")
+        if info.type == pafs.FileType.NotFound:
+            if not create:
+                raise InputError(f"store {self.location!r} does not exist")
+            with storage_errors(self.root):
+                self.fs.create_dir(self.root, recursive=True)
+
+    def _dir(self, table: str) -> str:
+        if table not in SCHEMAS:
+            raise KeyError(f"unknown ledger table {table!r}")
+        return f"{self.root}/{table}"
+
+    def _part_paths(self, table: str) -> list[str]:
+        selector = pafs.FileSelector(self._dir(table), allow_not_found=True)
+        return sorted(
+            info.path
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.File
+            and info.base_name.endswith(".parquet")
+            and not info.base_name.startswith((".", "_"))
+        )
+
+    def read(self, table: str) -> pd.DataFrame:
+        """Every row of a table (empty frame with the right columns when none)."""
+        paths = self._part_paths(table)
+        schema = SCHEMAS[table]
+        if not paths:
+            return schema.empty_table().to_pandas()
+        tables = []
+        for path in paths:
+            try:
+                tables.append(self.read_part(path, table))
+            except InputError as err:
+                if not self.tolerant:
+                    raise InputError(f"{err}; run `nanoloop doctor {self.location}` (with --repair to quarantine it)") from None
+                self.unreadable[path] = str(err)
+        if not tables:
+            return schema.empty_table().to_pandas()
+        return pa.concat_tables(tables).to_pandas()
+
+    def read_part(self, path: str, table: str) -> pa.Table:
+        """One part, checked against the table's schema; InputError names the file when it cannot be used."""
+        schema = SCHEMAS[table]
+        try:
+            part = pq.read_table(path, filesystem=self.fs)
+        except (pa.ArrowException, OSError) as err:
+            raise InputError(f"{path}: unreadable ledger part (truncated or not Parquet: {str(err).splitlines()[0]})") from None
+        renames = RENAMED.get(table, {})
+        if any(n in renames for n in part.column_names):
+            part = part.rename_columns([renames.get(n, n) for n in part.column_names])
+        missing = [n for n in schema.names if n not in part.column_names and n not in OPTIONAL.get(table, ())]
+        if missing:
+            raise InputError(f"{path}: not a part of the {table!r} table (lacks column(s) {missing})")
+        try:
+            return _conform(part, schema)
+        except (pa.ArrowException, ValueError) as err:
+            raise InputError(f"{path}: not a part of the {table!r} table ({str(err).splitlines()[0]})") from None
+
+    def part_paths(self, table: str) -> list[str]:
+        """The table's part files, in order."""
+        return self._part_paths(table)
+
+    def append(self, table: str, rows: pd.DataFrame | list[dict]) -> int:
+        """Append rows whose keys are not stored yet; returns how many were written.
+
+        The rows are checked against the table's schema before anything is
+        written; a missing column or a wrong type raises and writes nothing.
+        """
+        frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows
+        if frame.empty:
+            return 0
+        schema = SCHEMAS[table]
+        optional = [n for n in OPTIONAL.get(table, ()) if n not in frame.columns]
+        if optional:
+            frame = frame.assign(**{n: None for n in optional})
+        missing = [n for n in schema.names if n not in frame.columns]
+        if missing:
+            raise ValueError(f"ledger table {table!r}: rows lack column(s) {missing}")
+        keys = list(KEYS[table])
+        frame = frame.drop_duplicates(subset=keys)
+        stored = self.read(table)[keys]
+        if not stored.empty:
+            known = pd.MultiIndex.from_frame(stored)
+            frame = frame[~pd.MultiIndex.from_frame(frame[keys]).isin(known)]
+        if frame.empty:
+            return 0
+        try:
+            arrow = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as err:
+            raise ValueError(f"ledger table {table!r}: {err}") from None
+        arrow = arrow.replace_schema_metadata({"nanoloop.schema_version": SCHEMA_VERSION})
+        self._write_part(table, arrow)
+        return len(frame)
+
+    def _write_part(self, table: str, arrow: pa.Table) -> None:
+        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        self._atomic_write(f"{self._dir(table)}/{name}", lambda handle: pq.write_table(arrow, handle), fault=f"ledger-write:{table}")
+
+    def write_blob(self, name: str, data: bytes) -> None:
+        """Store a file (config, model weights) under ``STORE/blobs/name``, atomically."""
+        self._atomic_write(f"{self.root}/blobs/{name}", lambda handle: handle.write(data))
+
+    def _atomic_write(self, path: str, write, fault: str = "") -> None:
+        """Write through ``write(handle)`` to a hidden temporary file, then move it to ``path``."""
+        folder = path.rsplit("/", 1)[0]
+        with storage_errors(folder):
+            self.fs.create_dir(folder, recursive=True)
+        temporary = f"{folder}/.{uuid.uuid4().hex}.tmp"
+        with storage_errors(folder):
+            self._write_and_move(temporary, path, folder, write, fault)
+
+    def _write_and_move(self, temporary: str, path: str, folder: str, write, fault: str) -> None:
+        try:
+            if self.local:
+                with open(temporary, "wb") as handle:
+                    write(handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                fault_point(fault)
+                os.replace(temporary, path)
+                _fsync_dir(folder)
+            else:
+                with self.fs.open_output_stream(temporary) as handle:
+                    write(handle)
+                self.fs.move(temporary, path)
+        finally:
+            if self.fs.get_file_info(temporary).type != pafs.FileType.NotFound:
+                self.fs.delete_file(temporary)
+
+    def read_blob(self, name: str) -> bytes | None:
+        """The stored file's bytes, or None when there is none."""
+        path = f"{self.root}/blobs/{name}"
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path) as handle:
+            return handle.read()
+
+    @contextmanager
+    def lock(self):
+        """Hold the campaign's exclusive lock, or raise :class:`LedgerBusy` at once if another process has it.
+
+        A local store keeps its lock file in the store folder; a remote store's
+        lock lives under ``~/.nanoloop/locks`` and so guards runs on this host
+        only (run one scheduler per remote campaign).
+        """
+        if self.local:
+            path = Path(self.root) / ".lock"
+        else:
+            folder = Path.home() / ".nanoloop" / "locks"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / (hashlib.sha256(self.location.encode()).hexdigest()[:16] + ".lock")
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LedgerBusy(f"store {self.location!r} is being advanced by another run") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def check_writable(self) -> None:
+        """Raise InputError (naming the folder and what to do) when the store cannot be written."""
+        if not self.local:
+            return
+        probe = f"{self.root}/.write-probe-{uuid.uuid4().hex}.tmp"
+        with storage_errors(self.root):
+            with open(probe, "wb") as handle:
+                handle.write(b"ok")
+            os.remove(probe)
+
+    def temporaries(self, older_than_s: float = 60.0) -> list[str]:
+        """Temporary files a crashed write left behind (hidden ``.*.tmp``), older than ``older_than_s``."""
+        if not self.local:
+            return []
+        now, found = time.time(), []
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                full = os.path.join(folder, name)
+                if name.startswith(".") and name.endswith(".tmp") and now - os.path.getmtime(full) > older_than_s:
+                    found.append(full)
+        return sorted(found)
+
+    def remove_temporaries(self, older_than_s: float = 60.0) -> list[str]:
+        """Delete what :meth:`temporaries` finds (call with the lock held); returns the removed paths."""
+        removed = []
+        for path in self.temporaries(older_than_s):
+            try:
+                os.remove(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+        return removed
+
+    def exists(self) -> bool:
+        """True when the store holds at least one formulation."""
+        return bool(self._part_paths("formulations"))
+
+
+STATUS_ORDER = ("proposed", "approved", "rejected", "edited", "dispatched", "synthesized", "dissolving", "measured", "failed", "abandoned")
+
+
+def latest_status(ledger: Ledger) -> pd.Series:
+    """The latest status of each formulation (index: formulation id)."""
+    events = ledger.read("events")
+    events = events[events["formulation_id"] != ""]  # campaign-level events (config changes)
+    if events.empty:
+        return pd.Series(dtype=object)
+    events["order"] = events["status"].map({s: i for i, s in enumerate(STATUS_ORDER)})
+    latest = events.sort_values(["time", "order"]).groupby("formulation_id").tail(1)
+    return latest.set_index("formulation_id")["status"]
+
+
+_STORAGE_ADVICE = {
+    errno.EROFS: "the file system is read-only: use a writable store folder",
+    errno.EACCES: "permission denied: use a store folder you may write, or fix its permissions",
+    errno.EPERM: "permission denied: use a store folder you may write, or fix its permissions",
+    errno.ENOSPC: "the disk is full: free space and run again (nothing half-written was kept)",
+    errno.EDQUOT: "the disk quota is exceeded: free space and run again (nothing half-written was kept)",
+}
+
+
+def storage_message(err: OSError, where: str = "the store") -> str | None:
+    """One line for a read-only, permission or full-disk error (which path, what to do), else None."""
+    advice = _STORAGE_ADVICE.get(err.errno)
+    for words, code in (("Read-only file system", errno.EROFS), ("Permission denied", errno.EACCES), ("No space left", errno.ENOSPC)):
+        if advice is None and words in str(err):  # pyarrow's filesystem errors carry the words, not the errno
+            advice = _STORAGE_ADVICE[code]
+    return None if advice is None else f"cannot write {err.filename or where}: {advice}"
+
+
+@contextmanager
+def storage_errors(where: str):
+    """Turn a read-only, permission or full-disk OSError into an InputError saying which path and what to do."""
+    try:
+        yield
+    except OSError as err:
+        message = storage_message(err, where)
+        if message is None:
+            raise
+        raise InputError(message) from None
+
+
+def _conform(arrow: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A part as the current schema (old names already renamed): columns added since filled with nulls."""
+    columns = [
+        arrow.column(f.name).cast(f.type) if f.name in arrow.column_names else pa.nulls(len(arrow), f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _fsync_dir(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
