@@ -56,6 +56,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from nanoloop.loop.models.blend import BlendedRelease  # noqa: E402
+from nanoloop.loop.models.base import Z90  # noqa: E402
 from nanoloop.loop.models.ensemble import ReleaseEnsemble  # noqa: E402
 
 DATA_FILE = Path("shared/data/lai-release/bannigan2023_release.csv")  # the shared data folder, next to the repository
@@ -79,7 +80,6 @@ SETTINGS = ("few-shot", "zero-shot")
 # defaults were better (0.152 vs 0.156, 0.180 vs 0.191). --param KEY=VALUE overrides both.
 ENSEMBLE_PARAMS = {"hybrid": {"bootstrap": True, "clip_inputs": True}, "freeform": {}}
 MODELS = ("hybrid", "freeform", "hgb", "blend")
-Z90 = 1.6448536
 
 
 # -- data ---------------------------------------------------------------------

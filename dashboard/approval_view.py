@@ -18,6 +18,8 @@ from dash import Input, Output, State, dcc, html, no_update
 from nanoloop.dashboard import actions, auth, figures
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.campaign.review import fixed_text
+from nanoloop.loop.models.base import Z90
+from nanoloop.loop.store.status import Status
 
 BUTTON = {"color": "white", "border": "none", "padding": "8px 14px", "borderRadius": "4px", "cursor": "pointer"}
 CELL = {"border": "1px solid #ddd", "padding": "3px 6px", "textAlign": "right", "fontSize": "12px"}
@@ -96,7 +98,7 @@ def batch_figure(review: dict) -> go.Figure:
         mean = np.array([x["release_pct"] for x in r["predicted_release"]])
         sd = np.array([x["sd_pct"] for x in r["predicted_release"]])
         t = list(times / scale)
-        fig.add_trace(go.Scatter(x=t + t[::-1], y=list(np.clip(mean + 1.645 * sd, 0, 100)) + list(np.clip(mean - 1.645 * sd, 0, 100))[::-1], fill="toself", mode="lines",
+        fig.add_trace(go.Scatter(x=t + t[::-1], y=list(np.clip(mean + Z90 * sd, 0, 100)) + list(np.clip(mean - Z90 * sd, 0, 100))[::-1], fill="toself", mode="lines",
                                  fillcolor=figures._rgba(color, 0.10), line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=r["formulation_id"]))
         fig.add_trace(go.Scatter(x=t, y=mean, mode="lines+markers", name=r["formulation_id"], legendgroup=r["formulation_id"],
                                  line={"color": color, "dash": "dash" if r["edited_from"] else "solid"},
@@ -147,7 +149,7 @@ def register(app: dash.Dash, view, store: str, approve_command: list[str] | None
         review, problem = _review(store, edits_text)
         if review is None:  # approved since the snapshot was read: the next poll shows it
             return no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update, no_update
-        rows = [r for r in review["formulations"] if r["status"] == "proposed"]
+        rows = [r for r in review["formulations"] if r["status"] == Status.PROPOSED]
         ids = [r["formulation_id"] for r in rows]
         _, note = actions.prefect_server()
         summary = html.P(f"Round {review['round']}: {len(ids)} formulations await approval. Objective: {review['objective_description']}."

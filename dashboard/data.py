@@ -23,15 +23,16 @@ import pyarrow.fs as pafs
 
 from nanoloop.loop.config import CampaignConfig, parse_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.campaign.evaluation import Z90, campaign_status, failure_reasons, measured_mean_curves, measured_objective, prospective_errors
+from nanoloop.loop.models.base import Z90
+from nanoloop.loop.campaign.evaluation import campaign_status, failure_reasons, measured_mean_curves, measured_objective, prospective_errors
 from nanoloop.loop.explain.effects import SHAPLEY
 from nanoloop.loop.explain.importance import PERMUTATION
 from nanoloop.loop.store.ledger import SCHEMAS, Ledger, latest_status
 from nanoloop.loop.store.records import formulation_table, law_parameter_units
+from nanoloop.loop.store.status import Status
 
 CONFIG_BLOB = "campaign.json"  # where loop.campaign stores the config (loop.campaign.CONFIG_BLOB)
 
-ACCEPTED = ("approved", "dispatched", "synthesized", "dissolving", "measured", "failed")
 
 
 class StoreUnavailable(InputError):
@@ -142,7 +143,7 @@ def load_snapshot(store: str | os.PathLike) -> Snapshot:
     status = campaign_status(ledger, config.target, config.name)
     status["unreadable_parts"] = ledger.unreadable  # filled as tables are read below
     states = latest_status(ledger)
-    forms["status"] = forms["formulation_id"].map(states).fillna("proposed")
+    forms["status"] = forms["formulation_id"].map(states).fillna(Status.PROPOSED)
     forms["measured_f2"] = forms["formulation_id"].map(measured_objective(ledger, config.target))
     forms = forms.set_index("formulation_id", drop=False)
     names = config.design_space().names
@@ -209,7 +210,7 @@ def best_by_experiment(snap: Snapshot) -> pd.DataFrame:
     measured = forms[forms["measured_f2"].notna()]
     if measured.empty:
         return pd.DataFrame(columns=["experiment", "formulation_id", "round", "f2", "best_f2"])
-    events = snap.events[snap.events["status"] == "measured"].groupby("formulation_id")["time"].min()
+    events = snap.events[snap.events["status"] == Status.MEASURED].groupby("formulation_id")["time"].min()
     frame = pd.DataFrame({
         "formulation_id": measured["formulation_id"].to_numpy(),
         "round": measured["round"].astype(int).to_numpy(),

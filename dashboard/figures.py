@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 from nanoloop.dashboard import data
 from nanoloop.loop.kinetics.measures import time_scale  # days past 72 h, in every plot
 from nanoloop.loop.campaign.review import fixed_label, short_reason
+from nanoloop.loop.store.status import Status
 
 PALETTE = qualitative.Plotly
 F2_SIMILAR = 50.0  # f2 >= 50: similar to the target (FDA)
@@ -148,7 +149,7 @@ def round_batch_figure(snap: data.Snapshot, round_: int, columns: int = 4) -> go
     for item in items:
         f2 = f"f2 {item['measured_f2']:.1f}" if item["measured_f2"] is not None else item["status"]
         pred = f" (pred. {name} {item['predicted_objective']:.0f})" if item["predicted_objective"] is not None else ""
-        why = f"<br><i>{_wrap(short_reason(item['reason']))}</i>" if item["status"] == "failed" and item["reason"] else ""
+        why = f"<br><i>{_wrap(short_reason(item['reason']))}</i>" if item["status"] == Status.FAILED and item["reason"] else ""
         titles.append(f"{item['formulation_id']}<br>{f2}{pred}{why}")
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True, vertical_spacing=0.5 / rows if rows > 1 else 0.1,
                         horizontal_spacing=0.03)
@@ -186,7 +187,7 @@ def formulation_figure(snap: data.Snapshot, fid: str) -> go.Figure:
         bits.append(f"measured f2 {detail['measured_f2']:.1f}")
     if detail["predicted_objective"] is not None:
         bits.append(f"predicted {snap.objective_name} {detail['predicted_objective']:.1f}")
-    if detail["status"] == "failed" and detail["reason"]:
+    if detail["status"] == Status.FAILED and detail["reason"]:
         bits.append(short_reason(detail["reason"]))
     if detail["predicted"] is None and detail["measured"] is None:
         fig.add_annotation(text="not measured, and proposed without a model: no curve yet", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)

@@ -18,8 +18,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from nanoloop.dashboard import data, figures
-from nanoloop.loop.campaign.evaluation import Z90
+from nanoloop.loop.models.base import Z90
 from nanoloop.loop.campaign.review import short_reason
+from nanoloop.loop.store.status import Status
 
 FAILED_COLORS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 
@@ -95,11 +96,11 @@ def learning_figure(snap: data.Snapshot) -> go.Figure:
 # -- design-space coverage --------------------------------------------------------------------
 def made_formulations(snap: data.Snapshot) -> pd.DataFrame:
     """Measured and failed formulations: the design variables, status, measured f2 and the short failure reason."""
-    forms = snap.formulations[snap.formulations["status"].isin(["measured", "failed"])]
+    forms = snap.formulations[snap.formulations["status"].isin([Status.MEASURED, Status.FAILED])]
     frame = snap.parameters.loc[forms.index].copy()
     reasons = snap.failures.set_index("formulation_id")["reason"] if len(snap.failures) else pd.Series(dtype=str)
     return frame.assign(status=forms["status"], measured_f2=forms["measured_f2"],
-                        reason=[short_reason(reasons.get(fid, "")) if s == "failed" else "" for fid, s in zip(forms.index, forms["status"])])
+                        reason=[short_reason(reasons.get(fid, "")) if s == Status.FAILED else "" for fid, s in zip(forms.index, forms["status"])])
 
 
 def coverage_figure(snap: data.Snapshot) -> go.Figure:
@@ -118,7 +119,7 @@ def coverage_figure(snap: data.Snapshot) -> go.Figure:
                                "range": [0, len(variable.categories) - 1]})
         else:
             dimensions.append({"label": _axis(name, variable), "values": made[name].astype(float), "range": [variable.min, variable.max]})
-    failed = (made["status"] == "failed").astype(int)
+    failed = (made["status"] == Status.FAILED).astype(int)
     dimensions.append({"label": "failed", "values": failed, "tickvals": [0, 1], "ticktext": ["no", "yes"], "range": [0, 1]})
     color = made["measured_f2"].astype(float).fillna(-10.0)
     fig = go.Figure(go.Parcoords(
@@ -146,7 +147,7 @@ def separating_pair(made: pd.DataFrame, names: list[str], space) -> tuple[str, s
     continuous = [n for n in names if space[n].categories is None and space[n].value is None]  # a fixed variable separates nothing
     if len(continuous) < 2 or len(made) < 2:
         return None
-    labels = np.where(made["status"] == "failed", made["reason"], "measured")
+    labels = np.where(made["status"] == Status.FAILED, made["reason"], "measured")
     scaled = {n: (made[n].astype(float).to_numpy() - space[n].min) / (space[n].max - space[n].min) for n in continuous}
     best, best_score = None, -1.0
     for a, b in combinations(continuous, 2):
@@ -163,17 +164,17 @@ def separating_pair(made: pd.DataFrame, names: list[str], space) -> tuple[str, s
 def failures_figure(snap: data.Snapshot) -> go.Figure:
     """Measured (grey) and failed formulations (a colour per reason) over the two variables that separate them best."""
     made = made_formulations(snap)
-    if made.empty or not (made["status"] == "failed").any():
+    if made.empty or not (made["status"] == Status.FAILED).any():
         return figures.message_figure("No failed formulation: nothing to map yet. Failures appear here by reason.")
     pair = separating_pair(made, list(snap.parameters.columns), snap.config.space)
     if pair is None:
         return figures.message_figure("Fewer than two continuous design variables: no plane to map failures on.")
     x, y = pair
     fig = go.Figure()
-    ok = made[made["status"] == "measured"]
+    ok = made[made["status"] == Status.MEASURED]
     fig.add_trace(go.Scatter(x=ok[x], y=ok[y], mode="markers", name="measured", marker={"size": 9, "color": "#bbb", "line": {"width": 1, "color": "#777"}},
                              text=ok.index, hovertemplate="%{text} (measured)<extra></extra>"))
-    for i, (reason, part) in enumerate(made[made["status"] == "failed"].groupby("reason")):
+    for i, (reason, part) in enumerate(made[made["status"] == Status.FAILED].groupby("reason")):
         fig.add_trace(go.Scatter(x=part[x], y=part[y], mode="markers", name=f"failed: {reason[:70]}", text=part.index,
                                  marker={"size": 12, "symbol": "x", "color": FAILED_COLORS[i % len(FAILED_COLORS)]},
                                  hovertemplate="%{text}<br>" + reason.replace("%", "%%") + "<extra></extra>"))

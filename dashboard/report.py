@@ -22,6 +22,7 @@ from nanoloop.loop.explain.effects import PD_BAND
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.explain.importance import signed_table
 from nanoloop.loop.campaign.review import fixed_label, fixed_text
+from nanoloop.loop.store.status import Status
 
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; max-width: 1280px; margin: 0 auto; padding: 0 16px 40px; }
@@ -52,7 +53,7 @@ def _card(label: str, value: str, note: str = "") -> str:
 
 def measured_table(snap: data.Snapshot) -> pd.DataFrame:
     """Every measured or failed formulation: recipe, status and reason, measured objective and f2, characterization, kinetics; best first."""
-    records = snap.records[snap.records["status"].isin(["measured", "failed"])]
+    records = snap.records[snap.records["status"].isin([Status.MEASURED, Status.FAILED])]
     if records.empty:
         return pd.DataFrame()
     recipe = list(snap.parameters.columns)

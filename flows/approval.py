@@ -17,6 +17,7 @@ from prefect.input import RunInput
 
 from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.store.status import Status
 
 
 class BatchApproval(RunInput):
@@ -41,7 +42,7 @@ def batch_markdown(campaign: Campaign, round_: int, problem: str = "") -> str:
     from nanoloop.loop.campaign.review import batch_review
 
     review = batch_review(campaign, round_)
-    rows = [r for r in review["formulations"] if r["status"] == "proposed"]
+    rows = [r for r in review["formulations"] if r["status"] == Status.PROPOSED]
     stored = campaign.formulations().set_index("formulation_id")
     name = review["objective"]
     lines = [f"### Round {round_}: {len(rows)} formulations await approval", "", f"Objective: {review['objective_description']}.", ""]

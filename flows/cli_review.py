@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.campaign.review import fixed_text, parse_edits
+from nanoloop.loop.store.status import Status
 
 EXPORT_FORMATS = (".csv", ".xlsx", ".parquet")
 
@@ -71,7 +72,7 @@ def print_review(review: dict) -> None:
             console.print(f"  predicted failure risk: {r['failure_risk']:.0%}")
         for warning in r["warnings"]:
             console.print(f"  [bold red]warning[/bold red]: {warning}")
-    if any(r["status"] == "proposed" for r in rows):
+    if any(r["status"] == Status.PROPOSED for r in rows):
         console.print("")
         console.print("approve with `nanoloop approve STORE` (--reject ID ... --reason TEXT, --edit ID:VARIABLE=VALUE); "
                       "preview an edit first with `nanoloop batch STORE --edit ID:VARIABLE=VALUE`")

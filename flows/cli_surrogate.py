@@ -28,7 +28,6 @@ import pandas as pd
 from nanoloop.loop.errors import InputError
 
 LABEL_COLUMNS = ("label", "name", "id")
-Z90 = 1.6448536
 
 
 def register(subparsers) -> None:
@@ -234,6 +233,7 @@ def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
     """
     from nanoloop.loop.design.domain import OUTSIDE_DISTANCE, distance_to_data, is_outside, measured_encoded
     from nanoloop.loop.design.objective import Objective
+    from nanoloop.loop.models.base import Z90
     from nanoloop.loop.models.predictive import PredictiveCurves, interval_90
     from nanoloop.loop.models.ensemble import curve_rows
 

@@ -38,9 +38,8 @@ from nanoloop.loop.design.recommenders import ProposalContext, Recommender, choo
 from nanoloop.loop.campaign.review import repredicted_edit
 from nanoloop.loop.design.space import formulation_id
 from nanoloop.loop.models.ensemble import ReleaseEnsemble
+from nanoloop.loop.store.status import TERMINAL, Status
 
-TERMINAL = ("measured", "failed", "rejected", "abandoned", "edited")
-IN_FLIGHT = ("dispatched", "synthesized", "dissolving")
 
 CONFIG_BLOB = "campaign.json"
 #: config keys whose change alters what stored results mean (a change needs --amend)
@@ -147,7 +146,7 @@ class Campaign:
         """Stored formulations with their latest status (column ``status``)."""
         frame = self.ledger.read("formulations")
         states = self.states()
-        frame["status"] = frame["formulation_id"].map(states).fillna("proposed")
+        frame["status"] = frame["formulation_id"].map(states).fillna(Status.PROPOSED)
         return frame
 
     def states(self) -> pd.Series:
@@ -173,10 +172,10 @@ class Campaign:
         states = self.states()
         forms = self.ledger.read("formulations")
         states = states.drop(forms.loc[forms["round"] < 0, "formulation_id"], errors="ignore")  # imported: not made in this campaign
-        settled = states[states.isin(["measured", "failed"])]
+        settled = states[states.isin([Status.MEASURED, Status.FAILED])]
         if len(settled) < self.config.batch_size:
             return None
-        failed_pct = 100.0 * float((settled == "failed").mean())
+        failed_pct = 100.0 * float((settled == Status.FAILED).mean())
         if failed_pct <= self.config.max_failed_pct:
             return None
         return (
@@ -192,7 +191,7 @@ class Campaign:
         now = now_utc()
         measured = measured or {}
         rows = [
-            {"event_id": _event_id(fid, status), "formulation_id": fid, "campaign": self.config.name, "round": round_, "status": status, "reason": reason, "time": now,
+            {"event_id": _event_id(fid, status), "formulation_id": fid, "campaign": self.config.name, "round": round_, "status": str(status), "reason": reason, "time": now,
              "measured_objective": measured.get(fid, (np.nan, np.nan))[0], "measured_f2": measured.get(fid, (np.nan, np.nan))[1]}
             for fid in ids
         ]
@@ -254,7 +253,7 @@ class Campaign:
     def _store_rows(self, rows: list[dict], round_: int) -> list[str]:
         self.ledger.append("formulations", rows)
         ids = [r["formulation_id"] for r in rows]
-        self.record(ids, "proposed", round_)
+        self.record(ids, Status.PROPOSED, round_)
         fault_point("after-proposal")
         return ids
 
@@ -271,7 +270,7 @@ class Campaign:
 
     # -- approval -----------------------------------------------------------------
     def awaiting_approval(self, round_: int) -> list[str]:
-        return self._ids(round_, "proposed")
+        return self._ids(round_, Status.PROPOSED)
 
     def check_approval(self, round_: int, rejected: dict[str, str] | None = None, edits: dict[str, dict] | None = None) -> dict[str, dict]:
         """Validate an approval answer without writing anything; returns the edited recipes by original id.
@@ -318,10 +317,10 @@ class Campaign:
             row.update(formulation_id=formulation_id(self.config.name, recipe), parameters_json=json.dumps(recipe, sort_keys=True))
             new_ids += self._store_rows([row], round_)
         for fid, reason in rejected.items():
-            self.record([fid], "rejected", round_, reason or "rejected")
-        self.record(list(edited), "edited", round_, "replaced by an edit")
+            self.record([fid], Status.REJECTED, round_, reason or "rejected")
+        self.record(list(edited), Status.EDITED, round_, "replaced by an edit")
         approved = sorted((waiting - set(rejected) - set(edited)) | set(new_ids))
-        self.record(approved, "approved", round_, f"approved by {by}" if by else "")
+        self.record(approved, Status.APPROVED, round_, f"approved by {by}" if by else "")
         return approved
 
     # -- the lab --------------------------------------------------------------------
@@ -341,9 +340,9 @@ class Campaign:
 
         A recipe the instrument refuses for good is marked failed with its reason.
         """
-        ids = self._ids(round_, "approved")
+        ids = self._ids(round_, Status.APPROVED)
         sent = self._submit_once(self.instruments["synthesis"], self._work_items(ids), round_)
-        self.record(sent, "dispatched", round_)
+        self.record(sent, Status.DISPATCHED, round_)
         return sent
 
     def _submit_once(self, instrument, items, round_: int) -> list[str]:
@@ -365,10 +364,10 @@ class Campaign:
             except PermanentInstrumentError as err:
                 if err.item_key not in {item.key for item in fresh}:
                     raise
-                self.record([err.item_key], "failed", round_, f"{instrument.kind}: {err}")
+                self.record([err.item_key], Status.FAILED, round_, f"{instrument.kind}: {err}")
                 fresh = [item for item in fresh if item.key != err.item_key]
         fault_point("after-dispatch")
-        failed = set(self.states().pipe(lambda s: s[s == "failed"]).index)
+        failed = set(self.states().pipe(lambda s: s[s == Status.FAILED]).index)
         return [item.key for item in items if item.key not in failed]
 
     def recover_lost_jobs(self, round_: int, kind: str) -> list[str]:
@@ -378,7 +377,7 @@ class Campaign:
         instrument that does know it does nothing twice); one still unknown
         after that is marked failed with the reason, so no run waits for it forever.
         """
-        status = "dispatched" if kind == "synthesis" else "dissolving"
+        status = Status.DISPATCHED if kind == "synthesis" else Status.DISSOLVING
         ids = self._ids(round_, status)
         if not ids:
             return []
@@ -393,11 +392,11 @@ class Campaign:
         except PermanentInstrumentError as err:
             if err.item_key not in lost:
                 raise
-            self.record([err.item_key], "failed", round_, f"{kind}: {err}")
+            self.record([err.item_key], Status.FAILED, round_, f"{kind}: {err}")
         known = instrument.status(lost, timeout_s=self.timeout_s)
         gone = [k for k in lost if known.get(k, JobState.UNKNOWN) == JobState.UNKNOWN]
         for fid in gone:
-            self.record([fid], "failed", round_, f"{kind}: the instrument no longer knows this job and did not take it again")
+            self.record([fid], Status.FAILED, round_, f"{kind}: the instrument no longer knows this job and did not take it again")
         return gone
 
     def collect_synthesis(self, round_: int, wait_s: float | None = None) -> dict[str, list[str]]:
@@ -407,7 +406,7 @@ class Campaign:
         recorded as a failed synthesis with the problems found.
         """
         self.recover_lost_jobs(round_, "synthesis")
-        ids = self._ids(round_, "dispatched")
+        ids = self._ids(round_, Status.DISPATCHED)
         instrument = self.instruments["synthesis"]
         done, failed = [], {}
         for r in wait_and_collect(instrument, ids, self._wait(wait_s), self.timeout_s):
@@ -419,9 +418,9 @@ class Campaign:
         self.ledger.append("characterization", [
             {"formulation_id": r.key, **r.characterization.__dict__, "instrument": instrument.name, "raw_checksum": r.raw_checksum} for r in done
         ])
-        self.record([r.key for r in done], "synthesized", round_)
+        self.record([r.key for r in done], Status.SYNTHESIZED, round_)
         for fid, reason in failed.items():
-            self.record([fid], "failed", round_, reason)
+            self.record([fid], Status.FAILED, round_, reason)
         return {"synthesized": [r.key for r in done], "failed": list(failed)}
 
     def _wait(self, wait_s: float | None) -> float:
@@ -429,9 +428,9 @@ class Campaign:
 
     def dispatch_dissolution(self, round_: int) -> list[str]:
         """Start a dissolution test for each synthesized formulation."""
-        ids = self._ids(round_, "synthesized")
+        ids = self._ids(round_, Status.SYNTHESIZED)
         sent = self._submit_once(self.instruments["dissolution"], self._work_items(ids, with_characterization=True), round_)
-        self.record(sent, "dissolving", round_)
+        self.record(sent, Status.DISSOLVING, round_)
         return sent
 
     def collect_dissolution(self, round_: int, wait_s: float | None = None) -> dict[str, list[str]]:
@@ -443,7 +442,7 @@ class Campaign:
         with no usable replicate is failed.
         """
         self.recover_lost_jobs(round_, "dissolution")
-        ids = self._ids(round_, "dissolving")
+        ids = self._ids(round_, Status.DISSOLVING)
         instrument = self.instruments["dissolution"]
         method = self.config.dissolution_method
         method_columns = {"apparatus": method.apparatus, "medium": method.medium, "volume_ml": method.volume_ml, "temperature_c": method.temperature_c}
@@ -460,7 +459,7 @@ class Campaign:
             ]
             if r.state != JobState.DONE or not rows:
                 failed.append(r.key)
-                self.record([r.key], "failed", round_, f"dissolution: {r.reason or '; '.join(notes) or 'no valid readings'}")
+                self.record([r.key], Status.FAILED, round_, f"dissolution: {r.reason or '; '.join(notes) or 'no valid readings'}")
                 continue
             curve_rows += rows
             kinetics_rows.append(kinetics_row(r.key, rows))

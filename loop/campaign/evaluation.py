@@ -17,9 +17,8 @@ import pandas as pd
 from nanoloop.loop.config import TargetProfile
 from nanoloop.loop.store.ledger import Ledger, latest_status
 from nanoloop.loop.design.objective import measured_f2
-
-Z90 = 1.6449  # half-width of a central 90 % normal interval, in standard deviations
-
+from nanoloop.loop.models.base import Z90
+from nanoloop.loop.store.status import ACCEPTED, IN_FLIGHT, Status
 
 def mean_curves(curves: pd.DataFrame) -> dict[str, pd.Series]:
     """Mean over replicates of each curve in rows like the ledger's ``curves`` table: id -> Series (hours -> %)."""
@@ -49,7 +48,7 @@ def failure_reasons(ledger: Ledger) -> pd.DataFrame:
     """
     events = ledger.read("events")
     states = latest_status(ledger)
-    failed = events[(events["status"] == "failed") & events["formulation_id"].map(states).eq("failed")]
+    failed = events[(events["status"] == Status.FAILED) & events["formulation_id"].map(states).eq(Status.FAILED)]
     failed = failed.sort_values("time").groupby("formulation_id").tail(1)
     reasons = failed["reason"].fillna("").replace("", "failed (no reason recorded)")
     stage = reasons.str.extract(r"^([a-z-]+):", expand=False).fillna("unknown")
@@ -86,7 +85,7 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
     """One JSON-ready object: campaign, rounds (counts, best f2 so far, prospective error), best, awaiting approval."""
     forms = ledger.read("formulations")
     status = latest_status(ledger)
-    forms["status"] = forms["formulation_id"].map(status).fillna("proposed")
+    forms["status"] = forms["formulation_id"].map(status).fillna(Status.PROPOSED)
     scores = measured_objective(ledger, target)
     errors = prospective_errors(ledger)
     rounds, best_so_far = [], None
@@ -99,12 +98,12 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
         rounds.append({
             "round": int(round_),
             "proposed": int((~group["origin"].str.startswith("edit-of:")).sum()),
-            "approved": int(group["status"].isin(["approved", "dispatched", "synthesized", "dissolving", "measured", "failed"]).sum()),
-            "rejected": int((group["status"] == "rejected").sum()),
-            "measured": int((group["status"] == "measured").sum()),
-            "failed": int((group["status"] == "failed").sum()),
-            "in_flight": int(group["status"].isin(["dispatched", "synthesized", "dissolving"]).sum()),
-            "awaiting_approval": int((group["status"] == "proposed").sum()),
+            "approved": int(group["status"].isin(ACCEPTED).sum()),
+            "rejected": int((group["status"] == Status.REJECTED).sum()),
+            "measured": int((group["status"] == Status.MEASURED).sum()),
+            "failed": int((group["status"] == Status.FAILED).sum()),
+            "in_flight": int(group["status"].isin(IN_FLIGHT).sum()),
+            "awaiting_approval": int((group["status"] == Status.PROPOSED).sum()),
             "best_f2_round": float(round_scores.max()) if len(round_scores) else None,
             "best_f2": best_so_far,
             "prospective_mae": float(np.mean(np.abs(err["measured_pct"] - err["predicted_pct"]))) if len(err) else None,
@@ -120,7 +119,7 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
     failures = failure_reasons(ledger)
     events = ledger.read("events")
     latest_reason = events.assign(_s=events["formulation_id"].map(status)).query("status == _s").sort_values("time").groupby("formulation_id")["reason"].last()
-    stored = events[events["status"] == "measured"].sort_values("time").groupby("formulation_id")[["measured_objective", "measured_f2"]].last()
+    stored = events[events["status"] == Status.MEASURED].sort_values("time").groupby("formulation_id")[["measured_objective", "measured_f2"]].last()
     per_formulation = [
         {"formulation_id": f.formulation_id, "round": int(f.round), "status": f.status, "reason": latest_reason.get(f.formulation_id, "") or "",
          "measured_objective": _or_none(stored["measured_objective"].get(f.formulation_id)),
@@ -137,7 +136,7 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
         "target": {"times_hours": list(target.times_hours), "release_pct": list(target.release_pct)},
         "rounds": rounds,
         "best": best,
-        "awaiting_approval": forms.loc[forms["status"] == "proposed", "formulation_id"].tolist(),
+        "awaiting_approval": forms.loc[forms["status"] == Status.PROPOSED, "formulation_id"].tolist(),
         "failures": {
             "by_reason": {str(k): int(v) for k, v in failures["reason"].value_counts().items()},
             "formulations": failures.to_dict("records"),

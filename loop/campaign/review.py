@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.campaign.evaluation import Z90, failure_reasons, measured_mean_curves
+from nanoloop.loop.campaign.evaluation import failure_reasons, measured_mean_curves
+from nanoloop.loop.models.base import Z90
 from nanoloop.loop.store.ledger import Ledger, latest_status
+from nanoloop.loop.store.status import Status
 
 #: a predicted failure risk at or above this is "high": an edit into such a region warns
 HIGH_RISK = 0.5
@@ -80,7 +82,7 @@ def fit_failure_risk(campaign) -> FailureRisk | None:
     frame = campaign.formulations()
     failed = failure_reasons(campaign.ledger)
     synthesis_failed = set(failed.loc[failed["stage"] == "synthesis", "formulation_id"])
-    made = frame[(frame["status"] == "measured") | frame["formulation_id"].isin(synthesis_failed)]
+    made = frame[(frame["status"] == Status.MEASURED) | frame["formulation_id"].isin(synthesis_failed)]
     labels = made["formulation_id"].isin(synthesis_failed).to_numpy(int)
     if len(made) < MIN_MADE_FOR_RISK or labels.sum() == 0 or labels.sum() == len(labels):
         return None
@@ -180,7 +182,7 @@ def measured_objectives_from(ledger: Ledger, config) -> pd.DataFrame:
     chars = ledger.read("characterization") if objective.characterization_constraints else None
     frame = objective.measured(measured_mean_curves(ledger), chars)
     events = ledger.read("events")
-    stored = events[(events["status"] == "measured") & events["measured_objective"].notna()].groupby("formulation_id")[["measured_objective", "measured_f2"]].last()
+    stored = events[(events["status"] == Status.MEASURED) & events["measured_objective"].notna()].groupby("formulation_id")[["measured_objective", "measured_f2"]].last()
     known = frame.index.intersection(stored.index)
     frame.loc[known, "objective"] = stored.loc[known, "measured_objective"].to_numpy(float)
     frame.loc[known, "f2"] = stored.loc[known, "measured_f2"].to_numpy(float)
@@ -228,9 +230,9 @@ def batch_review(campaign, round_: int | None = None, edits: dict[str, dict] | N
     if designed.empty:
         raise InputError(f"campaign {campaign.config.name}: no formulation proposed yet")
     if round_ is None:
-        waiting = designed[designed["status"] == "proposed"]
+        waiting = designed[designed["status"] == Status.PROPOSED]
         round_ = int(waiting["round"].max()) if len(waiting) else int(designed["round"].max())
-    batch = frame[(frame["round"] == round_) & (frame["status"] != "edited")]
+    batch = frame[(frame["round"] == round_) & (frame["status"] != Status.EDITED)]
     if batch.empty:
         raise InputError(f"campaign {campaign.config.name}: round {round_} has no formulations (rounds 0-{int(frame['round'].max())})")
     objective = Objective.from_config(campaign.config)

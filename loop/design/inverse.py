@@ -24,8 +24,8 @@ from nanoloop.loop.design.domain import distance_to_data, is_outside
 from nanoloop.loop.design.objective import Objective, ObjectiveSamples
 from nanoloop.loop.models.predictive import PredictiveCurves, interval_90
 from nanoloop.loop.models.ensemble import curve_rows
+from nanoloop.loop.models.base import Z90
 
-Z90 = 1.6449
 #: times at which designs report their predicted curve, hours (the simulated tester's schedule)
 DEFAULT_TIMES_HOURS = (1.0, 4.0, 8.0, 24.0, 48.0, 72.0, 120.0, 168.0, 240.0, 336.0, 504.0, 672.0)
 

@@ -28,9 +28,8 @@ import pandas as pd
 from nanoloop.loop import __version__
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.design.space import formulation_id
+from nanoloop.loop.store.status import PENDING  # moves to the campaign with the data seam
 
-#: statuses whose formulations the acquisition penalises like picks (made or about to be made)
-PENDING = ("approved", "dispatched", "synthesized", "dissolving")
 
 
 @dataclass(frozen=True)

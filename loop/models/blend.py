@@ -48,7 +48,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.models.ensemble_training import Z90
+from nanoloop.loop.models.base import Z90
 from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
 from nanoloop.loop.models.ensemble_io import write_blob
 

@@ -16,8 +16,8 @@ import torch
 
 from nanoloop.loop.models.heads import CurveHead
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.models.base import Z90
 
-Z90 = 1.6448536  # half-width of a central 90 % normal interval, in standard deviations
 _SMALL_WORK = 20_000_000  # members x rows x hidden below which CPU training runs on one thread
 
 

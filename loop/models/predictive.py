@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nanoloop.loop.models.ensemble_training import Z90
+from nanoloop.loop.models.base import Z90
 from nanoloop.loop.models.ensemble import curve_rows
 
 DRAWS_PER_MEMBER = 8
@@ -96,7 +96,7 @@ def interval_90(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lower, upper
 
 
-__all__ = ["DRAWS_PER_MEMBER", "PredictiveCurves", "Z90", "interval_90", "predictive_draws", "residual_draws"]
+__all__ = ["DRAWS_PER_MEMBER", "PredictiveCurves", "interval_90", "predictive_draws", "residual_draws"]
 
 
 def prospective_widening(formulations, measured_f2, min_records: int = 4) -> tuple[float, int]:

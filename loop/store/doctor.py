@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.store.ledger import SCHEMAS, STATUS_ORDER, Ledger, LedgerBusy
+from nanoloop.loop.store.ledger import SCHEMAS, Ledger, LedgerBusy
+from nanoloop.loop.store.status import CAMPAIGN_EVENTS, Status
 
-CAMPAIGN_STATUSES = ("config-changed", "config-amended")
 
 
 @dataclass
@@ -97,7 +97,7 @@ def _event_problems(ledger: Ledger) -> list[str]:
     orphans = sorted(set(per_formulation["formulation_id"]) - known)
     if orphans:
         problems.append(f"events name {len(orphans)} formulation(s) not in the formulations table: {', '.join(orphans[:5])}")
-    strange = sorted(set(events["status"]) - set(STATUS_ORDER) - set(CAMPAIGN_STATUSES))
+    strange = sorted(set(events["status"]) - set(Status) - set(CAMPAIGN_EVENTS))
     if strange:
         problems.append(f"events with unknown status(es): {strange}")
     silent = sorted(known - set(per_formulation["formulation_id"]))

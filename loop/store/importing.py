@@ -25,6 +25,7 @@ from nanoloop.loop.faults import fault_point
 from nanoloop.loop.store.experiments import Experiments, experiments_summary, recipe_json
 from nanoloop.loop.lab.collect import kinetics_row
 from nanoloop.loop.store.ledger import now_utc
+from nanoloop.loop.store.status import Status
 
 ORIGIN = "imported"
 ACQUISITION = "import"
@@ -141,7 +142,7 @@ def _write(campaign, experiments: Experiments, ids: list[str]) -> None:
     scores = campaign.measured_scores(curve_rows)
     ledger.append("characterization", char_rows)
     ledger.append("kinetics", [kinetics_row(fid, rows) for fid, rows in by_id.items()])
-    campaign.record(ids, "measured", ROUND, f"imported from {name}", measured=scores)
+    campaign.record(ids, Status.MEASURED, ROUND, f"imported from {name}", measured=scores)
     ledger.append("formulations", formulations)
     fault_point("during-import")
     ledger.append("curves", curve_rows)

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.lab.instruments import RENAMED_FIELDS, Characterization
 from nanoloop.loop.faults import fault_point
+from nanoloop.loop.store.status import ORDER
 
 #: version 2: characterization's measured ``drug_loading_pct`` is ``actual_drug_loading_pct``; events carry the
 #: measured objective; curves carry the dissolution method. Parts written under version 1 are read as version 2.
@@ -427,16 +428,13 @@ class Ledger:
         return bool(self._part_paths("formulations"))
 
 
-STATUS_ORDER = ("proposed", "approved", "rejected", "edited", "dispatched", "synthesized", "dissolving", "measured", "failed", "abandoned")
-
-
 def latest_status(ledger: Ledger) -> pd.Series:
     """The latest status of each formulation (index: formulation id)."""
     events = ledger.read("events")
     events = events[events["formulation_id"] != ""]  # campaign-level events (config changes)
     if events.empty:
         return pd.Series(dtype=object)
-    events["order"] = events["status"].map({s: i for i, s in enumerate(STATUS_ORDER)})
+    events["order"] = events["status"].map(ORDER)
     latest = events.sort_values(["time", "order"]).groupby("formulation_id").tail(1)
     return latest.set_index("formulation_id")["status"]
 

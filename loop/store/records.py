@@ -15,6 +15,7 @@ import pandas as pd
 from nanoloop.loop.lab.instruments import CHARACTERIZATION_UNITS, Characterization
 from nanoloop.loop.kinetics.laws import LAWS_BY_NAME
 from nanoloop.loop.store.ledger import Ledger, latest_status
+from nanoloop.loop.store.status import Status
 
 #: most parameters of any release law (param1 .. param3 columns)
 MAX_LAW_PARAMETERS = max(len(law.parameters) for law in LAWS_BY_NAME.values())
@@ -88,14 +89,14 @@ def formulation_table(ledger: Ledger, config) -> pd.DataFrame:
     ids = forms["formulation_id"]
     events = ledger.read("events").sort_values("time")
     states = latest_status(ledger)
-    status = ids.map(states).fillna("proposed")
+    status = ids.map(states).fillna(Status.PROPOSED)
     latest_reason = events.assign(_s=events["formulation_id"].map(states)).query("status == _s").groupby("formulation_id")["reason"].last()
     reason = ids.map(latest_reason).fillna("")
     recipe = pd.DataFrame([json.loads(p) for p in forms["parameters_json"]]).reindex(columns=names)
     out = pd.DataFrame({
         "formulation_id": ids, "campaign": forms["campaign"], "round": forms["round"].astype(int), "origin": forms["origin"],
         "status": status, "status_reason": reason,
-        "failure_stage": np.where(status == "failed", reason.str.extract(r"^([a-z-]+):", expand=False).fillna(""), ""),
+        "failure_stage": np.where(status == Status.FAILED, reason.str.extract(r"^([a-z-]+):", expand=False).fillna(""), ""),
     })
     out = pd.concat([out, recipe], axis=1)
     chars = ledger.read("characterization").drop_duplicates("formulation_id").set_index("formulation_id")

@@ -8,6 +8,7 @@ from sklearn.base import clone
 from nanoloop.loop.models.blend import BlendedRelease, blend_by_time, build_release_model, load_release_model
 from nanoloop.loop.config import SurrogateConfig, default_config
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.models.base import Z90
 from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
 
 TIMES = np.array([1, 4, 8, 24, 48, 72, 120, 168, 240, 336, 504, 672.0])
@@ -58,7 +59,7 @@ def test_learns_held_out_curves_with_calibrated_intervals(fitted):
     mean, std = fitted.predict(curve_rows(features, TIMES), return_std=True)
     error = np.abs(mean - curves.reshape(-1))
     assert error.mean() < 0.5 * np.abs(curves - curves.mean(axis=0)).mean()
-    coverage = np.mean(error <= 1.6448536 * std)
+    coverage = np.mean(error <= Z90 * std)
     assert 0.75 <= coverage <= 1.0
 
 

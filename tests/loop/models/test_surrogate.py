@@ -5,6 +5,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nanoloop.loop.models.ensemble_training import member_weights
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.models.base import Z90
 from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
 
 TIMES = np.array([1, 4, 8, 24, 48, 72, 120, 168, 240, 336, 504, 672.0])
@@ -176,7 +177,7 @@ def test_recalibrate_hits_the_requested_coverage(fitted):
     model = ReleaseEnsemble.load(_roundtrip(fitted))[0]
     model.recalibrate(X, y)
     mean, std = model.predict(X, return_std=True)
-    assert abs(np.mean(np.abs(y - mean) <= 1.6449 * std) - 0.90) < 0.02
+    assert abs(np.mean(np.abs(y - mean) <= Z90 * std) - 0.90) < 0.02
     with pytest.raises(InputError, match="at least 10"):
         model.recalibrate(X[:5], y[:5])
 
