@@ -37,7 +37,7 @@ def prospective_record(target_name: str, seed: int, rounds: int, batch: int, mod
     """
     from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
     from nanoloop.loop.campaign.campaign import Campaign
-    from nanoloop.loop.campaign.evaluation import measured_objective
+    from nanoloop.loop.store.measurements import measured_objective
     from nanoloop.loop.store.ledger import Ledger
 
     config = bench_config(target_name, seed, rounds, batch)

@@ -81,7 +81,7 @@ def run_campaign(config, seed: int, rounds: int) -> list[float]:
     """Run ``config`` on the simulated lab (seeded ``seed``) for ``rounds`` rounds; f2 per experiment in order."""
     from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
     from nanoloop.loop.campaign.campaign import Campaign
-    from nanoloop.loop.campaign.evaluation import measured_objective
+    from nanoloop.loop.store.measurements import measured_objective
     from nanoloop.loop.store.ledger import Ledger
 
     with tempfile.TemporaryDirectory(prefix="nanoloop-bench-") as store:

@@ -17,7 +17,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from nanoloop.dashboard import actions, auth, figures
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.campaign.review import fixed_text
+from nanoloop.loop.design.space import fixed_text
 from nanoloop.loop.models.base import Z90
 from nanoloop.loop.store.status import Status
 

@@ -24,7 +24,8 @@ import pyarrow.fs as pafs
 from nanoloop.loop.config import CampaignConfig, parse_config
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.base import Z90
-from nanoloop.loop.campaign.evaluation import campaign_status, failure_reasons, measured_mean_curves, measured_objective, prospective_errors
+from nanoloop.loop.campaign.evaluation import campaign_status, failure_reasons, prospective_errors
+from nanoloop.loop.store.measurements import measured_mean_curves, measured_objective
 from nanoloop.loop.explain.effects import SHAPLEY
 from nanoloop.loop.explain.importance import PERMUTATION
 from nanoloop.loop.store.ledger import SCHEMAS, Ledger, latest_status

@@ -15,7 +15,7 @@ from dash import Input, Output, State, dcc, html
 from nanoloop.dashboard import figures
 from nanoloop.dashboard.signed_effects import (chosen_round, default_pd_time, effects_figure, partial_dependence_figure,
                                                round_partial_dependence)
-from nanoloop.loop.campaign.review import fixed_label
+from nanoloop.loop.design.space import fixed_label
 
 
 def layout() -> html.Div:

@@ -15,7 +15,8 @@ from plotly.subplots import make_subplots
 
 from nanoloop.dashboard import data
 from nanoloop.loop.kinetics.measures import time_scale  # days past 72 h, in every plot
-from nanoloop.loop.campaign.review import fixed_label, short_reason
+from nanoloop.loop.campaign.review import short_reason
+from nanoloop.loop.design.space import fixed_label
 from nanoloop.loop.store.status import Status
 
 PALETTE = qualitative.Plotly

@@ -21,7 +21,7 @@ from nanoloop.dashboard import data, figures, insights, signed_effects
 from nanoloop.loop.explain.effects import PD_BAND
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.explain.importance import signed_table
-from nanoloop.loop.campaign.review import fixed_label, fixed_text
+from nanoloop.loop.design.space import fixed_label, fixed_text
 from nanoloop.loop.store.status import Status
 
 STYLE = """

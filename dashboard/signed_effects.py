@@ -29,7 +29,7 @@ from plotly.subplots import make_subplots
 from nanoloop.dashboard import figures
 from nanoloop.loop.explain.effects import PD_BAND, SHAPLEY
 from nanoloop.loop.explain.importance import signed_effects
-from nanoloop.loop.campaign.review import fixed_label
+from nanoloop.loop.design.space import fixed_label
 
 #: direction -> (colour, legend words); "" is a categorical or a change under MIN_EFFECT_PCT
 DIRECTION = {"+": ("#2a9d4b", "+ more speeds release"), "-": ("#c0392b", "- more slows release"),

@@ -8,7 +8,7 @@ import numpy as np
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 
 from nanoloop.loop.campaign.campaign import Campaign
-from nanoloop.loop.campaign.evaluation import measured_mean_curves, measured_objective
+from nanoloop.loop.store.measurements import measured_mean_curves, measured_objective
 
 
 def artifact_key(campaign: str, what: str) -> str:

@@ -119,7 +119,7 @@ def run_design(args) -> int:
             raise InputError(f"constraints on {', '.join(names)} need a characterization model, and {args.store!r} has "
                              "fewer than 3 characterized formulations")
     from nanoloop.loop.design.domain import measured_encoded
-    from nanoloop.loop.campaign.evaluation import measured_mean_curves
+    from nanoloop.loop.store.measurements import measured_mean_curves
     from nanoloop.loop.models.predictive import prospective_widening
 
     curves = measured_mean_curves(campaign.ledger)  # the campaign's prospective errors widen the f2 interval

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.campaign.review import fixed_text, parse_edits
+from nanoloop.loop.campaign.review import parse_edits
+from nanoloop.loop.design.space import fixed_text
 from nanoloop.loop.store.status import Status
 
 EXPORT_FORMATS = (".csv", ".xlsx", ".parquet")

@@ -81,7 +81,7 @@ def cmd_explain(args) -> int:
         raise InputError("--time-hours goes with --pd VARIABLE")
     if args.pd is not None:
         return _print_partial_dependence(args, campaign, wide.attrs["model_version"])
-    from nanoloop.loop.campaign.review import fixed_label, fixed_text
+    from nanoloop.loop.design.space import fixed_label, fixed_text
 
     fixed = campaign.space.fixed
     attrs = dict(wide.attrs)

@@ -27,10 +27,10 @@ import pandas as pd
 
 from nanoloop.loop.config import CampaignConfig, parse_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.campaign.evaluation import mean_curves, measured_mean_curves, measured_objective
 from nanoloop.loop.faults import fault_point
 from nanoloop.loop.lab.instruments import Characterization, JobState, PermanentInstrumentError, WorkItem
-from nanoloop.loop.lab.collect import kinetics_row, usable_curves, wait_and_collect
+from nanoloop.loop.lab.collect import usable_curves, wait_and_collect
+from nanoloop.loop.store.measurements import kinetics_row, mean_curves, measured_mean_curves, measured_objective
 from nanoloop.loop.store.ledger import Ledger, latest_status, now_utc
 from nanoloop.loop.campaign.training import ModelStore, TrainedModel
 from nanoloop.loop.lab.plausibility import result_problems

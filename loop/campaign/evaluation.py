@@ -14,32 +14,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from nanoloop.loop.config import TargetProfile
+from nanoloop.loop.design.target import TargetProfile
 from nanoloop.loop.store.ledger import Ledger, latest_status
-from nanoloop.loop.design.objective import measured_f2
+from nanoloop.loop.store.measurements import measured_mean_curves, measured_objective
 from nanoloop.loop.models.base import Z90
 from nanoloop.loop.store.status import ACCEPTED, IN_FLIGHT, Status
-
-def mean_curves(curves: pd.DataFrame) -> dict[str, pd.Series]:
-    """Mean over replicates of each curve in rows like the ledger's ``curves`` table: id -> Series (hours -> %)."""
-    if curves.empty:
-        return {}
-    mean = curves.groupby(["formulation_id", "time_hours"])["release_pct"].mean()
-    return {fid: group.droplevel(0) for fid, group in mean.groupby(level=0)}
-
-
-def measured_mean_curves(ledger: Ledger) -> dict[str, pd.Series]:
-    """Mean over replicates of each measured curve in the ledger: id -> Series (index time in hours, release in %)."""
-    return mean_curves(ledger.read("curves"))
-
-
-def measured_objective(ledger: Ledger, target: TargetProfile) -> pd.Series:
-    """f2 to the target of every measured formulation's mean curve (index: formulation id)."""
-    return pd.Series(
-        {fid: measured_f2(c.index.to_numpy(float), c.to_numpy(float), target) for fid, c in measured_mean_curves(ledger).items()},
-        dtype=float,
-    )
-
 
 def failure_reasons(ledger: Ledger) -> pd.DataFrame:
     """Failed formulations with their reason: formulation_id, round, stage (synthesis, dissolution, ...), reason.

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.campaign.evaluation import failure_reasons, measured_mean_curves
+from nanoloop.loop.campaign.evaluation import failure_reasons
+from nanoloop.loop.design.space import fixed_text
+from nanoloop.loop.store.measurements import measured_mean_curves, measured_objectives_from
 from nanoloop.loop.models.base import Z90
 from nanoloop.loop.store.ledger import Ledger, latest_status
 from nanoloop.loop.store.status import Status
@@ -170,26 +172,6 @@ def measured_objectives(campaign) -> pd.DataFrame:
     return measured_objectives_from(campaign.ledger, campaign.config)
 
 
-def measured_objectives_from(ledger: Ledger, config) -> pd.DataFrame:
-    """Objective, f2, feasibility and round of every measured formulation (index: formulation id).
-
-    The objective and f2 stored on the ``measured`` event are used; a ledger
-    written before they were stored gets them computed from its curves.
-    """
-    from nanoloop.loop.design.objective import Objective
-
-    objective = Objective.from_config(config)
-    chars = ledger.read("characterization") if objective.characterization_constraints else None
-    frame = objective.measured(measured_mean_curves(ledger), chars)
-    events = ledger.read("events")
-    stored = events[(events["status"] == Status.MEASURED) & events["measured_objective"].notna()].groupby("formulation_id")[["measured_objective", "measured_f2"]].last()
-    known = frame.index.intersection(stored.index)
-    frame.loc[known, "objective"] = stored.loc[known, "measured_objective"].to_numpy(float)
-    frame.loc[known, "f2"] = stored.loc[known, "measured_f2"].to_numpy(float)
-    rounds = ledger.read("formulations").set_index("formulation_id")["round"]
-    return frame.assign(round=rounds.reindex(frame.index).fillna(-1).astype(int).to_numpy())
-
-
 def _why(row, incumbent: float, name: str) -> tuple[str, str]:
     """(exploit | explore | design, the reason in words) for one proposal."""
     strategy = row["acquisition"]
@@ -268,16 +250,6 @@ def batch_review(campaign, round_: int | None = None, edits: dict[str, dict] | N
         "fixed": dict(campaign.space.fixed),  # held for this campaign: shown, never editable
         "formulations": rows,
     }
-
-
-def fixed_text(fixed: dict) -> str:
-    """``drug_logp = 2.1, medium_ph = 7.4``: fixed variables (name -> value) as one line."""
-    return ", ".join(f"{n} = {v:g}" if isinstance(v, (int, float)) else f"{n} = {v}" for n, v in fixed.items())
-
-
-def fixed_label(name: str, fixed: dict) -> str:
-    """``drug_logp (fixed)`` for a variable held for this campaign (a name in ``fixed``), else the name itself."""
-    return f"{name} (fixed)" if name in fixed else str(name)
 
 
 def _review_row(campaign, row, recipe: dict, incumbent: float, name: str, context: _Context) -> dict:

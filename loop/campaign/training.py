@@ -58,7 +58,7 @@ class ModelStore:
     def prior_use(self, seed: int) -> dict | None:
         """How the prior trains this round's model: the config's ``[prior] use``, or chosen by cross-validation (``auto``)."""
         from nanoloop.loop.design.cold_start import choose_prior_use, own_measured
-        from nanoloop.loop.campaign.evaluation import measured_mean_curves
+        from nanoloop.loop.store.measurements import measured_mean_curves
         from nanoloop.loop.design.objective import Objective
 
         prior = self.prior

@@ -47,7 +47,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from nanoloop.loop.design.candidates import CandidateSet, SearchSettings, refine, sobol_pool, top_starts, unique_mask
-from nanoloop.loop.config import TargetProfile
+from nanoloop.loop.design.target import TargetProfile
 from nanoloop.loop.design.modal_compat import BayesianOptimizer
 from nanoloop.loop.design.objective import Objective, ObjectiveSamples
 from nanoloop.loop.design.strategies import STRATEGIES, STRATEGY_NAMES, Scored, Strategy

@@ -173,7 +173,7 @@ def choose_proposer(context) -> tuple[str, str, dict]:
         context: the round's :class:`~nanoloop.loop.design.recommenders.ProposalContext` (with a trained model).
     """
     from nanoloop.loop.models.blend import load_release_model
-    from nanoloop.loop.campaign.evaluation import measured_mean_curves
+    from nanoloop.loop.store.measurements import measured_mean_curves  # moves to the campaign with the data seam
     from nanoloop.loop.design.objective import Objective
     from nanoloop.loop.models.residual_gp import residual_corrected
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from nanoloop.loop.config import TargetProfile
+from nanoloop.loop.design.target import TargetProfile
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.lab.instruments import Characterization
 from nanoloop.loop.kinetics import f2

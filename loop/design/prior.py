@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.campaign.evaluation import mean_curves
+from nanoloop.loop.store.measurements import mean_curves
 from nanoloop.loop.design.space import Categorical, DesignSpace
 
 

@@ -179,7 +179,7 @@ class EnsembleAcquisition:
     def recommend(self, context: ProposalContext) -> Proposal:
         from nanoloop.loop.design.acquisition import AcquisitionSettings, search
         from nanoloop.loop.design.candidates import SearchSettings, taken_checker
-        from nanoloop.loop.campaign.evaluation import measured_mean_curves
+        from nanoloop.loop.store.measurements import measured_mean_curves  # moves to the campaign with the data seam
         from nanoloop.loop.design.objective import Objective
         from nanoloop.loop.models.property_model import fit_property_model
         from nanoloop.loop.models.residual_gp import residual_corrected

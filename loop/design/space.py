@@ -310,3 +310,13 @@ def formulation_id(campaign: str, formulation: dict) -> str:
     canonical = {k: (float(f"{v:.6g}") if isinstance(v, (float, np.floating)) else v) for k, v in formulation.items()}
     text = json.dumps([campaign, canonical], sort_keys=True, default=str)
     return "F" + hashlib.sha256(text.encode()).hexdigest()[:15]
+
+
+def fixed_text(fixed: dict) -> str:
+    """``drug_logp = 2.1, medium_ph = 7.4``: fixed variables (name -> value) as one line."""
+    return ", ".join(f"{n} = {v:g}" if isinstance(v, (int, float)) else f"{n} = {v}" for n, v in fixed.items())
+
+
+def fixed_label(name: str, fixed: dict) -> str:
+    """``drug_logp (fixed)`` for a variable held for this campaign (a name in ``fixed``), else the name itself."""
+    return f"{name} (fixed)" if name in fixed else str(name)

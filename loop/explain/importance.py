@@ -28,7 +28,7 @@ import pandas as pd
 
 from nanoloop.loop.explain.effects import SHAPLEY, categories_of, direction, partial_dependence_rows, shapley_values, summarize_effects
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.campaign.review import fixed_label
+from nanoloop.loop.design.space import fixed_label
 
 PERMUTATION = "permutation_mae_pct"
 

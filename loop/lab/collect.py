@@ -1,36 +1,14 @@
-"""What comes back from the lab, read by the ingest policy of :class:`~nanoloop.loop.campaign.campaign.Campaign`.
+"""What comes back from the lab: polling instruments until results arrive, and the replicates that pass the plausibility checks.
 
-Polling instruments until results arrive, keeping the replicates that pass
-the plausibility checks, and the kinetic summary stored with each measured curve.
+The campaign's ingest policy (:mod:`nanoloop.loop.campaign.lab_steps`) decides what to do with the rest.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 
-import numpy as np
-import pandas as pd
-
-from nanoloop.loop.campaign.evaluation import mean_curves
 from nanoloop.loop.lab.plausibility import result_problems
-
-
-def kinetics_row(fid: str, curve_rows: list[dict]) -> dict:
-    """The kinetic summary (best law, t50, t80, burst, MDT) of the mean of a formulation's replicates."""
-    from nanoloop.loop.kinetics import summarize_curve
-
-    mean = mean_curves(pd.DataFrame(curve_rows))[fid]
-    summary = summarize_curve(mean.index.to_numpy(float), mean.to_numpy(float))
-    return {
-        "formulation_id": fid, "best_model": summary.get("best_model") or "", "params_json": json.dumps(summary.get("best_params") or {}),
-        **{k: _number(summary.get(k)) for k in ("r2", "t50_hours", "t80_hours", "burst_24h_pct", "mdt_hours")},
-    }
-
-
-def _number(value) -> float:
-    return float(value) if value is not None else np.nan
 
 
 def usable_curves(result) -> tuple[list, list[str]]:

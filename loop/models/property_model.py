@@ -12,7 +12,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.design.objective import CHARACTERIZATION_PROPERTIES
+from nanoloop.loop.lab.instruments import Characterization
 
 
 _TRANSFORMS = {  # property -> (forward, inverse): fitted on a scale where errors are roughly normal
@@ -35,8 +35,8 @@ class PropertyModel:
         random_state: seed.
     """
 
-    def __init__(self, properties=CHARACTERIZATION_PROPERTIES, n_trees: int = 48, random_state: int = 0):
-        unknown = set(properties) - set(CHARACTERIZATION_PROPERTIES)
+    def __init__(self, properties=Characterization.fields(), n_trees: int = 48, random_state: int = 0):
+        unknown = set(properties) - set(Characterization.fields())
         if unknown:
             raise InputError(f"unknown characterization properties {sorted(unknown)}")
         self.properties = tuple(properties)

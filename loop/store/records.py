@@ -14,7 +14,9 @@ import pandas as pd
 
 from nanoloop.loop.lab.instruments import CHARACTERIZATION_UNITS, Characterization
 from nanoloop.loop.kinetics.laws import LAWS_BY_NAME
+from nanoloop.loop.design.objective import Objective
 from nanoloop.loop.store.ledger import Ledger, latest_status
+from nanoloop.loop.store.measurements import measured_objectives_from
 from nanoloop.loop.store.status import Status
 
 #: most parameters of any release law (param1 .. param3 columns)
@@ -78,9 +80,6 @@ def formulation_table(ledger: Ledger, config) -> pd.DataFrame:
         The columns of :data:`COLUMNS` with the design variables after ``status``
         (one column per variable, in the design space's order and units); ordered by round, then id.
     """
-    from nanoloop.loop.design.objective import Objective
-    from nanoloop.loop.campaign.review import measured_objectives_from
-
     forms = ledger.read("formulations")
     names = list(config.space)
     if forms.empty:

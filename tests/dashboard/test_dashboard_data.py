@@ -16,7 +16,8 @@ import pytest
 from nanoloop.dashboard import actions, data, figures
 from nanoloop.dashboard.app import LedgerView
 from nanoloop.loop.campaign.campaign import Campaign
-from nanoloop.loop.campaign.evaluation import campaign_status, measured_objective, prospective_errors
+from nanoloop.loop.campaign.evaluation import campaign_status, prospective_errors
+from nanoloop.loop.store.measurements import measured_objective
 from nanoloop.loop.models.base import Z90
 from nanoloop.loop.store.ledger import Ledger
 from nanoloop.adapters.registry import build_instruments

@@ -6,7 +6,7 @@ import pytest
 from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
 from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import default_config
-from nanoloop.loop.campaign.evaluation import measured_mean_curves
+from nanoloop.loop.store.measurements import measured_mean_curves
 from nanoloop.loop.kinetics import summarize_curve
 from nanoloop.loop.store.ledger import Ledger
 
