@@ -1,8 +1,8 @@
 """What the dashboard shows, read from a campaign's ledger: plain frames and dicts, no plotting.
 
-The dashboard only reads: it opens the ledger without creating it and never
-writes the stored config back (which is why it parses ``blobs/campaign.json``
-itself rather than going through ``Campaign.open``). Everything a view needs is
+The dashboard only reads: it opens the ledger without creating it and reads the
+stored config (:func:`~nanoloop.loop.store.stored_config.read_stored_config`)
+without writing it back. Everything a view needs is
 read once into a :class:`Snapshot`; :func:`fingerprint` tells cheaply (file
 counts and modification times, no Parquet read) whether the ledger has changed
 since.
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.fs as pafs
 
-from nanoloop.loop.config import CampaignConfig, parse_config
+from nanoloop.loop.config import CampaignConfig
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.base import Z90
 from nanoloop.loop.campaign.evaluation import campaign_status, failure_reasons, prospective_errors
@@ -29,10 +29,10 @@ from nanoloop.loop.store.measurements import measured_mean_curves, measured_obje
 from nanoloop.loop.explain.effects import SHAPLEY
 from nanoloop.loop.explain.importance import PERMUTATION
 from nanoloop.loop.store.ledger import SCHEMAS, Ledger, latest_status
+from nanoloop.loop.store.stored_config import CONFIG_BLOB, read_stored_config
 from nanoloop.loop.store.records import formulation_table, law_parameter_units
 from nanoloop.loop.store.status import Status
 
-CONFIG_BLOB = "campaign.json"  # where loop.campaign stores the config (loop.campaign.CONFIG_BLOB)
 
 
 
@@ -131,12 +131,11 @@ def load_snapshot(store: str | os.PathLike) -> Snapshot:
         ledger = Ledger(text, create=False, tolerant=True)  # an unreadable part is skipped and named, the rest is shown
     except InputError as err:
         raise StoreUnavailable(str(err)) from None
-    blob = ledger.read_blob(CONFIG_BLOB)
-    if blob is None:
+    if ledger.read_blob(CONFIG_BLOB) is None:
         raise StoreUnavailable(f"store {text!r} holds no campaign yet (no blobs/{CONFIG_BLOB})")
     try:
-        config = parse_config(json.loads(blob), source=f"{text}/blobs/{CONFIG_BLOB}")
-    except (InputError, ValueError) as err:
+        config = read_stored_config(ledger)
+    except InputError as err:
         raise StoreUnavailable(f"store {text!r}: its campaign config cannot be read: {err}") from None
     forms = ledger.read("formulations")
     if forms.empty:

@@ -39,23 +39,19 @@ def register(subparsers) -> None:
 def _campaign_config(args):
     """The config to import under: the store's own, or --config (checked against the store's when both exist)."""
     from nanoloop.flows.cli import _check_store_path, _load_config
-    from nanoloop.loop.campaign.campaign import CONFIG_BLOB
-    from nanoloop.loop.config import parse_config
     from nanoloop.loop.store.ledger import Ledger
+    from nanoloop.loop.store.stored_config import CONFIG_BLOB, read_stored_config
 
     _check_store_path(args.store)
     if args.config:
         return _load_config(args.config)
     try:
-        blob = Ledger(args.store, create=False).read_blob(CONFIG_BLOB)
+        ledger = Ledger(args.store, create=False)
     except InputError:
-        blob = None
-    if blob is None:
+        ledger = None
+    if ledger is None or ledger.read_blob(CONFIG_BLOB) is None:
         raise InputError(f"store {args.store!r} holds no campaign yet: pass --config CAMPAIGN.toml to start it with this import")
-    try:
-        return parse_config(json.loads(blob), source=f"{args.store}/blobs/{CONFIG_BLOB}")
-    except (ValueError, UnicodeDecodeError) as err:
-        raise InputError(f"{args.store}/blobs/{CONFIG_BLOB}: the stored campaign config is damaged ({err})") from None
+    return read_stored_config(ledger)
 
 
 def cmd_import(args) -> int:

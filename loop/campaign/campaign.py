@@ -25,13 +25,14 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from nanoloop.loop.config import CampaignConfig, parse_config
+from nanoloop.loop.config import CampaignConfig
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.faults import fault_point
 from nanoloop.loop.lab.instruments import Characterization, JobState, PermanentInstrumentError, WorkItem
 from nanoloop.loop.lab.collect import usable_curves, wait_and_collect
 from nanoloop.loop.store.measurements import kinetics_row, mean_curves, measured_mean_curves, measured_objective
 from nanoloop.loop.store.ledger import Ledger, latest_status, now_utc
+from nanoloop.loop.store.stored_config import config_changes, read_stored_config, store_config
 from nanoloop.loop.campaign.training import ModelStore, TrainedModel
 from nanoloop.loop.lab.plausibility import result_problems
 from nanoloop.loop.design.recommenders import ProposalContext, Recommender, choose_recommender
@@ -41,9 +42,6 @@ from nanoloop.loop.models.ensemble import ReleaseEnsemble
 from nanoloop.loop.store.status import TERMINAL, Status
 
 
-CONFIG_BLOB = "campaign.json"
-#: config keys whose change alters what stored results mean (a change needs --amend)
-MEANING_KEYS = ("space", "constraints", "target", "objective")
 
 
 def _event_id(fid: str, status: str) -> str:
@@ -82,49 +80,13 @@ class Campaign:
         ``read_only``: write nothing back (viewers); ``tolerant``: skip unreadable parts (views).
         """
         ledger = Ledger(store, create=False, tolerant=tolerant)
-        blob = ledger.read_blob(CONFIG_BLOB)
-        if blob is None:
-            raise InputError(f"store {store!r} holds no campaign (no {CONFIG_BLOB})")
-        try:
-            data = json.loads(blob)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise InputError(f"{store}/blobs/{CONFIG_BLOB}: the stored campaign config is damaged (not JSON: {err}); "
-                             f"restore it from blobs/config-history/ or a backup") from None
-        if not isinstance(data, dict):
-            raise InputError(f"{store}/blobs/{CONFIG_BLOB}: the stored campaign config is damaged (not a JSON object)")
-        return cls(parse_config(data, source=f"{store}/blobs/{CONFIG_BLOB}"), ledger, instruments, read_only=read_only)
+        return cls(read_stored_config(ledger), ledger, instruments, read_only=read_only)
 
     def _store_config(self, amend: bool = False) -> None:
-        """Store the config; a changed one is refused where it changes what results mean, unless ``amend``.
-
-        Any change keeps the old config under ``blobs/config-history/`` and is
-        recorded as a ``config-changed`` event (formulation id empty).
-        """
-        text = json.dumps(self.config.model_dump(mode="json"), indent=1)  # key order is the variable order
-        stored = self.ledger.read_blob(CONFIG_BLOB)
-        if stored is not None:
-            old = json.loads(stored)
-            if old.get("name") != self.config.name:
-                raise InputError(f"store {self.ledger.location!r} belongs to campaign {old.get('name')!r}, not {self.config.name!r}")
-            if stored.decode() == text:
-                return
-            new = json.loads(text)
-            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            meaning = [k for k in changed if k in MEANING_KEYS]
-            if meaning and not amend:
-                raise InputError(
-                    f"campaign {self.config.name!r} in {self.ledger.location!r} was run with a different {', '.join(meaning)}; "
-                    "its results would be misread under this config. Use a new campaign name or store, or pass --amend "
-                    "to record the change (the old config is kept)"
-                )
-            stamp = now_utc().strftime("%Y%m%dT%H%M%S%fZ")
-            self.ledger.write_blob(f"config-history/campaign-{stamp}.json", stored)
-            self.ledger.append("events", [{
-                "event_id": hashlib.sha256(f"config|{stamp}".encode()).hexdigest()[:20], "formulation_id": "", "campaign": self.config.name,
-                "round": self.current_round(), "status": "config-amended" if meaning else "config-changed",
-                "reason": f"changed {', '.join(changed)}; old config in blobs/config-history/campaign-{stamp}.json", "time": now_utc(),
-            }])
-        self.ledger.write_blob(CONFIG_BLOB, text.encode())
+        """Store the config with the ledger: a change is recorded, a change of what results mean needs ``amend``."""
+        changed = config_changes(self.ledger, self.config, amend)
+        if changed != []:
+            store_config(self.ledger, self.config, changed, self.current_round() if changed else 0)
 
     @property
     def timeout_s(self) -> float:

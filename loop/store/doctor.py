@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.store.ledger import SCHEMAS, Ledger, LedgerBusy
+from nanoloop.loop.store.stored_config import CONFIG_BLOB, read_stored_config
 from nanoloop.loop.store.status import CAMPAIGN_EVENTS, Status
 
 
@@ -78,12 +79,10 @@ def _quarantine(ledger: Ledger, path: str, reason: str) -> str:
 
 def _config_problems(ledger: Ledger, store: str) -> list[str]:
     """The stored campaign config must be there and valid (doctor reports it; it never rewrites it)."""
-    from nanoloop.loop.campaign.campaign import Campaign
-
-    if ledger.read_blob("campaign.json") is None:
-        return [f"{store}/blobs/campaign.json is missing: the store holds no campaign config"]
+    if ledger.read_blob(CONFIG_BLOB) is None:
+        return [f"{store}/blobs/{CONFIG_BLOB} is missing: the store holds no campaign config"]
     try:
-        Campaign.open(store, tolerant=True)
+        read_stored_config(ledger)
     except InputError as err:
         return [str(err)]
     return []
