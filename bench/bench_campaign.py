@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from campaign_baselines import run_curve_gp, run_gp_ei, run_random  # noqa: E402
 from campaign_prior import run_curve_gp_prior, run_ours_prior  # noqa: E402
 from campaign_lab import POOL_SIZE, TARGETS, bench_config, design_space, target_profile  # noqa: E402
-from campaign_stats import THRESHOLDS, best_so_far, censored_quantiles, experiments_to, print_tables, summarise  # noqa: E402
+from campaign_stats import THRESHOLDS, best_so_far, print_tables, summarise  # noqa: E402
 from nanoloop.loop.design.objective import f2_to_target  # noqa: E402
 
 STRATEGIES = ("random", "gp_ei", "curve_gp", "ours", "ours_network", "curve_gp_prior", "ours_prior")

@@ -61,7 +61,7 @@ def run_curve_gp_prior(target_name: str, seed: int, rounds: int, batch: int) -> 
     """``curve_gp`` with the earlier campaign's formulations in its GPs (read through the same ``[prior]`` path)."""
     from campaign_baselines import run_curve_gp
     from campaign_lab import target_profile
-    from nanoloop.loop.design.prior import load_prior
+    from nanoloop.loop.store.prior import load_prior
 
     with tempfile.TemporaryDirectory(prefix="nanoloop-earlier-") as folder:
         store = earlier_campaign(Path(folder) / "earlier", seed)

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow.fs as pafs
 
 from nanoloop.loop.config import CampaignConfig
+from nanoloop.loop.design.space import recipes_table
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.base import Z90
 from nanoloop.loop.campaign.evaluation import campaign_status, failure_reasons, prospective_errors
@@ -147,7 +148,7 @@ def load_snapshot(store: str | os.PathLike) -> Snapshot:
     forms["measured_f2"] = forms["formulation_id"].map(measured_objective(ledger, config.target))
     forms = forms.set_index("formulation_id", drop=False)
     names = config.design_space().names
-    parameters = pd.DataFrame([json.loads(p) for p in forms["parameters_json"]], index=forms.index)
+    parameters = recipes_table(forms)
     parameters = parameters[[n for n in names if n in parameters.columns]]
     return Snapshot(
         store=text, config=config, status=status, formulations=forms, parameters=parameters,

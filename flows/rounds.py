@@ -21,7 +21,7 @@ from nanoloop.flows.artifacts import publish_round_artifacts
 from nanoloop.flows.parallel import dask_task_runner, fit_members_in_tasks
 from nanoloop.flows.progress import say
 from nanoloop.loop.campaign.campaign import Campaign
-from nanoloop.loop.store.status import IN_FLIGHT
+from nanoloop.loop.store.status import IN_FLIGHT  # noqa: F401 (read by a pandas query as @IN_FLIGHT)
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.config import load_config
 from nanoloop.loop.campaign.evaluation import campaign_status, failure_reasons

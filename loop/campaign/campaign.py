@@ -19,7 +19,6 @@ Approval checking is the next candidate to move out.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Callable
 
 import numpy as np
@@ -37,7 +36,7 @@ from nanoloop.loop.campaign.training import ModelStore, TrainedModel
 from nanoloop.loop.lab.plausibility import result_problems
 from nanoloop.loop.design.recommenders import ProposalContext, Recommender, choose_recommender
 from nanoloop.loop.campaign.review import repredicted_edit
-from nanoloop.loop.design.space import formulation_id
+from nanoloop.loop.design.space import formulation_id, recipe_json, recipe_of, recipes_table
 from nanoloop.loop.models.ensemble import ReleaseEnsemble
 from nanoloop.loop.store.status import TERMINAL, Status
 
@@ -117,7 +116,7 @@ class Campaign:
 
     def parameters(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Design variables of stored formulations, one column per variable."""
-        return pd.DataFrame([json.loads(p) for p in frame["parameters_json"]], index=frame.index)[self.space.names]
+        return recipes_table(frame)[self.space.names]
 
     def current_round(self) -> int:
         """The round the next step belongs to: the last round until all its formulations are settled."""
@@ -255,7 +254,7 @@ class Campaign:
             if not isinstance(changes, dict) or not changes:
                 raise InputError(f"edit of {fid}: expected {{variable: value}}, got {changes!r}")
             try:
-                checked[fid] = self.space.validate({**json.loads(frame.loc[fid, "parameters_json"]), **changes})
+                checked[fid] = self.space.validate({**recipe_of(frame.loc[fid, "parameters_json"]), **changes})
             except InputError as err:
                 raise InputError(f"edit of {fid}: {err}") from None
         return checked
@@ -276,7 +275,7 @@ class Campaign:
         for fid, recipe in edited.items():
             row = {**frame.loc[fid].to_dict(), "origin": f"edit-of:{fid}", "created_at": now_utc()}
             row.update(repredicted_edit(self, row, recipe))  # the edit's own prediction, not the original's
-            row.update(formulation_id=formulation_id(self.config.name, recipe), parameters_json=json.dumps(recipe, sort_keys=True))
+            row.update(formulation_id=formulation_id(self.config.name, recipe), parameters_json=recipe_json(recipe))
             new_ids += self._store_rows([row], round_)
         for fid, reason in rejected.items():
             self.record([fid], Status.REJECTED, round_, reason or "rejected")
@@ -294,7 +293,7 @@ class Campaign:
             context = {}
             if chars is not None and fid in chars.index:
                 context["characterization"] = chars.loc[fid, list(Characterization.fields())].to_dict()
-            items.append(WorkItem(key=fid, recipe=json.loads(frame.loc[fid, "parameters_json"]), context=context))
+            items.append(WorkItem(key=fid, recipe=recipe_of(frame.loc[fid, "parameters_json"]), context=context))
         return items
 
     def dispatch_synthesis(self, round_: int) -> list[str]:

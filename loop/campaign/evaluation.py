@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from nanoloop.loop.design.space import recipe_of
 from nanoloop.loop.design.target import TargetProfile
 from nanoloop.loop.store.ledger import Ledger, latest_status
 from nanoloop.loop.store.measurements import measured_mean_curves, measured_objective
@@ -94,7 +95,7 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
     if len(scores):
         fid = scores.idxmax()
         row = forms.set_index("formulation_id").loc[fid]
-        best = {"formulation_id": fid, "f2": float(scores[fid]), "round": int(row["round"]), "parameters": json.loads(row["parameters_json"])}
+        best = {"formulation_id": fid, "f2": float(scores[fid]), "round": int(row["round"]), "parameters": recipe_of(row["parameters_json"])}
     failures = failure_reasons(ledger)
     events = ledger.read("events")
     latest_reason = events.assign(_s=events["formulation_id"].map(status)).query("status == _s").sort_values("time").groupby("formulation_id")["reason"].last()

@@ -20,10 +20,9 @@ import pandas as pd
 
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.campaign.evaluation import failure_reasons
-from nanoloop.loop.design.space import fixed_text
-from nanoloop.loop.store.measurements import measured_mean_curves, measured_objectives_from
+from nanoloop.loop.design.space import fixed_text, recipe_of
+from nanoloop.loop.store.measurements import measured_objectives_from
 from nanoloop.loop.models.base import Z90
-from nanoloop.loop.store.ledger import Ledger, latest_status
 from nanoloop.loop.store.status import Status
 
 #: a predicted failure risk at or above this is "high": an edit into such a region warns
@@ -225,7 +224,7 @@ def batch_review(campaign, round_: int | None = None, edits: dict[str, dict] | N
     measured_frame = frame.set_index("formulation_id").loc[measured.index]
     context = _Context(measured, campaign.space.encode(campaign.parameters(measured_frame)) if len(measured) else np.empty((0, 0)),
                        fit_failure_risk(campaign))
-    rows = [_review_row(campaign, row, json.loads(row["parameters_json"]), incumbent, objective.name, context) for _, row in batch.iterrows()]
+    rows = [_review_row(campaign, row, recipe_of(row["parameters_json"]), incumbent, objective.name, context) for _, row in batch.iterrows()]
     for fid, changes in (edits or {}).items():
         if fid not in set(batch["formulation_id"]):
             raise InputError(f"--edit {fid}: not a formulation of round {round_}")
@@ -237,7 +236,7 @@ def batch_review(campaign, round_: int | None = None, edits: dict[str, dict] | N
         if held:
             raise InputError(f"--edit {fid}: {', '.join(held)} cannot be edited, fixed for this campaign "
                              f"({fixed_text(campaign.space.fixed)}); only the designed variables can")
-        recipe = campaign.space.validate({**json.loads(original["parameters_json"]), **changes})
+        recipe = campaign.space.validate({**recipe_of(original["parameters_json"]), **changes})
         preview = {**original.to_dict(), "formulation_id": f"{fid} (edited)", "status": "edit preview", "origin": f"edit-of:{fid}"}
         preview.update(repredicted_edit(campaign, original.to_dict(), recipe))
         rows.append(_review_row(campaign, pd.Series(preview), recipe, incumbent, objective.name, context))

@@ -49,7 +49,7 @@ class ModelStore:
     @property
     def prior(self):
         """The ``[prior]`` data in this campaign's encoding (:class:`~nanoloop.loop.design.prior.PriorData`), None without one."""
-        from nanoloop.loop.design.prior import load_prior
+        from nanoloop.loop.store.prior import load_prior
 
         if self._prior is None and (self.config.prior.stores or self.config.prior.files):
             self._prior = load_prior(self.config.prior, self.space)

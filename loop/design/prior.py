@@ -14,14 +14,12 @@ by evidence); they are never proposed and never counted as this campaign's exper
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.store.measurements import mean_curves
 from nanoloop.loop.design.space import Categorical, DesignSpace
 
 
@@ -66,22 +64,24 @@ class PriorData:
         return np.array([np.interp(times, c.index.to_numpy(float), c.to_numpy(float)) for c in self.curves]).reshape(len(self), len(times))
 
 
-def load_prior(prior_config, space: DesignSpace) -> PriorData | None:
-    """The ``[prior]`` section's stores and files as one :class:`PriorData`; None when the section names nothing.
+def aligned_prior(sources: list[tuple[str, pd.DataFrame, pd.DataFrame, dict[str, pd.Series]]], space: DesignSpace, fill: dict) -> PriorData:
+    """Earlier measurements in this campaign's encoding.
+
+    Args:
+        sources: per store or file: (name, recipes indexed by formulation id, its measured points with columns
+            ``formulation_id``, ``time_hours``, ``release_pct``, the mean curve of each formulation id).
+        space: this campaign's design space.
+        fill: value of each variable of this campaign a source lacks (``[prior] fill``).
 
     Raises:
-        InputError: a store or file that cannot be read, or a variable of this campaign a prior lacks without a fill value.
+        InputError: a variable a source lacks without a fill value, or no measured curve in any source.
     """
-    tables = [_from_store(location) for location in prior_config.stores]
-    tables += [_from_file(location, space, prior_config) for location in prior_config.files]
-    if not tables:
-        return None
-    encoded, curves, points, sources, notes = [], [], [], [], []
-    for source, recipes, curve_rows in tables:
+    encoded, curves, points, names, notes = [], [], [], [], []
+    for source, recipes, curve_rows, means in sources:
         if recipes.empty:
             notes.append(f"prior {source}: no measured formulations")
             continue
-        recipes, said = _aligned(source, recipes, space, prior_config.fill)
+        recipes, said = _aligned(source, recipes, space, fill)
         notes += said
         for key, recipe in recipes.iterrows():
             measured = curve_rows[curve_rows["formulation_id"] == key]
@@ -89,45 +89,13 @@ def load_prior(prior_config, space: DesignSpace) -> PriorData | None:
                 continue
             row = len(encoded)
             encoded.append(space.encode(recipe.to_frame().T)[0])
-            curves.append(mean_curves(measured)[key])
+            curves.append(means[key])
             points.append(measured.assign(row=row)[["row", "time_hours", "release_pct"]])
-            sources.append(source)
+            names.append(source)
     if not encoded:
-        raise InputError(f"prior: {', '.join(t[0] for t in tables)} hold no measured release curves")
-    notes.append(f"prior: {len(encoded)} measured formulations from {len(tables)} source(s)")
-    return PriorData(np.array(encoded, dtype=np.float32), tuple(curves), pd.concat(points, ignore_index=True), tuple(sources), tuple(notes))
-
-
-def _from_store(location: str) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """(source, recipes indexed by formulation id, curves) of an earlier campaign's ledger (read only)."""
-    from nanoloop.loop.store.ledger import Ledger
-
-    try:
-        ledger = Ledger(location, create=False, tolerant=True)
-    except InputError as err:
-        raise InputError(f"prior {err}") from None
-    if not ledger.exists():
-        raise InputError(f"prior store {location}: no campaign ledger there")
-    forms = ledger.read("formulations").drop_duplicates("formulation_id").set_index("formulation_id")
-    curves = ledger.read("curves")
-    forms = forms[forms.index.isin(curves["formulation_id"].unique())]
-    recipes = pd.DataFrame([json.loads(p) for p in forms["parameters_json"]], index=forms.index)
-    return location, recipes, curves
-
-
-def _from_file(location: str, space: DesignSpace, prior_config) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """(source, recipes, curves) of a spreadsheet, read as ``nanoloop import`` reads it (a bad row stops, as there)."""
-    from nanoloop.loop.store.experiments import read_experiments, read_mapping
-
-    mapping = read_mapping(prior_config.map_file) if prior_config.map_file else {}
-    mapping.update(prior_config.map)
-    missing = {name: value for name, value in prior_config.fill.items() if name in space.names}
-    found = read_experiments(location, space, mapping, missing)
-    if found.bad_rows:
-        more = f" (and {len(found.bad_rows) - 1} more)" if len(found.bad_rows) > 1 else ""
-        raise InputError(f"prior file: {found.bad_rows[0]}{more}; a prior file must read without bad rows")
-    curves = found.curves.rename(columns={"key": "formulation_id"})
-    return location, found.recipes, curves
+        raise InputError(f"prior: {', '.join(s[0] for s in sources)} hold no measured release curves")
+    notes.append(f"prior: {len(encoded)} measured formulations from {len(sources)} source(s)")
+    return PriorData(np.array(encoded, dtype=np.float32), tuple(curves), pd.concat(points, ignore_index=True), tuple(names), tuple(notes))
 
 
 def _aligned(source: str, recipes: pd.DataFrame, space: DesignSpace, fill: dict) -> tuple[pd.DataFrame, list[str]]:

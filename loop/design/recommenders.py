@@ -27,7 +27,7 @@ import pandas as pd
 
 from nanoloop.loop import __version__
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.design.space import formulation_id
+from nanoloop.loop.design.space import formulation_id, recipe_json
 from nanoloop.loop.store.status import PENDING  # moves to the campaign with the data seam
 
 
@@ -114,7 +114,7 @@ class Proposal:
             predicted = self.times_hours is not None
             rows.append({
                 "formulation_id": formulation_id(campaign, recipe), "campaign": campaign, "round": round_, "seed": seed,
-                "parameters_json": json.dumps(recipe, sort_keys=True), "origin": self.origin, "acquisition": self.acquisition,
+                "parameters_json": recipe_json(recipe), "origin": self.origin, "acquisition": self.acquisition,
                 "acquisition_params_json": json.dumps({**self.params, **(self.row_params[i] if self.row_params else {})}), "model_version": self.model_version,
                 "nanoloop_version": __version__, "created_at": created_at,
                 "predicted_times_hours": self.times_hours.tolist() if predicted else None,

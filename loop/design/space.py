@@ -312,6 +312,21 @@ def formulation_id(campaign: str, formulation: dict) -> str:
     return "F" + hashlib.sha256(text.encode()).hexdigest()[:15]
 
 
+def recipe_json(recipe: dict) -> str:
+    """A recipe as the ledger stores it (the formulations table's ``parameters_json``: sorted keys)."""
+    return json.dumps(recipe, sort_keys=True)
+
+
+def recipe_of(text: str) -> dict:
+    """The recipe stored as ``parameters_json`` (variable name -> value)."""
+    return json.loads(text)
+
+
+def recipes_table(formulations: pd.DataFrame) -> pd.DataFrame:
+    """The recipes of stored formulations: one column per variable, the index of ``formulations``."""
+    return pd.DataFrame([recipe_of(p) for p in formulations["parameters_json"]], index=formulations.index)
+
+
 def fixed_text(fixed: dict) -> str:
     """``drug_logp = 2.1, medium_ph = 7.4``: fixed variables (name -> value) as one line."""
     return ", ".join(f"{n} = {v:g}" if isinstance(v, (int, float)) else f"{n} = {v}" for n, v in fixed.items())

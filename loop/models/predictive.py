@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from nanoloop.loop.models.base import Z90
 from nanoloop.loop.models.ensemble import curve_rows
 
 DRAWS_PER_MEMBER = 8

@@ -21,7 +21,6 @@ the caller refuses the file or skips them.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -308,7 +307,3 @@ def experiments_summary(experiments: Experiments) -> dict:
             "curve_points": len(experiments.curves), "outside_space": experiments.outside_space,
             "notes": experiments.notes, "bad_rows": [b.to_dict() for b in experiments.bad_rows]}
 
-
-def recipe_json(recipe: dict) -> str:
-    """A recipe as the ledger stores it (sorted keys)."""
-    return json.dumps(recipe, sort_keys=True)

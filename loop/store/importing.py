@@ -22,7 +22,8 @@ import numpy as np
 from nanoloop.loop import __version__
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.faults import fault_point
-from nanoloop.loop.store.experiments import Experiments, experiments_summary, recipe_json
+from nanoloop.loop.design.space import recipe_json
+from nanoloop.loop.store.experiments import Experiments, experiments_summary
 from nanoloop.loop.store.measurements import kinetics_row
 from nanoloop.loop.store.ledger import now_utc
 from nanoloop.loop.store.status import Status

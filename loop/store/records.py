@@ -15,6 +15,7 @@ import pandas as pd
 from nanoloop.loop.lab.instruments import CHARACTERIZATION_UNITS, Characterization
 from nanoloop.loop.kinetics.laws import LAWS_BY_NAME
 from nanoloop.loop.design.objective import Objective
+from nanoloop.loop.design.space import recipes_table
 from nanoloop.loop.store.ledger import Ledger, latest_status
 from nanoloop.loop.store.measurements import measured_objectives_from
 from nanoloop.loop.store.status import Status
@@ -91,7 +92,7 @@ def formulation_table(ledger: Ledger, config) -> pd.DataFrame:
     status = ids.map(states).fillna(Status.PROPOSED)
     latest_reason = events.assign(_s=events["formulation_id"].map(states)).query("status == _s").groupby("formulation_id")["reason"].last()
     reason = ids.map(latest_reason).fillna("")
-    recipe = pd.DataFrame([json.loads(p) for p in forms["parameters_json"]]).reindex(columns=names)
+    recipe = recipes_table(forms).reindex(columns=names)
     out = pd.DataFrame({
         "formulation_id": ids, "campaign": forms["campaign"], "round": forms["round"].astype(int), "origin": forms["origin"],
         "status": status, "status_reason": reason,

@@ -2,7 +2,6 @@
 
 import math
 
-import pytest
 
 from nanoloop.loop.lab.plausibility import result_problems
 from nanoloop.loop.lab.instruments import (

@@ -11,25 +11,26 @@ _PATH = Path(__file__).resolve().parents[2] / "bench" / "bench_campaign.py"
 _spec = importlib.util.spec_from_file_location("bench_campaign", _PATH)
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
+import campaign_stats as stats  # noqa: E402  (bench/ is on the path once bench_campaign is loaded)
 
 
 def test_experiments_to_counts_whole_rounds_and_failures():
     f2s = [40, -np.inf, 50, 30, 66, 20, 70, 80]  # batch 2: threshold 65 first reached in round 3
-    assert bench.experiments_to(f2s, 65, 2) == 6
-    assert bench.experiments_to(f2s, 90, 2) == np.inf
-    assert bench.best_so_far(f2s)[-1] == 80
+    assert stats.experiments_to(f2s, 65, 2) == 6
+    assert stats.experiments_to(f2s, 90, 2) == np.inf
+    assert stats.best_so_far(f2s)[-1] == 80
 
 
 def test_censored_runs_count_as_beyond_the_budget():
-    q = bench.censored_quantiles([8, 16, np.inf, np.inf, np.inf], budget=40)
+    q = stats.censored_quantiles([8, 16, np.inf, np.inf, np.inf], budget=40)
     assert q["median"] is None and q["q25"] == 16 and q["censored"] == 3 and q["runs"] == 5
-    q = bench.censored_quantiles([8, 16, 24, np.inf], budget=40)
+    q = stats.censored_quantiles([8, 16, 24, np.inf], budget=40)
     assert q["median"] == 20 and q["q75"] is None
 
 
 def test_summary_gives_an_acceleration_lower_bound_when_random_is_censored():
     results = {("random", "slow", 0): [10.0] * 16, ("ours", "slow", 0): [10.0] * 7 + [70.0] * 9}
-    s = bench.summarise(results, ["random", "ours"], ["slow"], batch=8, rounds=2)
+    s = stats.summarise(results, ["random", "ours"], ["slow"], batch=8, rounds=2)
     assert s["acceleration_65"]["lower_bound"] and s["acceleration_65"]["factor"] == pytest.approx(16 / 8)
     assert s["overall"]["ours"]["experiments_to_65"]["median"] == 8
 
@@ -59,10 +60,10 @@ def test_one_short_run_of_every_strategy(tmp_path, capsys):
 def test_paired_counts_compare_the_same_target_and_seed():
     ours = {("ours", "slow", s): f for s, f in enumerate([[70.0] * 8 + [80.0] * 16, [10.0] * 24, [66.0] * 24])}
     base = {("curve_gp", "slow", s): f for s, f in enumerate([[10.0] * 8 + [70.0] * 16, [10.0] * 24, [90.0] * 24])}
-    counts = bench.summarise({**ours, **base}, ["curve_gp", "ours"], ["slow"], batch=8, rounds=2)["paired"]["ours"]["curve_gp"]
+    counts = stats.summarise({**ours, **base}, ["curve_gp", "ours"], ["slow"], batch=8, rounds=2)["paired"]["ours"]["curve_gp"]
     assert counts["experiments_to_65"] == {"fewer": 1, "equal": 2, "more": 0}  # seed 2: both reach 65 in round 1
     assert counts["pairs"] == 3
-    json.dumps(bench.summarise({**ours, **base}, ["curve_gp", "ours"], ["slow"], batch=8, rounds=3))  # --json-out writes it
+    json.dumps(stats.summarise({**ours, **base}, ["curve_gp", "ours"], ["slow"], batch=8, rounds=3))  # --json-out writes it
 
 
 def test_the_prior_mode_runs_both_warm_strategies(capsys):

@@ -1,7 +1,5 @@
 """The command line: exit codes and one-line errors for bad input; nothing written on error."""
 
-import json
-import shutil
 
 import pytest
 

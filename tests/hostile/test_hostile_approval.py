@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hostile_helpers import assert_one_line_error, config_text, run_cli
+from hostile_helpers import config_text, run_cli
 from nanoloop.adapters.registry import build_instruments
 from nanoloop.flows.cli import main
 from nanoloop.loop.campaign.campaign import Campaign

@@ -3,7 +3,7 @@ import pytest
 
 from nanoloop.loop.config import default_config
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.design.space import Categorical, Continuous, DesignSpace, LinearConstraint, formulation_id
+from nanoloop.loop.design.space import Continuous, DesignSpace, LinearConstraint, formulation_id
 
 
 @pytest.fixture
