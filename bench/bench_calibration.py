@@ -45,12 +45,7 @@ def prospective_record(target_name: str, seed: int, rounds: int, batch: int, mod
     with tempfile.TemporaryDirectory(prefix="nanoloop-calibration-") as store:
         campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
         for round_ in range(rounds):
-            campaign.propose(round_)
-            campaign.approve(round_)
-            campaign.dispatch_synthesis(round_)
-            campaign.collect_synthesis(round_)
-            campaign.dispatch_dissolution(round_)
-            campaign.collect_dissolution(round_)
+            campaign.run_round(round_)
         measured = measured_objective(campaign.ledger, config.target)
         forms = campaign.formulations()
     rows = []

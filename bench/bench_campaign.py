@@ -88,12 +88,7 @@ def run_campaign(config, seed: int, rounds: int) -> list[float]:
         campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
         order = []
         for round_ in range(rounds):
-            order += campaign.propose(round_)
-            campaign.approve(round_)
-            campaign.dispatch_synthesis(round_)
-            campaign.collect_synthesis(round_)
-            campaign.dispatch_dissolution(round_)
-            campaign.collect_dissolution(round_)
+            order += campaign.run_round(round_)
         scores = measured_objective(campaign.ledger, config.target)
         return [float(scores.get(fid, -np.inf)) for fid in order]
 
@@ -186,12 +181,8 @@ def time_proposal(n_measured: int, pool_size: int = 100_000, seed: int = 12345, 
                                        "surrogate": config.surrogate.model_copy(update={"model": model or config.surrogate.model})})
     with tempfile.TemporaryDirectory(prefix="nanoloop-timing-") as store:
         campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
-        campaign.propose(0, recommender=SobolStart(size=int(n_measured * 1.15) + 8))  # a large round 0, made as one batch
-        campaign.approve(0)
-        campaign.dispatch_synthesis(0)
-        campaign.collect_synthesis(0)
-        campaign.dispatch_dissolution(0)
-        measured = len(campaign.collect_dissolution(0)["measured"])
+        campaign.run_round(0, recommender=SobolStart(size=int(n_measured * 1.15) + 8))  # a large round 0, made as one batch
+        measured = int((campaign.formulations()["status"] == "measured").sum())
         if n_imported:
             _import_sheet(campaign, Path(store) / "earlier.csv", n_imported)
         started = time.perf_counter()

@@ -445,12 +445,17 @@ class Campaign:
         scores = objective.measured(mean_curves(pd.DataFrame(curve_rows)), chars)
         return {fid: (float(r.objective), float(r.f2)) for fid, r in scores.iterrows()}
 
-    def run_round(self, round_: int) -> None:
-        """Every step of a round in this process, auto-approved, without Prefect (scripts, benchmarks)."""
-        self.propose(round_)
+    def run_round(self, round_: int, recommender: Recommender | None = None) -> list[str]:
+        """Every step of a round in this process, auto-approved, without Prefect (scripts, benchmarks, tests).
+
+        ``recommender`` replaces the campaign's choice of who proposes (see :meth:`propose`).
+        Returns the ids proposed for the round.
+        """
+        ids = self.propose(round_, recommender=recommender)
         if self.awaiting_approval(round_):
             self.approve(round_)
         self.dispatch_synthesis(round_)
         self.collect_synthesis(round_)
         self.dispatch_dissolution(round_)
         self.collect_dissolution(round_)
+        return ids

@@ -27,11 +27,6 @@ def campaign_store(tmp_path_factory):
     config = small_config()
     campaign = Campaign(config, Ledger(store), build_instruments)
     for r in range(2):
-        campaign.propose(r)
-        campaign.approve(r)
-        campaign.dispatch_synthesis(r)
-        campaign.collect_synthesis(r)
-        campaign.dispatch_dissolution(r)
-        campaign.collect_dissolution(r)
+        campaign.run_round(r)
     campaign.propose(2)  # leaves a batch awaiting approval
     return store, config

@@ -196,12 +196,7 @@ def test_campaign_proposes_with_constraints_residual_gp_and_calibrated_spread(tm
     campaign = Campaign(parse_config(data), Ledger(tmp_path / "store"),
                         {"synthesis": SimulatedSynthesis(seed=2), "dissolution": SimulatedDissolution(seed=2)})
     for round_ in range(3):
-        ids = campaign.propose(round_)
-        campaign.approve(round_)
-        campaign.dispatch_synthesis(round_)
-        campaign.collect_synthesis(round_)
-        campaign.dispatch_dissolution(round_)
-        campaign.collect_dissolution(round_)
+        ids = campaign.run_round(round_)
     forms = campaign.formulations()
     assert forms["formulation_id"].is_unique and len(ids) == 8
     params = _json.loads(forms.loc[forms["round"] == 2, "acquisition_params_json"].iloc[0])

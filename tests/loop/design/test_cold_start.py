@@ -77,16 +77,6 @@ def _campaign(store, *, prior=None, rounds=2, seed=3, **acquisition):
                     {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
 
 
-def _run_round(campaign, round_, recommender=None):
-    ids = campaign.propose(round_, recommender=recommender)
-    campaign.approve(round_)
-    campaign.dispatch_synthesis(round_)
-    campaign.collect_synthesis(round_)
-    campaign.dispatch_dissolution(round_)
-    campaign.collect_dissolution(round_)
-    return ids
-
-
 def _provenance(campaign, round_):
     frame = campaign.ledger.read("formulations")
     return json.loads(frame.loc[frame["round"] == round_, "acquisition_params_json"].iloc[0])
@@ -98,13 +88,13 @@ def earlier_store(tmp_path_factory):
     from nanoloop.loop.design.recommenders import SobolStart
 
     store = tmp_path_factory.mktemp("earlier") / "store"
-    _run_round(_campaign(store, seed=11), 0, recommender=SobolStart(size=16))
+    _campaign(store, seed=11).run_round(0, recommender=SobolStart(size=16))
     return store
 
 
 def test_a_prior_store_makes_round_0_model_driven(tmp_path, earlier_store):
     campaign = _campaign(tmp_path / "store", prior={"stores": [str(earlier_store)]})
-    ids = _run_round(campaign, 0)
+    ids = campaign.run_round(0)
     provenance = _provenance(campaign, 0)
     assert provenance["recommender"] == "ensemble-acquisition"
     assert provenance["prior"]["use"] == "joint" and provenance["prior"]["prior_formulations"] >= 10
@@ -116,7 +106,7 @@ def test_a_prior_store_makes_round_0_model_driven(tmp_path, earlier_store):
     from nanoloop.loop.store.ledger import Ledger
     assert not Ledger(earlier_store, create=False).read("formulations")["campaign"].eq(campaign.config.name).any()
     # round 1: this campaign's own formulations decide how the prior is used, figures stored
-    _run_round(campaign, 1)
+    campaign.run_round(1)
     prior = _provenance(campaign, 1)["prior"]
     assert prior["use"] in ("none", "joint", "fine-tune")
     assert set(prior["held_out_mae_pct"]) == {"none", "joint", "fine-tune"}
@@ -159,7 +149,7 @@ def test_a_prior_lacking_a_variable_needs_a_fill_value(tmp_path, earlier_store):
 
 def test_the_curve_gp_proposes_when_configured(tmp_path):
     campaign = _campaign(tmp_path / "store", cold_start="curve-gp")
-    _run_round(campaign, 0)
+    campaign.run_round(0)
     ids = campaign.propose(1)
     provenance = _provenance(campaign, 1)
     assert provenance["recommender"] == "curve-gp-acquisition" and provenance["curve_gp_on"] >= 2
@@ -171,7 +161,7 @@ def test_the_curve_gp_proposes_when_configured(tmp_path):
 def test_the_cold_start_choice_is_recorded_each_round(tmp_path):
     campaign = _campaign(tmp_path / "store", cold_start="auto")
     for round_ in range(3):
-        _run_round(campaign, round_)
+        campaign.run_round(round_)
     first, second = _provenance(campaign, 1), _provenance(campaign, 2)
     assert "no model-made round" in first["chosen_because"]
     errors = second["cold_start"]["prospective_mae_pct"]
@@ -235,7 +225,7 @@ def test_a_missing_prior_store_is_one_clear_error(tmp_path):
 
 def test_by_default_the_ensemble_proposes_and_says_so(tmp_path):
     campaign = _campaign(tmp_path / "store")
-    _run_round(campaign, 0)
+    campaign.run_round(0)
     campaign.propose(1)
     provenance = _provenance(campaign, 1)
     assert provenance["recommender"] == "ensemble-acquisition"

@@ -128,12 +128,7 @@ def measured_store(tmp_path_factory):
     config = base.model_copy(update={"surrogate": base.surrogate.model_copy(update={"epochs": 40, "members": 3})})
     store = tmp_path_factory.mktemp("design-store")
     campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=1), "dissolution": SimulatedDissolution(seed=1)})
-    campaign.propose(0)
-    campaign.approve(0)
-    campaign.dispatch_synthesis(0)
-    campaign.collect_synthesis(0)
-    campaign.dispatch_dissolution(0)
-    campaign.collect_dissolution(0)
+    campaign.run_round(0)
     return store
 
 
