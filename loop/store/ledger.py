@@ -207,6 +207,23 @@ def _resolve(location: str | os.PathLike) -> tuple[pafs.FileSystem, str, bool]:
     return pafs.LocalFileSystem(), str(Path(text).absolute()), True
 
 
+def check_location(location: str | os.PathLike) -> None:
+    """Refuse a store location that names a file (a store is a folder); nothing is read or created.
+
+    Raises:
+        InputError: ``store '...' is a file, not a folder``, or a URI pyarrow cannot resolve.
+    """
+    fs, root, _ = _resolve(location)
+    _folder_info(fs, root, os.fspath(location))
+
+
+def _folder_info(fs: pafs.FileSystem, root: str, location: str) -> pafs.FileInfo:
+    info = fs.get_file_info(root)
+    if info.type == pafs.FileType.File:
+        raise InputError(f"store {location!r} is a file, not a folder")
+    return info
+
+
 @dataclass
 class Ledger:
     """A campaign store on a local folder or a pyarrow filesystem.
@@ -227,9 +244,7 @@ class Ledger:
         self.fs, self.root, self.local = _resolve(location)
         self.tolerant = tolerant
         self.unreadable: dict[str, str] = {}
-        info = self.fs.get_file_info(self.root)
-        if info.type == pafs.FileType.File:
-            raise InputError(f"store {self.location!r} is a file, not a folder")
+        info = _folder_info(self.fs, self.root, self.location)
         if info.type == pafs.FileType.NotFound:
             if not create:
                 raise InputError(f"store {self.location!r} does not exist")
