@@ -207,7 +207,8 @@ def _import_sheet(campaign, path: Path, n: int) -> None:
 def time_scoring(n: int = 100_000, seed: int = 0) -> dict:
     """Seconds to score n Sobol candidates (objective per ensemble member) with a small fitted ensemble."""
     from nanoloop.loop.design.objective import Objective
-    from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
+    from nanoloop.loop.models.base import curve_rows
+    from nanoloop.loop.models.ensemble import ReleaseEnsemble
 
     space = design_space()
     target = target_profile("two_phase")

@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     campaign = Campaign.open(args.store)
     times = np.asarray(campaign.config.target.times_hours, float)
-    X, y, groups, _ = campaign.training_data()
+    X, y, groups, _ = campaign.models.training_data()
     forms = campaign.ledger.read("formulations").set_index("formulation_id")
     models = campaign.ledger.read("models").sort_values("round")
     print(f"{len(times)} target times, {len(campaign.space.names)} design variables, torch threads {__import__('torch').get_num_threads()}")
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|")
     last = None
     for row in models.itertuples():
-        model = campaign.load_model(row.model_version)
+        model = campaign.models.load(row.model_version)
         earlier = forms.loc[groups, "round"].to_numpy() < row.round
         _, first = np.unique(groups[earlier], return_index=True)
         features = X[earlier][first, :-1]

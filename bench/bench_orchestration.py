@@ -135,7 +135,7 @@ def dask_speedup(campaign, repeats: int) -> dict:
 
     from nanoloop.flows.parallel import dask_task_runner, fit_members_in_tasks
 
-    X, y, groups, n_formulations = campaign.training_data()
+    X, y, groups, n_formulations = campaign.models.training_data()
     members = campaign.config.surrogate.members
     batched = []
     for k in range(repeats):

@@ -82,11 +82,11 @@ def _model_and_config(args, target):
         raise InputError(f"store {args.store!r} does not exist")
     campaign = Campaign.open(args.store)
     config = (config or campaign.config).model_copy(update={"target": target})
-    trained = campaign.latest_model()
+    trained = campaign.models.latest()
     if trained is not None:
         model, source = trained.model, f"model {trained.version} of {args.store} ({trained.n_formulations} formulations)"
     else:
-        X, y, groups, n = campaign.training_data()
+        X, y, groups, n = campaign.models.training_data()
         if n == 0:
             raise InputError(f"store {args.store!r} has no trained model and no measured release curves yet: "
                              "run the campaign until round 0 is measured")
@@ -104,7 +104,7 @@ def _model_and_config(args, target):
 def run_design(args) -> int:
     from nanoloop.loop.design.inverse import DESIGN_SEARCH, inverse_design
     from nanoloop.loop.design.objective import Objective
-    from nanoloop.loop.models.property_model import fit_property_model
+    from nanoloop.loop.design.ensemble_recommender import characterization_model
 
     target = read_target(args.target)
     model, config, source, campaign = _model_and_config(args, target)
@@ -114,19 +114,18 @@ def run_design(args) -> int:
     if objective.characterization_constraints:
         names = [c.name for c in objective.characterization_constraints]
         ledger = campaign.ledger
-        property_model = fit_property_model(space, ledger.read("formulations"), ledger.read("characterization"), campaign.parameters, names, seed=args.seed)
+        property_model = characterization_model(space, ledger.read("formulations"), ledger.read("characterization"), names, seed=args.seed)
         if property_model is None:
             raise InputError(f"constraints on {', '.join(names)} need a characterization model, and {args.store!r} has "
                              "fewer than 3 characterized formulations")
-    from nanoloop.loop.design.domain import measured_encoded
-    from nanoloop.loop.store.measurements import measured_mean_curves
-    from nanoloop.loop.models.predictive import prospective_widening
+    from nanoloop.loop.design.calibration import prospective_widening
 
-    curves = measured_mean_curves(campaign.ledger)  # the campaign's prospective errors widen the f2 interval
+    measured = campaign.measured()
+    curves = measured.by_id  # the campaign's prospective errors widen the f2 interval
     measured_f2 = Objective(campaign.config.target).measured(curves)["f2"] if curves else {}
     widening, _ = prospective_widening(campaign.formulations(), measured_f2)
     designs = inverse_design(model, space, objective, args.n, replace(DESIGN_SEARCH, pool_size=args.pool, seed=args.seed),
-                             property_model=property_model, measured_encoded=measured_encoded(campaign), f2_widening=widening)
+                             property_model=property_model, measured_encoded=measured.encoded, f2_widening=widening)
     if args.plot:
         plot_designs(target, designs, args.plot)
     if args.json:

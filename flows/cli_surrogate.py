@@ -231,13 +231,12 @@ def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
     distribution as the bands), and the distance to the nearest measured formulation
     with the out-of-domain flag (:mod:`nanoloop.loop.design.domain`).
     """
-    from nanoloop.loop.design.domain import OUTSIDE_DISTANCE, distance_to_data, is_outside, measured_encoded
+    from nanoloop.loop.design.domain import OUTSIDE_DISTANCE, distance_to_data, is_outside
     from nanoloop.loop.design.objective import Objective
-    from nanoloop.loop.models.base import Z90
+    from nanoloop.loop.models.base import Z90, curve_rows
     from nanoloop.loop.models.predictive import PredictiveCurves, interval_90
-    from nanoloop.loop.models.ensemble import curve_rows
 
-    trained = campaign.latest_model()
+    trained = campaign.models.latest()
     if trained is None:
         raise InputError(f"store {campaign.ledger.location!r} holds no trained surrogate yet: run a round with measurements first")
     times = np.asarray(times_hours, float)
@@ -250,7 +249,7 @@ def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
     lower, upper = np.clip(mean - Z90 * std, 0, 1), np.clip(mean + Z90 * std, 0, 1)
     f2 = Objective(campaign.config.target).samples(PredictiveCurves(trained.model), features)
     f2_lower, f2_upper = interval_90(f2.values)
-    distance = distance_to_data(features, measured_encoded(campaign))
+    distance = distance_to_data(features, campaign.measured().encoded)
     outside = is_outside(distance)
     return {
         "model_version": trained.version, "n_training_formulations": trained.n_formulations, "times_hours": times.tolist(),

@@ -35,7 +35,7 @@ _EXPORTS = {
     "default_config": "nanoloop.loop.config:default_config",
     "InputError": "nanoloop.loop.errors:InputError",
     "ReleaseEnsemble": "nanoloop.loop.models.ensemble:ReleaseEnsemble",
-    "curve_rows": "nanoloop.loop.models.ensemble:curve_rows",
+    "curve_rows": "nanoloop.loop.models.base:curve_rows",
     "fit_kinetics": "nanoloop.loop.kinetics:fit_laws",
     "summarize_curve": "nanoloop.loop.kinetics:summarize_curve",
     "f1": "nanoloop.loop.kinetics:f1",
@@ -122,7 +122,7 @@ def design(campaign, n: int = 5, target=None, *, pool_size: int = 32768, seed: i
     from nanoloop.loop.design.inverse import DESIGN_SEARCH, inverse_design
     from nanoloop.loop.design.objective import Objective
 
-    trained = campaign.latest_model()
+    trained = campaign.models.latest()
     if trained is None:
         raise InputError(f"campaign {campaign.config.name!r} has no trained model yet: run a round that measures formulations first")
     config = campaign.config if target is None else campaign.config.model_copy(update={"target": target})

@@ -87,7 +87,7 @@ def fit_failure_risk(campaign) -> FailureRisk | None:
     labels = made["formulation_id"].isin(synthesis_failed).to_numpy(int)
     if len(made) < MIN_MADE_FOR_RISK or labels.sum() == 0 or labels.sum() == len(labels):
         return None
-    return FailureRisk().fit(campaign.space.encode(campaign.parameters(made)), labels)
+    return FailureRisk().fit(campaign.space.encode(campaign.space.recipes(made)), labels)
 
 
 def parse_edits(texts) -> dict[str, dict]:
@@ -125,9 +125,9 @@ def predict_recipes(campaign, recipes: list[dict], model_version: str, times_hou
         One dict per recipe with the formulations table's prediction columns.
     """
     from nanoloop.loop.design.objective import Objective
-    from nanoloop.loop.models.ensemble import curve_rows
+    from nanoloop.loop.models.base import curve_rows
 
-    model = campaign.load_model(model_version)
+    model = campaign.models.load(model_version)
     objective = Objective.from_config(campaign.config)
     objective = Objective(objective.target, objective.goals, objective.curve_constraints)  # no characterization model here
     times = np.asarray(times_hours if times_hours is not None and len(times_hours) else campaign.config.target.times_hours, float)
@@ -222,7 +222,7 @@ def batch_review(campaign, round_: int | None = None, edits: dict[str, dict] | N
     feasible = earlier.loc[earlier["feasible"].astype(bool), "objective"]
     incumbent = float(feasible.max()) if len(feasible) else objective.worst_value()
     measured_frame = frame.set_index("formulation_id").loc[measured.index]
-    context = _Context(measured, campaign.space.encode(campaign.parameters(measured_frame)) if len(measured) else np.empty((0, 0)),
+    context = _Context(measured, campaign.space.encode(campaign.space.recipes(measured_frame)) if len(measured) else np.empty((0, 0)),
                        fit_failure_risk(campaign))
     rows = [_review_row(campaign, row, recipe_of(row["parameters_json"]), incumbent, objective.name, context) for _, row in batch.iterrows()]
     for fid, changes in (edits or {}).items():

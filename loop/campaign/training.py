@@ -6,28 +6,22 @@ import hashlib
 import io
 import json
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from nanoloop.loop import __version__
+from nanoloop.loop.design.cold_start import choose_prior_use
+from nanoloop.loop.design.measured import Measured
+from nanoloop.loop.design.objective import Objective
 from nanoloop.loop.errors import InputError
+from nanoloop.loop.models.base import TrainedModel
 from nanoloop.loop.models.blend import build_release_model, load_release_model
-from nanoloop.loop.store.ledger import Ledger, now_utc
 from nanoloop.loop.models.ensemble import ReleaseEnsemble
-
-
-@dataclass
-class TrainedModel:
-    """A surrogate and the version it is stored under."""
-
-    version: str
-    model: ReleaseEnsemble  # or a BlendedRelease (same estimator contract)
-    n_formulations: int
-    prior_use: dict | None = None  # how the [prior] trained it: use, reason, held-out errors, notes (None without a prior)
+from nanoloop.loop.store.ledger import Ledger, now_utc
+from nanoloop.loop.store.measurements import measured_mean_curves
+from nanoloop.loop.store.prior import load_prior
 
 
 class ModelStore:
@@ -36,31 +30,23 @@ class ModelStore:
     Args:
         ledger: the campaign's ledger (curves in, models out).
         config: the campaign config (surrogate settings, seed, name).
-        parameters: ``parameters(frame) -> design variables`` of stored formulations.
     """
 
-    def __init__(self, ledger: Ledger, config, parameters: Callable[[pd.DataFrame], pd.DataFrame]):
+    def __init__(self, ledger: Ledger, config):
         self.ledger = ledger
         self.config = config
         self.space = config.design_space()
-        self.parameters = parameters
         self._prior = None
 
     @property
     def prior(self):
         """The ``[prior]`` data in this campaign's encoding (:class:`~nanoloop.loop.design.prior.PriorData`), None without one."""
-        from nanoloop.loop.store.prior import load_prior
-
         if self._prior is None and (self.config.prior.stores or self.config.prior.files):
             self._prior = load_prior(self.config.prior, self.space)
         return self._prior
 
     def prior_use(self, seed: int) -> dict | None:
         """How the prior trains this round's model: the config's ``[prior] use``, or chosen by cross-validation (``auto``)."""
-        from nanoloop.loop.design.cold_start import choose_prior_use, own_measured
-        from nanoloop.loop.store.measurements import measured_mean_curves
-        from nanoloop.loop.design.objective import Objective
-
         prior = self.prior
         if prior is None:
             return None
@@ -68,9 +54,8 @@ class ModelStore:
         if self.config.prior.use != "auto":
             return {"use": self.config.prior.use, "reason": "set by [prior] use", **said}
         times = Objective.from_config(self.config).curve_times_hours
-        forms = self.ledger.read("formulations")
-        X, Y, _ = own_measured(forms, measured_mean_curves(self.ledger), self.parameters, self.space, times)
-        use, errors, reason = choose_prior_use(X, Y, prior.encoded, prior.at_times(times), seed=seed)
+        measured = Measured.of(self.ledger.read("formulations"), measured_mean_curves(self.ledger), self.space)
+        use, errors, reason = choose_prior_use(measured.encoded, measured.release_at(times), prior.encoded, prior.at_times(times), seed=seed)
         return {"use": use, "reason": reason, "held_out_mae_pct": errors, **said}
 
     def training_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -80,7 +65,7 @@ class ModelStore:
             return np.empty((0, len(self.space.feature_names) + 1)), np.empty(0), np.empty(0), 0
         forms = self.ledger.read("formulations").set_index("formulation_id")
         measured = forms.loc[curves["formulation_id"].unique()]
-        encoded = pd.DataFrame(self.space.encode(self.parameters(measured)), index=measured.index)
+        encoded = pd.DataFrame(self.space.encode(self.space.recipes(measured)), index=measured.index)
         features = encoded.loc[curves["formulation_id"]].to_numpy(np.float32)
         X = np.column_stack([features, curves["time_hours"].to_numpy(np.float32)])
         y = np.clip(curves["release_pct"].to_numpy(float) / 100.0, 0.0, 1.2)

@@ -19,11 +19,9 @@ figures behind them, in the proposal's provenance.
 
 from __future__ import annotations
 
-import io
 import warnings
 
 import numpy as np
-import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
 #: fewer measured formulations of this campaign than this: the prior cannot be judged, it is used jointly
@@ -152,68 +150,3 @@ def replay_errors(rounds: list[dict], times_hours, seed: int = 0) -> dict[str, f
         predicted = 100.0 * np.asarray(r["ensemble"].predict_curves(np.asarray(Xa, np.float32), times_hours)).mean(axis=0)
         errors["ensemble"].append(np.abs(predicted - Ya))
     return {name: round(float(np.mean(np.vstack(e))), 3) for name, e in errors.items() if e}
-
-
-def own_measured(formulations: pd.DataFrame, curves: dict, parameters, space, times_hours, before_round: int | None = None):
-    """(encoded, mean release % at ``times_hours``) of this store's measured formulations, optionally of rounds before one."""
-    frame = formulations[formulations["formulation_id"].isin(list(curves))].drop_duplicates("formulation_id")
-    if before_round is not None:
-        frame = frame[frame["round"] < before_round]
-    if frame.empty:
-        return np.empty((0, len(space.feature_names)), np.float32), np.empty((0, len(times_hours))), frame
-    times = np.asarray(times_hours, float)
-    y = np.array([np.interp(times, curves[f].index.to_numpy(float), curves[f].to_numpy(float)) for f in frame["formulation_id"]])
-    return space.encode(parameters(frame)), y, frame
-
-
-def choose_proposer(context) -> tuple[str, str, dict]:
-    """Which model proposes this round: "ensemble" or "curve-gp", why, and the prospective errors behind it.
-
-    Args:
-        context: the round's :class:`~nanoloop.loop.design.recommenders.ProposalContext` (with a trained model).
-    """
-    from nanoloop.loop.models.blend import load_release_model
-    from nanoloop.loop.store.measurements import measured_mean_curves  # moves to the campaign with the data seam
-    from nanoloop.loop.design.objective import Objective
-    from nanoloop.loop.models.residual_gp import residual_corrected
-
-    acq = context.config.acquisition
-    if acq.cold_start != "auto":
-        return acq.cold_start, f"set by [acquisition] cold_start = {acq.cold_start!r}", {}
-    curves = measured_mean_curves(context.ledger)
-    frame = context.formulations
-    objective = Objective.from_config(context.config)
-    times = objective.curve_times_hours
-    n_own = int(frame["formulation_id"].isin(list(curves)).sum())
-    if n_own >= acq.cold_start_until:
-        return "ensemble", f"{n_own} measured formulations (cold start ends at {acq.cold_start_until})", {}
-    prior = None
-    if context.prior is not None and context.model is not None and (context.model.prior_use or {}).get("use") == "joint":
-        prior = (context.prior.encoded, context.prior.at_times(times))
-    rounds = []
-    for round_ in sorted(r for r in frame["round"].unique() if 0 <= r < context.round):
-        made = frame[(frame["round"] == round_) & ~frame["origin"].str.startswith("edit-of:")]
-        versions = made["model_version"].replace("", np.nan).dropna().unique()
-        Xa, Ya, _ = own_measured(made, curves, context.parameters, context.space, times)
-        Xb, Yb, before = own_measured(frame, curves, context.parameters, context.space, times, before_round=round_)
-        if prior is not None:
-            Xb, Yb = np.vstack([Xb, prior[0]]), np.vstack([Yb, prior[1]])
-        ensemble = None
-        if len(versions):
-            blob = context.ledger.read_blob(f"models/{versions[0]}.pt")
-            if blob is not None:
-                stored = load_release_model(io.BytesIO(blob))[0]
-                ensemble = stored
-                if acq.residual_gp and len(before):
-                    ensemble, _ = residual_corrected(stored, objective, context.space, before, curves, context.parameters, draws=acq.residual_draws,
-                                                     seed=context.config.seed + round_, max_formulations=acq.residual_gp_max,
-                                                     select_mean=acq.residual_gp_select_mean)
-        rounds.append({"before": (Xb, Yb), "after": (Xa, Ya), "ensemble": ensemble})
-    errors = replay_errors(rounds, times, seed=context.config.seed)
-    replayed = sum(1 for r in rounds if r["ensemble"] is not None and len(r["before"][0]) >= 2 and len(r["after"][0]))
-    figures = {"prospective_mae_pct": errors, "replayed_rounds": replayed}
-    if "ensemble" not in errors or "curve-gp" not in errors:
-        return "ensemble", "no model-made round of this campaign measured yet: the ensemble (release laws as the GP's mean) proposes", figures
-    name = "curve-gp" if errors["curve-gp"] < errors["ensemble"] else "ensemble"
-    return name, (f"prospective error on {replayed} replayed round(s): curve GP {errors['curve-gp']:.2f}, "
-                  f"ensemble {errors['ensemble']:.2f} %-points"), figures

@@ -46,16 +46,3 @@ def distance_to_data(encoded, measured_encoded) -> np.ndarray:
 def is_outside(distance) -> np.ndarray:
     """True where a distance lies beyond :data:`OUTSIDE_DISTANCE`."""
     return np.asarray(distance, dtype=np.float64) > OUTSIDE_DISTANCE
-
-
-def measured_encoded(campaign) -> np.ndarray:
-    """Unit encoding of the campaign's measured formulations (those with a release curve), shape (k, d).
-
-    ``campaign``: anything with ``ledger``, ``space`` and ``parameters`` (a Campaign or a ProposalContext).
-    """
-    curves = campaign.ledger.read("curves")
-    if curves.empty:
-        return np.empty((0, len(campaign.space.feature_names)))
-    forms = campaign.ledger.read("formulations").set_index("formulation_id")
-    measured = forms.loc[curves["formulation_id"].unique()]
-    return campaign.space.encode(campaign.parameters(measured))

@@ -23,7 +23,7 @@ from nanoloop.loop.design.candidates import SearchSettings, refine, sobol_pool, 
 from nanoloop.loop.design.domain import distance_to_data, is_outside
 from nanoloop.loop.design.objective import Objective, ObjectiveSamples
 from nanoloop.loop.models.predictive import PredictiveCurves, interval_90
-from nanoloop.loop.models.ensemble import curve_rows
+from nanoloop.loop.models.base import curve_rows
 from nanoloop.loop.models.base import Z90
 
 #: times at which designs report their predicted curve, hours (the simulated tester's schedule)

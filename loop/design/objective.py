@@ -33,6 +33,7 @@ from nanoloop.loop.design.target import TargetProfile
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.lab.instruments import Characterization
 from nanoloop.loop.kinetics import f2
+from nanoloop.loop.models.property_model import PropertyModel
 
 GOAL_KINDS = ("f2", "rmse")
 #: characterization properties a constraint may name (columns of the ledger's characterization table)
@@ -295,7 +296,7 @@ class Objective:
             return 0.0
         return 0.0 if self.goals[0].kind == "f2" else -100.0
 
-    def samples(self, curve_model, encoded: np.ndarray, property_model: "PropertyModel | None" = None) -> ObjectiveSamples:
+    def samples(self, curve_model, encoded: np.ndarray, property_model: PropertyModel | None = None) -> ObjectiveSamples:
         """Objective and feasibility of candidates under every ensemble member.
 
         Args:

@@ -258,6 +258,10 @@ class DesignSpace:
         return pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
 
     # -- encoding ---------------------------------------------------------------
+    def recipes(self, formulations: pd.DataFrame) -> pd.DataFrame:
+        """The design variables of stored formulations (their ``parameters_json``), one column per variable, in this space's order."""
+        return recipes_table(formulations)[self.names]
+
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         """Unit encoding, shape (n, len(feature_names)), float32."""
         blocks = []

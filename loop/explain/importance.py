@@ -176,8 +176,8 @@ def explain_round(campaign, round_: int, times_hours=None, n_repeats: int = 5, n
     has_pd = (campaign.ledger.read("partial_dependence")["model_version"] == version).any() or not campaign_continuous(campaign)
     if not stored.empty and has_signed and has_pd:
         return stored.reset_index(drop=True)
-    model = campaign.load_model(version)
-    X, y, groups, _ = campaign.training_data()
+    model = campaign.models.load(version)
+    X, y, groups, _ = campaign.models.training_data()
     forms = campaign.ledger.read("formulations").set_index("formulation_id")
     if len(groups):
         earlier = forms.loc[groups, "round"].to_numpy() < round_

@@ -49,7 +49,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.base import Z90
-from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
+from nanoloop.loop.models.base import curve_rows
+from nanoloop.loop.models.ensemble import ReleaseEnsemble
 from nanoloop.loop.models.ensemble_io import write_blob
 
 _FORMAT = 2  # 2: a network weight before and after the split time (1: one weight)

@@ -374,19 +374,3 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         median of theirs.
         """
         return combine_members(cls, parts)
-
-
-def curve_rows(features: np.ndarray, times_hours) -> np.ndarray:
-    """Long-format rows for the estimator: every formulation at every time.
-
-    Args:
-        features: (n, d) formulation features.
-        times_hours: (T,) times.
-
-    Returns:
-        (n * T, d + 1) array, formulation-major, time last.
-    """
-    features = np.asarray(features, dtype=np.float32)
-    times = np.asarray(times_hours, dtype=np.float32)
-    repeated = np.repeat(features, len(times), axis=0)
-    return np.column_stack([repeated, np.tile(times, len(features))])

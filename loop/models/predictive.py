@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nanoloop.loop.models.ensemble import curve_rows
+from nanoloop.loop.models.base import curve_rows
 
 DRAWS_PER_MEMBER = 8
 
@@ -96,41 +96,3 @@ def interval_90(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 __all__ = ["DRAWS_PER_MEMBER", "PredictiveCurves", "interval_90", "predictive_draws", "residual_draws"]
-
-
-def prospective_widening(formulations, measured_f2, min_records: int = 4) -> tuple[float, int]:
-    """Factor widening the f2 interval so it covers 90 % of this campaign's own prospective record.
-
-    The model's predictive distribution is calibrated on held-out curves, but the
-    formulations an acquisition picks are the ones it is most optimistic about: on
-    them the errors are larger. This factor is the 90th percentile, over the
-    formulations the model proposed and the lab measured, of the measured f2's
-    distance from the predicted f2 in units of the interval's (unwidened) half on
-    that side; 1 with fewer than ``min_records`` such formulations, never below 1.
-
-    Args:
-        formulations: the ledger's formulations (``formulation_id``, ``acquisition_params_json``
-            holding the stored ``f2``, ``f2_lower_90``, ``f2_upper_90`` and ``f2_widening``).
-        measured_f2: measured f2 by formulation id (a mapping or Series).
-
-    Returns:
-        (factor, number of formulations it was computed on).
-    """
-    import json
-
-    z = []
-    for fid, text in zip(formulations["formulation_id"], formulations["acquisition_params_json"]):
-        try:
-            notes = json.loads(text) if isinstance(text, str) and text else {}
-        except ValueError:
-            continue
-        if not isinstance(notes, dict) or "f2_lower_90" not in notes or fid not in measured_f2:
-            continue
-        measured, mean, k = float(measured_f2[fid]), float(notes["f2"]), float(notes.get("f2_widening", 1.0))
-        if not np.isfinite(measured):
-            continue
-        side = (notes["f2_upper_90"] - mean) if measured >= mean else (mean - notes["f2_lower_90"])
-        z.append(abs(measured - mean) / max(side / k, 1e-6))
-    if len(z) < min_records:
-        return 1.0, len(z)
-    return float(np.clip(np.quantile(z, 0.90), 1.0, 10.0)), len(z)

@@ -108,23 +108,15 @@ class PropertyModel:
         return p
 
 
-def fit_property_model(space, formulations: pd.DataFrame, characterization: pd.DataFrame, parameters, properties, seed: int = 0) -> PropertyModel | None:
-    """Fit a :class:`PropertyModel` on a campaign's characterization table; None when it is empty.
+def fit_property_model(encoded: np.ndarray, values: pd.DataFrame, properties, seed: int = 0) -> PropertyModel | None:
+    """Fit a :class:`PropertyModel` on characterized formulations; None with fewer than 3.
 
     Args:
-        space: the design space (encodes formulations).
-        formulations: the ledger's formulations table (``formulation_id``, ``parameters_json``).
-        characterization: the ledger's characterization table.
-        parameters: callable frame -> design-variable frame (``Campaign.parameters``).
+        encoded: unit encoding of each characterized formulation, shape (n, d).
+        values: their mean measured properties, one row per formulation (same order), one column per property.
         properties: which properties to model.
         seed: seed of the trees.
     """
-    if characterization is None or characterization.empty:
+    if len(values) < 3:
         return None
-    chars = characterization.groupby("formulation_id")[list(properties)].mean()
-    forms = formulations.drop_duplicates("formulation_id").set_index("formulation_id")
-    ids = [i for i in chars.index if i in forms.index]
-    if len(ids) < 3:
-        return None
-    encoded = space.encode(parameters(forms.loc[ids]))
-    return PropertyModel(properties, random_state=seed).fit(encoded, chars.loc[ids].reset_index(drop=True))
+    return PropertyModel(properties, random_state=seed).fit(encoded, values.reset_index(drop=True))

@@ -1,5 +1,8 @@
 """The ensemble's curves corrected by a Gaussian process per target time on its residuals.
 
+Which measured formulations it is fitted on is the caller's choice
+(:func:`nanoloop.loop.design.ensemble_recommender.corrected_by_measurements`).
+
 With few measured formulations the ensemble's objective is too coarse for EI;
 a GP with the ensemble as its mean function keeps the ensemble's mechanistic
 extrapolation far from the data and follows the measurements near them.
@@ -12,7 +15,6 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from nanoloop.loop.design.objective import Objective
 
 
 class ResidualCorrected:
@@ -104,51 +106,3 @@ class ResidualCorrected:
         curves = members[:, None] + mean[None, None] + std[None, None] * z  # (M, K, n, T)
         curves = np.clip(curves, 0.0, 100.0).reshape(-1, len(x), len(times))
         return curves / 100.0
-
-
-def residual_corrected(curve_model, objective: Objective, space, formulations, mean_curves: dict, parameters, *, draws: int = 4,
-                       seed: int = 0, min_formulations: int = 4, max_formulations: int = 150, select_mean: bool = True,
-                       extra: tuple[np.ndarray, np.ndarray] | None = None):
-    """The curve model corrected by :class:`ResidualCorrected` on a campaign's measured formulations.
-
-    Args:
-        curve_model: the fitted ensemble.
-        objective: goals and constraints (the GPs are fitted at its curve times).
-        space: the design space.
-        formulations: the ledger's formulations (``formulation_id``, ``parameters_json``).
-        mean_curves: formulation id -> mean measured curve (Series: hours -> %).
-        parameters: callable formulations frame -> design-variable frame.
-        draws: GP draws per member.
-        seed: seed.
-        min_formulations: below this many measured formulations the model is returned as it is.
-        max_formulations: GP cost grows as n^3 (fit) and n^2 per candidate (spread): above this many,
-            the GPs use the best half by measured objective and a random draw of the rest.
-        select_mean: see :class:`ResidualCorrected`.
-        extra: more formulations to fit on (encoded (m, d), release % at the objective's times (m, T)),
-            e.g. a prior's; they count towards ``max_formulations`` after this campaign's.
-
-    Returns:
-        (model, number of formulations the GPs were fitted on).
-    """
-    measured = formulations[formulations["formulation_id"].isin(list(mean_curves))].drop_duplicates("formulation_id")
-    if len(measured) + (0 if extra is None else len(extra[0])) < min_formulations:
-        return curve_model, 0
-    if len(measured) > max_formulations:
-        score = objective.measured({f: mean_curves[f] for f in measured["formulation_id"]})["objective"]
-        order = score.reindex(measured["formulation_id"]).to_numpy()
-        best = np.argsort(-np.nan_to_num(order, nan=-np.inf), kind="stable")[: max_formulations // 2]
-        rest = np.setdiff1d(np.arange(len(measured)), best)
-        others = np.random.default_rng(seed).choice(rest, max_formulations - len(best), replace=False)
-        measured = measured.iloc[np.sort(np.concatenate([best, others]))]
-    times = objective.curve_times_hours
-    y = np.array([np.interp(times, mean_curves[f].index.to_numpy(float), mean_curves[f].to_numpy(float)) for f in measured["formulation_id"]])
-    X = space.encode(parameters(measured)) if len(measured) else np.empty((0, len(space.feature_names)), np.float32)
-    y = y.reshape(len(measured), len(times))
-    if extra is not None:
-        room = max(max_formulations - len(measured), 0)
-        keep = np.sort(np.random.default_rng(seed).choice(len(extra[0]), min(room, len(extra[0])), replace=False))
-        X, y = np.vstack([X, extra[0][keep]]), np.vstack([y, extra[1][keep]])
-    if len(X) < min_formulations:
-        return curve_model, 0
-    corrected = ResidualCorrected(curve_model, times, draws, seed=seed, select_mean=select_mean).fit(X, y)
-    return corrected, len(X)

@@ -2,7 +2,7 @@
 
 Each imported formulation is a formulations row (origin ``imported``, acquisition
 ``import``, round -1, no model), a ``measured`` event carrying the objective and f2
-computed as for lab curves (:meth:`nanoloop.loop.campaign.campaign.Campaign.measured_scores`),
+computed as for lab curves (:func:`nanoloop.loop.store.measurements.measured_scores`),
 its curves (instrument ``import``, raw checksum = the file's sha256), its kinetic
 summary and its characterization when the file has one. The file's name, sha256, the
 rows and, when outside the space, the reasons are kept in ``acquisition_params_json``.
@@ -24,7 +24,8 @@ from nanoloop.loop.errors import InputError
 from nanoloop.loop.faults import fault_point
 from nanoloop.loop.design.space import recipe_json
 from nanoloop.loop.store.experiments import Experiments, experiments_summary
-from nanoloop.loop.store.measurements import kinetics_row
+from nanoloop.loop.store.measurements import kinetics_row, measured_scores
+from nanoloop.loop.store.events import record_events
 from nanoloop.loop.store.ledger import now_utc
 from nanoloop.loop.store.status import Status
 
@@ -140,10 +141,10 @@ def _write(campaign, experiments: Experiments, ids: list[str]) -> None:
         by_id.setdefault(row["formulation_id"], []).append(row)
     # Order for a crash half-way: rows that refer to a formulation first, then the formulation (now measured, with
     # its event), its curves last; a rerun of the import completes what is missing (appends skip stored keys).
-    scores = campaign.measured_scores(curve_rows)
+    scores = measured_scores(ledger, config, curve_rows)
     ledger.append("characterization", char_rows)
     ledger.append("kinetics", [kinetics_row(fid, rows) for fid, rows in by_id.items()])
-    campaign.record(ids, Status.MEASURED, ROUND, f"imported from {name}", measured=scores)
+    record_events(ledger, config.name, ids, Status.MEASURED, ROUND, f"imported from {name}", measured=scores)
     ledger.append("formulations", formulations)
     fault_point("during-import")
     ledger.append("curves", curve_rows)

@@ -68,3 +68,17 @@ def measured_objectives_from(ledger: Ledger, config) -> pd.DataFrame:
     frame.loc[known, "f2"] = stored.loc[known, "measured_f2"].to_numpy(float)
     rounds = ledger.read("formulations").set_index("formulation_id")["round"]
     return frame.assign(round=rounds.reindex(frame.index).fillna(-1).astype(int).to_numpy())
+
+
+def measured_scores(ledger: Ledger, config, curve_rows: list[dict]) -> dict[str, tuple[float, float]]:
+    """id -> (objective, f2 to the target) of each formulation's mean curve in new curve rows (ledger ``curves`` rows).
+
+    The campaign's objective (``config``), with its characterization constraints read from the ledger;
+    stored on the ``measured`` events when the curves are ingested or imported.
+    """
+    if not curve_rows:
+        return {}
+    objective = Objective.from_config(config)
+    chars = ledger.read("characterization") if objective.characterization_constraints else None
+    scores = objective.measured(mean_curves(pd.DataFrame(curve_rows)), chars)
+    return {fid: (float(r.objective), float(r.f2)) for fid, r in scores.iterrows()}

@@ -46,5 +46,5 @@ def test_readme_instrument_runs_in_a_campaign(tmp_path, monkeypatch):
     assert len(campaign.collect_dissolution(0)["measured"]) == 3
     chars = campaign.ledger.read("characterization")
     assert (chars["encapsulation_efficiency_pct"] == 65).all() and (chars["pdi"] == 0.1).all()
-    params = campaign.parameters(campaign.formulations().set_index("formulation_id").loc[chars["formulation_id"]])
+    params = campaign.space.recipes(campaign.formulations().set_index("formulation_id").loc[chars["formulation_id"]])
     assert list(chars["size_nm"]) == list(params["particle_size_nm"])

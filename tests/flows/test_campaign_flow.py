@@ -71,7 +71,7 @@ def test_model_proposals_carry_prediction_and_provenance(finished_store):
     assert len(row["predicted_release_pct"]) == len(row["predicted_times_hours"]) == len(row["predicted_std_pct"]) > 5
     assert all(b >= a - 1e-9 for a, b in zip(row["predicted_release_pct"], row["predicted_release_pct"][1:]))
     assert row["seed"] == campaign.config.seed and row["nanoloop_version"]
-    model = campaign.load_model(row["model_version"])
+    model = campaign.models.load(row["model_version"])
     assert model.n_members == 3 and type(model).__name__ == "BlendedRelease"  # the campaign's default model
     assert json.loads(campaign.ledger.read("models")["metrics_json"].iloc[0])["model"] == "blend"
     models = campaign.ledger.read("models")

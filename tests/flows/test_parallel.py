@@ -5,7 +5,8 @@ import pytest
 
 from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.store.ledger import Ledger
-from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
+from nanoloop.loop.models.base import curve_rows
+from nanoloop.loop.models.ensemble import ReleaseEnsemble
 from nanoloop.adapters.registry import build_instruments
 from test_campaign_flow import small_config  # noqa: E402
 
@@ -40,7 +41,7 @@ def test_campaign_rounds_on_a_local_dask_cluster(tmp_path, prefect_server):
     models = campaign.ledger.read("models")
     assert len(models) == 1 and models["members"].iloc[0] == 3
     assert '"training": "per-member"' in models["metrics_json"].iloc[0]
-    assert campaign.latest_model().model.n_members == 3
+    assert campaign.models.latest().model.n_members == 3
 
 
 def test_run_with_dask_says_where_the_blend_trains(tmp_path, capsys, monkeypatch):

@@ -54,7 +54,7 @@ def test_damaged_part_is_named_views_go_on_and_doctor_quarantines(how, measured_
     assert part.name in capsys.readouterr().err and part.name in (tmp_path / "r.html").read_text()
 
     with pytest.raises(InputError, match=part.name):  # a run that writes refuses, naming the file
-        Campaign.open(str(store)).training_data()
+        Campaign.open(str(store)).models.training_data()
 
     assert main(["doctor", str(store)]) == 1
     assert part.name in capsys.readouterr().out and part.exists()
@@ -64,7 +64,7 @@ def test_damaged_part_is_named_views_go_on_and_doctor_quarantines(how, measured_
     moved = store / "quarantine" / "curves" / part.name
     assert moved.exists() and "because" in (moved.parent / (part.name + ".note.txt")).read_text()
     assert main(["doctor", str(store)]) == 0
-    Campaign.open(str(store)).training_data()  # usable again
+    Campaign.open(str(store)).models.training_data()  # usable again
 
 
 def test_doctor_finds_inconsistent_events_and_crash_leftovers(measured_store, tmp_path, capsys):

@@ -208,17 +208,17 @@ def test_campaign_proposes_with_constraints_residual_gp_and_calibrated_spread(tm
 def test_residual_gp_is_fitted_on_a_capped_subset():
     import pandas as pd
 
-    from nanoloop.loop.models.residual_gp import residual_corrected
+    from nanoloop.loop.design.ensemble_recommender import corrected_by_measurements
+    from nanoloop.loop.design.measured import Measured
 
     space = default_config().design_space()
     frame = space.sample(40, seed=3)
-    forms = pd.DataFrame({"formulation_id": [f"F{i}" for i in range(40)], "parameters_json": [""] * 40})
     times = np.array(TARGET.times_hours, float)
-    curves = {f"F{i}": pd.Series(np.linspace(10 + i, 60 + i, len(times)), index=times) for i in range(40)}
-    model, n = residual_corrected(SpaceModel(), Objective(TARGET), space, forms, curves, lambda f: frame.iloc[[int(i[1:]) for i in f["formulation_id"]]],
-                                  max_formulations=12)
+    curves = tuple(pd.Series(np.linspace(10 + i, 60 + i, len(times)), index=times) for i in range(40))
+    measured = Measured(tuple(f"F{i}" for i in range(40)), np.zeros(40, int), space.encode(frame), curves)
+    model, n = corrected_by_measurements(SpaceModel(), Objective(TARGET), measured, max_formulations=12)
     assert n == 12 and len(model.gps_) == len(times)
-    assert residual_corrected(SpaceModel(), Objective(TARGET), space, forms.iloc[:3], curves, lambda f: frame.iloc[:3])[1] == 0
+    assert corrected_by_measurements(SpaceModel(), Objective(TARGET), measured.where(np.arange(40) < 3))[1] == 0
 
 
 class WigglyModel:

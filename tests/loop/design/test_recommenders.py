@@ -8,6 +8,7 @@ from nanoloop.loop.design.candidates import SearchSettings
 from nanoloop.loop.config import AcquisitionConfig, TargetProfile, default_config
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.design.objective import Objective
+from nanoloop.loop.campaign.proposing import proposal_rows
 from nanoloop.loop.design.recommenders import Proposal, SobolStart
 from nanoloop.loop.design.strategies import STRATEGIES, STRATEGY_NAMES, Strategy
 
@@ -65,13 +66,13 @@ def test_proposal_rows_carry_predictions_and_provenance():
     proposal = Proposal(recipes, "acquisition", "ei", {"strategy": "ei"}, "M001-x", np.array([1.0, 24.0]),
                         np.array([[10.0, 50.0], [20.0, 60.0]]), np.ones((2, 2)), np.array([70.0, 60.0]), np.array([3.0, 4.0]),
                         np.array([1.5, 0.5])).with_params(recommender="test")
-    rows = proposal.to_rows("c", 2, 7, None)
+    rows = proposal_rows(proposal, "c", 2, 7, None)
     assert [json.loads(r["parameters_json"]) for r in rows] == list(recipes)
     assert rows[1]["predicted_release_pct"] == [20.0, 60.0] and rows[1]["predicted_objective"] == 60.0
     assert rows[0]["acquisition_value"] == 1.5 and rows[0]["model_version"] == "M001-x" and rows[0]["round"] == 2
     assert json.loads(rows[0]["acquisition_params_json"]) == {"strategy": "ei", "recommender": "test"}
     assert rows[0]["formulation_id"] != rows[1]["formulation_id"]
-    plain = Proposal(recipes, "initial-design", "sobol").to_rows("c", 0, 7, None)
+    plain = proposal_rows(Proposal(recipes, "initial-design", "sobol"), "c", 0, 7, None)
     assert plain[0]["predicted_times_hours"] is None and np.isnan(plain[0]["predicted_objective"])
 
 
@@ -98,7 +99,7 @@ def test_a_given_recommender_replaces_the_choice_and_never_repeats(tmp_path):
 
 
 def test_the_acquisition_recommender_without_a_model_is_an_input_error(tmp_path):
-    from nanoloop.loop.design.recommenders import EnsembleAcquisition
+    from nanoloop.loop.design.ensemble_recommender import EnsembleAcquisition
 
     campaign = _campaign(tmp_path)
     with pytest.raises(InputError, match="needs a trained surrogate"):

@@ -22,9 +22,10 @@ from nanoloop.loop.explain.importance import (
     variable_columns,
 )
 from nanoloop.loop.explain.effects import shapley_method
-from nanoloop.loop.design.domain import distance_to_data, measured_encoded
+from nanoloop.loop.design.domain import distance_to_data
 from nanoloop.loop.store.ledger import Ledger
-from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
+from nanoloop.loop.models.base import curve_rows
+from nanoloop.loop.models.ensemble import ReleaseEnsemble
 from nanoloop.adapters.registry import build_instruments
 
 TIMES = np.array([6, 24, 72, 168, 336, 672.0])
@@ -47,14 +48,14 @@ def store(tmp_path_factory):
     campaign = Campaign(config, Ledger(path), build_instruments)
     ids = campaign.propose(0)
     forms = campaign.formulations().set_index("formulation_id").loc[ids]
-    params = campaign.parameters(forms)
+    params = campaign.space.recipes(forms)
     release = _release_pct(params)
     rows = [
         {"formulation_id": fid, "replicate": 0, "time_hours": t, "release_pct": float(r), "instrument": "test", "raw_checksum": ""}
         for fid, curve in zip(ids, release) for t, r in zip(TIMES, curve)
     ]
     campaign.ledger.append("curves", rows)
-    campaign.train(1)
+    campaign.models.train(1)
     return path
 
 
@@ -159,11 +160,11 @@ def test_predict_command(store, tmp_path, capsys):
 
 def test_predict_reports_f2_interval_and_distance_to_the_data(store, tmp_path, capsys):
     campaign = Campaign.open(store)
-    measured = campaign.parameters(campaign.formulations().iloc[:1]).iloc[0]
+    measured = campaign.space.recipes(campaign.formulations().iloc[:1]).iloc[0]
     space = campaign.space
     # the valid formulation farthest from the 24 measured ones, among 2,000 random ones
     pool = space.sample(2000, seed=3)
-    corner = pool.iloc[int(np.argmax(distance_to_data(space.encode(pool), measured_encoded(campaign))))]
+    corner = pool.iloc[int(np.argmax(distance_to_data(space.encode(pool), campaign.measured().encoded)))]
     lines = [",".join(["label", *space.names]), ",".join(["measured", *[str(measured[n]) for n in space.names]]),
              ",".join(["corner", *[str(corner[n]) for n in space.names]])]
     csv = _csv(tmp_path, "\n".join(lines) + "\n")

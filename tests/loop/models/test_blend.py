@@ -9,7 +9,8 @@ from nanoloop.loop.models.blend import BlendedRelease, blend_by_time, build_rele
 from nanoloop.loop.config import SurrogateConfig, default_config
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.base import Z90
-from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
+from nanoloop.loop.models.base import curve_rows
+from nanoloop.loop.models.ensemble import ReleaseEnsemble
 
 TIMES = np.array([1, 4, 8, 24, 48, 72, 120, 168, 240, 336, 504, 672.0])
 

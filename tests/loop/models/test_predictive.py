@@ -5,7 +5,7 @@ from nanoloop.loop.config import TargetProfile
 from nanoloop.loop.design.domain import OUTSIDE_DISTANCE, distance_to_data, is_outside
 from nanoloop.loop.design.objective import Objective
 from nanoloop.loop.models.predictive import PredictiveCurves, interval_90, predictive_draws
-from nanoloop.loop.models.ensemble import curve_rows
+from nanoloop.loop.models.base import curve_rows
 
 TIMES = np.array([4.0, 24.0, 72.0, 168.0, 336.0])
 

@@ -6,7 +6,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from nanoloop.loop.models.ensemble_training import member_weights
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.base import Z90
-from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
+from nanoloop.loop.models.base import curve_rows
+from nanoloop.loop.models.ensemble import ReleaseEnsemble
 
 TIMES = np.array([1, 4, 8, 24, 48, 72, 120, 168, 240, 336, 504, 672.0])
 

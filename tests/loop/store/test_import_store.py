@@ -14,6 +14,7 @@ from nanoloop.loop.campaign.evaluation import campaign_status
 from nanoloop.loop.store.experiments import read_experiments, read_mapping
 from nanoloop.loop.store.importing import import_experiments
 from nanoloop.loop.store.ledger import Ledger
+from nanoloop.loop.store.measurements import measured_scores
 
 EXAMPLES = os.path.join(os.path.dirname(__import__("nanoloop.loop", fromlist=["x"]).__file__), "examples")
 RECIPE = {"polymer": "PLGA 50:50", "polymer_mw_kda": 40, "drug_logp": 2.0, "drug_loading_pct": 10, "particle_size_nm": 200,
@@ -62,7 +63,7 @@ def test_imported_rows_are_measured_formulations_of_round_minus_1(tmp_path):
     assert len(curves) == 16 and set(curves["instrument"]) == {"import"} and set(curves["raw_checksum"]) == {ex.sha256}
     events = campaign.ledger.read("events").set_index("formulation_id")
     rows = curves[curves["formulation_id"] == report.new[0]].to_dict("records")
-    objective, f2 = campaign.measured_scores(rows)[report.new[0]]  # the campaign's own scoring of lab curves
+    objective, f2 = measured_scores(campaign.ledger, campaign.config, rows)[report.new[0]]  # the scoring of lab curves
     assert events.loc[report.new[0], "measured_f2"] == pytest.approx(f2) and events.loc[report.new[0], "round"] == -1
     assert campaign.ledger.read("characterization").set_index("formulation_id").loc[report.new[0], "size_nm"] == 180.0
     assert len(campaign.ledger.read("kinetics")) == 2
