@@ -43,8 +43,8 @@ from nanoloop.adapters.filedrop_layout import (
     FAILURE_COLUMN,
     LayoutError,
     ParsedFile,
-    _number,
-    _rows,
+    cell_number,
+    csv_rows,
 )
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.lab.instruments import JobResult, JobState, ReleaseCurve
@@ -55,9 +55,9 @@ VESSEL_COLUMN = re.compile(r"^(?:vessel[ _-]?|v)(\d+)$", re.IGNORECASE)
 
 def _time_hours(row: dict[str, str], line: int) -> float:
     if row.get("time_hours", "") != "":
-        hours = _number(row, "time_hours", line)
+        hours = cell_number(row, "time_hours", line)
     else:
-        hours = _number(row, "time_min", line) / 60.0
+        hours = cell_number(row, "time_min", line) / 60.0
     if hours < 0:
         raise LayoutError(f"line {line}: time {hours:g} h is negative")
     return hours
@@ -96,7 +96,7 @@ def _results(
 
 def parse_wide(data: bytes, checksum: str) -> ParsedFile:
     """Parse a one-vessel-per-column export; raises LayoutError naming the first problem."""
-    rows = _rows(data, ("key",))
+    rows = csv_rows(data, ("key",))
     header = list(rows[0][1])
     vessels = {c: int(m.group(1)) for c in header if (m := VESSEL_COLUMN.match(c))}
     if not vessels:
@@ -116,7 +116,7 @@ def parse_wide(data: bytes, checksum: str) -> ParsedFile:
             if hours in series:
                 raise LayoutError(f"line {line}: key {key!r} has time {hours:g} h twice")
             cell = row.get(column, "")
-            series[hours] = math.nan if cell.lower() in NO_READING else _check_pct(_number(row, column, line), line, column)
+            series[hours] = math.nan if cell.lower() in NO_READING else _check_pct(cell_number(row, column, line), line, column)
     return _results(readings, failed, {}, checksum)
 
 
@@ -153,12 +153,12 @@ class UvCalibration:
         readings: dict[str, dict[int, dict[float, float]]] = {}
         failed: dict[str, str] = {}
         notes: dict[str, list[str]] = {}
-        for line, row in _rows(data, ("key", "vessel", "time_hours", "absorbance")):
+        for line, row in csv_rows(data, ("key", "vessel", "time_hours", "absorbance")):
             key = row["key"]
             if row.get(FAILURE_COLUMN) and not row["vessel"]:
                 failed.setdefault(key, row[FAILURE_COLUMN])
                 continue
-            vessel = _number(row, "vessel", line)
+            vessel = cell_number(row, "vessel", line)
             if vessel != int(vessel) or vessel < 1:
                 raise LayoutError(f"line {line}: vessel = {row['vessel']!r} must be an integer >= 1")
             series = readings.setdefault(key, {}).setdefault(int(vessel), {})
@@ -169,7 +169,7 @@ class UvCalibration:
             hours = _time_hours(row, line)
             if hours in series:
                 raise LayoutError(f"line {line}: key {key!r} vessel {int(vessel)} has time {hours:g} h twice")
-            absorbance = _number(row, "absorbance", line)
+            absorbance = cell_number(row, "absorbance", line)
             if absorbance > self.max_absorbance:
                 notes.setdefault(key, []).append(
                     f"vessel {int(vessel)} at {hours:g} h: absorbance {absorbance:g} above the calibrated range "

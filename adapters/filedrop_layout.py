@@ -69,7 +69,8 @@ def worklist_keys(text: str) -> list[str]:
     return [row["key"] for row in csv.DictReader(io.StringIO(text)) if row.get("key")]
 
 
-def _number(row: dict[str, str], column: str, line: int) -> float:
+def cell_number(row: dict[str, str], column: str, line: int) -> float:
+    """The number in ``row``'s ``column`` (CSV line ``line``); LayoutError naming the line and column otherwise."""
     raw = (row.get(column) or "").strip()
     try:
         value = float(raw)
@@ -80,7 +81,8 @@ def _number(row: dict[str, str], column: str, line: int) -> float:
     return value
 
 
-def _rows(data: bytes, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+def csv_rows(data: bytes, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of a UTF-8 CSV export that has the ``required`` columns; LayoutError saying what is wrong otherwise."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -117,18 +119,18 @@ def parse_dissolution(data: bytes, checksum: str) -> ParsedFile:
     readings: dict[str, dict[int, dict[float, float]]] = {}
     failures: dict[str, str] = {}
     low, high = DISSOLVED_PCT_RANGE
-    for line, row in _rows(data, DISSOLUTION_COLUMNS):
+    for line, row in csv_rows(data, DISSOLUTION_COLUMNS):
         key = row["key"]
         if row.get(FAILURE_COLUMN):
             failures.setdefault(key, row[FAILURE_COLUMN])
             continue
-        replicate = _number(row, "replicate", line)
+        replicate = cell_number(row, "replicate", line)
         if replicate != int(replicate) or replicate < 1:
             raise LayoutError(f"line {line}: replicate = {row['replicate']!r} must be an integer >= 1")
-        time_h = _number(row, "time_hours", line)
+        time_h = cell_number(row, "time_hours", line)
         if time_h < 0:
             raise LayoutError(f"line {line}: time_hours = {time_h:g} is negative")
-        pct = _number(row, "dissolved_pct", line)
+        pct = cell_number(row, "dissolved_pct", line)
         if not low <= pct <= high:
             raise LayoutError(f"line {line}: dissolved_pct = {pct:g} is outside [{low:g}, {high:g}]")
         series = readings.setdefault(key, {}).setdefault(int(replicate), {})
@@ -151,14 +153,14 @@ def parse_dissolution(data: bytes, checksum: str) -> ParsedFile:
 def parse_synthesis(data: bytes, checksum: str) -> ParsedFile:
     """Parse and validate a synthesis export; raises LayoutError naming the first problem."""
     parsed = ParsedFile()
-    for line, row in _rows(data, SYNTHESIS_COLUMNS):
+    for line, row in csv_rows(data, SYNTHESIS_COLUMNS):
         key = row["key"]
         if key in parsed.results:
             raise LayoutError(f"line {line}: key {key!r} appears twice")
         if row.get(FAILURE_COLUMN):
             parsed.results[key] = JobResult(key, JobState.FAILED, reason=row[FAILURE_COLUMN], raw_checksum=checksum)
             continue
-        values = {c: _number(row, c, line) for c in SYNTHESIS_COLUMNS[1:]}
+        values = {c: cell_number(row, c, line) for c in SYNTHESIS_COLUMNS[1:]}
         if values["size_nm"] <= 0:
             raise LayoutError(f"line {line}: size_nm = {values['size_nm']:g} must be > 0")
         parsed.results[key] = JobResult(

@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from campaign_baselines import run_curve_gp, run_gp_ei, run_random  # noqa: E402
 from campaign_prior import run_curve_gp_prior, run_ours_prior  # noqa: E402
-from campaign_lab import POOL_SIZE, TARGETS, bench_config, design_space, target_profile  # noqa: E402
+from campaign_lab import POOL_SIZE, TARGETS, bench_config, design_space, run_campaign, target_profile  # noqa: E402
 from campaign_stats import THRESHOLDS, best_so_far, print_tables, summarise  # noqa: E402
 from nanoloop.loop.design.objective import f2_to_target  # noqa: E402
 
@@ -75,22 +75,6 @@ def run_ours_network(target_name: str, seed: int, rounds: int, batch: int) -> li
     config = bench_config(target_name, seed, rounds, batch)
     config = config.model_copy(update={"surrogate": config.surrogate.model_copy(update={"model": "ensemble"})})
     return run_campaign(config, seed, rounds)
-
-
-def run_campaign(config, seed: int, rounds: int) -> list[float]:
-    """Run ``config`` on the simulated lab (seeded ``seed``) for ``rounds`` rounds; f2 per experiment in order."""
-    from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
-    from nanoloop.loop.campaign.campaign import Campaign
-    from nanoloop.loop.store.measurements import measured_objective
-    from nanoloop.loop.store.ledger import Ledger
-
-    with tempfile.TemporaryDirectory(prefix="nanoloop-bench-") as store:
-        campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
-        order = []
-        for round_ in range(rounds):
-            order += campaign.run_round(round_)
-        scores = measured_objective(campaign.ledger, config.target)
-        return [float(scores.get(fid, -np.inf)) for fid in order]
 
 
 RUNNERS = {"random": run_random, "gp_ei": run_gp_ei, "curve_gp": run_curve_gp, "ours": run_ours, "ours_network": run_ours_network,

@@ -1,4 +1,4 @@
-"""The campaign benchmark's simulated lab, targets and config (shared by bench_campaign and bench_calibration).
+"""The campaign benchmark's simulated lab, targets, config and campaign runner (shared by bench_campaign, campaign_prior and bench_calibration).
 
 The targets are the rounded noise-free curves of formulations of a
 32768-point Sobol sample (seed 11), picked among shape classes that random
@@ -7,6 +7,8 @@ them on the ground truth. Chosen before any strategy was run.
 """
 
 from __future__ import annotations
+
+import tempfile
 
 import numpy as np
 
@@ -82,3 +84,17 @@ def bench_config(target_name: str, seed: int, rounds: int, batch: int):
                                    "target": target, "acquisition": acquisition})
 
 
+def run_campaign(config, seed: int, rounds: int) -> list[float]:
+    """Run ``config`` on the simulated lab (seeded ``seed``) for ``rounds`` rounds; f2 per experiment in order."""
+    from nanoloop.adapters.simulated import SimulatedDissolution, SimulatedSynthesis
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.measurements import measured_objective
+    from nanoloop.loop.store.ledger import Ledger
+
+    with tempfile.TemporaryDirectory(prefix="nanoloop-bench-") as store:
+        campaign = Campaign(config, Ledger(store), {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
+        order = []
+        for round_ in range(rounds):
+            order += campaign.run_round(round_)
+        scores = measured_objective(campaign.ledger, config.target)
+        return [float(scores.get(fid, -np.inf)) for fid in order]

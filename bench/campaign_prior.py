@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from campaign_lab import bench_config
+from campaign_lab import bench_config, run_campaign
 from nanoloop.loop.config import default_config, parse_config
 
 EARLIER_FORMULATIONS = 40
@@ -50,8 +50,6 @@ def prior_config(target_name: str, seed: int, rounds: int, batch: int, store: Pa
 
 def run_ours_prior(target_name: str, seed: int, rounds: int, batch: int) -> list[float]:
     """``ours`` with the earlier campaign as its prior."""
-    from bench_campaign import run_campaign
-
     with tempfile.TemporaryDirectory(prefix="nanoloop-earlier-") as folder:
         store = earlier_campaign(Path(folder) / "earlier", seed)
         return run_campaign(prior_config(target_name, seed, rounds, batch, store), seed, rounds)

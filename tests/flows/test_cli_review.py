@@ -268,7 +268,7 @@ def test_the_blend_option_trains_stores_and_loads_a_blended_model(copy):
 
     campaign = Campaign.open(str(copy))
     config = campaign.config.model_copy(update={"surrogate": campaign.config.surrogate.model_copy(update={"model": "blend"})})
-    models = ModelStore(campaign.ledger, config, campaign.parameters)
+    models = ModelStore(campaign.ledger, config)
     trained = models.train(3, fit_members=lambda *a: pytest.fail("the blend trains in this process"))
     assert isinstance(trained.model, BlendedRelease) and isinstance(models.load(trained.version), BlendedRelease)
     metrics = json.loads(campaign.ledger.read("models").set_index("model_version").loc[trained.version, "metrics_json"])
