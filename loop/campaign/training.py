@@ -16,6 +16,7 @@ import pandas as pd
 from nanoloop.loop import __version__
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.blend import build_release_model, load_release_model
+from nanoloop.loop.models.base import ReleaseModel
 from nanoloop.loop.store.ledger import Ledger, now_utc
 from nanoloop.loop.models.ensemble import ReleaseEnsemble
 
@@ -25,7 +26,7 @@ class TrainedModel:
     """A surrogate and the version it is stored under."""
 
     version: str
-    model: ReleaseEnsemble  # or a BlendedRelease (same estimator contract)
+    model: ReleaseModel  # a ReleaseEnsemble or a BlendedRelease
     n_formulations: int
     prior_use: dict | None = None  # how the [prior] trained it: use, reason, held-out errors, notes (None without a prior)
 
