@@ -47,6 +47,10 @@ class FlatCurves:
         zeros = np.zeros(len(X))
         return (zeros, zeros) if return_std else zeros
 
+    def predict_noise(self, X) -> np.ndarray:
+        """No noise, shape (n_rows,): the GP on top carries it."""
+        return np.zeros(len(X))
+
 
 def _gp_per_time(X: np.ndarray, Y: np.ndarray, seed: int, kernels=None):
     """One GP per column of Y (standardised); returns [(gp, centre, scale)] with fitted kernels reused when given."""

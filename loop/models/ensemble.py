@@ -125,11 +125,13 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         if self.device not in ("auto", "cpu", "cuda"):
             raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
 
-    def _head(self) -> CurveHead:
+    def curve_head(self) -> CurveHead:
+        """The fitted curve head: the release law (or basis) with the time scales of the training rows."""
         return CurveHead(self.head, self.residual, self.time_center_hours_, self.freeform_taus_hours_)
 
     # -- fitting -----------------------------------------------------------------
-    def _device(self) -> torch.device:
+    def torch_device(self) -> torch.device:
+        """The torch device the ``device`` setting names ("auto": CUDA when available); InputError if CUDA is asked for and absent."""
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cuda" and not torch.cuda.is_available():
@@ -181,7 +183,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self._fit_scaling(features, times)
         train_w, val_w, use_validation = member_weights(self, features, groups, sample_weight)
-        device = self._device()
+        device = self.torch_device()
         with torch.random.fork_rng(devices=[]):  # dropout draws from the global generator: leave the caller's alone
             torch.manual_seed(int(self.random_state))
             generator = torch.Generator().manual_seed(int(self.random_state))
@@ -302,20 +304,33 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         with torch.no_grad():
             raw = self._raw(X[:, :-1])
             t = torch.as_tensor(X[:, -1], device=raw.device)
-            return self._head().curve(raw, t).cpu().numpy().astype(np.float64)
+            return self.curve_head().curve(raw, t).cpu().numpy().astype(np.float64)
 
-    def predict(self, X, return_std: bool = False):
-        """Mean release fraction, shape (n_rows,); with ``return_std`` also the predictive std (members + noise, calibrated)."""
+    def _members_and_noise_variance(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Each member's release fraction (n_members, n_rows) and the members' mean noise variance (n_rows,), one pass."""
         X = self._rows(X)
         with torch.no_grad():
             raw = self._raw(X[:, :-1])
             t = torch.as_tensor(X[:, -1], device=raw.device)
-            members = self._head().curve(raw, t).cpu().numpy().astype(np.float64)
+            members = self.curve_head().curve(raw, t).cpu().numpy().astype(np.float64)
             noise = CurveHead.noise_std(raw).cpu().numpy().astype(np.float64)
+        return members, (noise**2).mean(axis=0)
+
+    def predict_noise(self, X) -> np.ndarray:
+        """Std of the noise the members predict (root mean of their noise variances), uncalibrated, shape (n_rows,).
+
+        The spread the members' disagreement does not explain: ``predict(X, return_std=True)``'s std is
+        ``sqrt(predict_members(X).var(axis=0) + predict_noise(X)**2) * std_scale_``.
+        """
+        return np.sqrt(self._members_and_noise_variance(X)[1])
+
+    def predict(self, X, return_std: bool = False):
+        """Mean release fraction, shape (n_rows,); with ``return_std`` also the predictive std (members + noise, calibrated)."""
+        members, noise_variance = self._members_and_noise_variance(X)
         mean = members.mean(axis=0)
         if not return_std:
             return mean
-        std = np.sqrt(members.var(axis=0) + (noise**2).mean(axis=0)) * self.std_scale_
+        std = np.sqrt(members.var(axis=0) + noise_variance) * self.std_scale_
         return mean, std
 
     def predict_curves(self, features, times_hours) -> np.ndarray:
@@ -324,7 +339,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         with torch.no_grad():
             raw = self._raw(features)
             t = torch.as_tensor(times, device=raw.device).expand(raw.shape[1], -1)
-            return self._head().curve(raw, t).cpu().numpy().astype(np.float64)
+            return self.curve_head().curve(raw, t).cpu().numpy().astype(np.float64)
 
     def curve_tensor(self, features: torch.Tensor, times_hours: torch.Tensor) -> torch.Tensor:
         """Differentiable member curves (for attributions): features (n, d) unscaled, times (T,) hours -> (M, n, T).
@@ -337,7 +352,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         scale = torch.as_tensor(self.x_scale_, device=device)
         raw = self.net_(self._clip((features.to(device) - mean) / scale))
         t = times_hours.to(device=device, dtype=raw.dtype).reshape(1, -1).expand(raw.shape[1], -1)
-        return self._head().curve(raw, t)
+        return self.curve_head().curve(raw, t)
 
     def curve_parameters(self, features) -> dict[str, np.ndarray]:
         """Hybrid head only: each member's release-law parameters, arrays of shape (n_members, n)."""
@@ -345,9 +360,9 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             raise InputError("curve parameters are defined for the hybrid head only")
         with torch.no_grad():
             raw = self._raw(features)
-            params = self._head().law_parameters(raw)
+            params = self.curve_head().law_parameters(raw)
             if self.residual > 0:
-                params["residual_weight"] = self._head().residual_weight(raw)
+                params["residual_weight"] = self.curve_head().residual_weight(raw)
         return {k: v.cpu().numpy().astype(np.float64) for k, v in params.items()}
 
     # -- persistence (loop/models/ensemble_io.py) ------------------------------------------
