@@ -49,7 +49,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.base import Z90, ReleaseModel
-from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
+from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows, training_rows
 from nanoloop.loop.models.ensemble_io import write_blob
 
 _FORMAT = 2  # 2: a network weight before and after the split time (1: one weight)
@@ -200,12 +200,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         started = time.perf_counter()
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        if X.ndim != 2 or X.shape[1] < 2 or len(X) != len(y) or len(X) == 0:
-            raise InputError(f"X must have shape (n_rows, n_features + 1) matching y; got {X.shape} and {y.shape}")
-        if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
-            raise InputError("X and y must be finite (no NaN or inf)")
+        X, y = training_rows(X, y)
         if groups is None:
             _, groups = np.unique(X[:, :-1], axis=0, return_inverse=True)
         groups = np.asarray(groups).reshape(-1)

@@ -138,15 +138,9 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             raise InputError("device='cuda' but no CUDA device is available")
         return torch.device(self.device)
 
-    def _split(self, X: np.ndarray, y: np.ndarray):
-        if X.ndim != 2 or X.shape[1] < 2:
-            raise InputError(f"X must have shape (n_rows, n_features + 1 time column), got {X.shape}")
-        if len(X) != len(y):
-            raise InputError(f"X has {len(X)} rows but y has {len(y)}")
-        if len(X) == 0:
-            raise InputError("X has no rows")
-        if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
-            raise InputError("X and y must be finite (no NaN or inf)")
+    @staticmethod
+    def _split(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Checked rows (:func:`training_rows`) -> features (n_rows, n_features) and times in hours (n_rows,), float32."""
         return X[:, :-1].astype(np.float32), X[:, -1].astype(np.float32)
 
     def _fit_scaling(self, features: np.ndarray, times: np.ndarray) -> None:
@@ -173,12 +167,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             self.
         """
         self._check_params()
-        X, y = np.asarray(X), np.asarray(y)
-        if np.iscomplexobj(X) or np.iscomplexobj(y):
-            raise InputError("ReleaseEnsemble.fit: complex values in X or y; features, times and release must be real numbers")
-        X = X.astype(np.float64)
-        y = y.astype(np.float64).reshape(-1)
-        features, times = self._split(X, y)
+        X, y = training_rows(X, y)
+        features, times = self._split(X)
         started = time.perf_counter()
         self.n_features_in_ = X.shape[1]
         self._fit_scaling(features, times)
@@ -221,9 +211,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             the fine-tuned ensemble (``fine_tuned_`` records what was done).
         """
         check_is_fitted(self, "net_")
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+        X, y = training_rows(X, y)
+        if X.shape[1] != self.n_features_in_:
             raise InputError(f"fine-tuning rows need {self.n_features_in_} columns (features + time), got shape {X.shape}")
         if epochs < 1 or anchor_strength < 0:
             raise InputError("epochs must be at least 1 and anchor_strength not negative")
@@ -231,7 +220,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         model = copy.deepcopy(self)
         if random_state is not None:
             model.random_state = random_state
-        features, times = model._split(X, y)
+        features, times = model._split(X)
         train_w, val_w, use_validation = member_weights(model, features, groups)
         data = training_tensors(model, features, times, y, next(model.net_.parameters()).device)
         anchor = [p.detach().clone() for p in model.net_.parameters()]
@@ -389,6 +378,27 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         median of theirs.
         """
         return combine_members(cls, parts)
+
+
+def training_rows(X, y) -> tuple[np.ndarray, np.ndarray]:
+    """Checked training rows as float64: X (n_rows, n_features + 1) with the time in hours last, y (n_rows,) release fraction.
+
+    A column vector ``y`` is flattened. Raises InputError for complex values, a wrong shape, no rows, or values
+    that are not finite.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if np.iscomplexobj(X) or np.iscomplexobj(y):
+        raise InputError("complex values in X or y; features, times and release must be real numbers")
+    X, y = X.astype(np.float64), y.astype(np.float64).reshape(-1)
+    if X.ndim != 2 or X.shape[1] < 2:
+        raise InputError(f"X must have shape (n_rows, n_features + 1 time column), got {X.shape}")
+    if len(X) != len(y):
+        raise InputError(f"X has {len(X)} rows but y has {len(y)}")
+    if len(X) == 0:
+        raise InputError("X has no rows")
+    if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
+        raise InputError("X and y must be finite (no NaN or inf)")
+    return X, y
 
 
 def curve_rows(features: np.ndarray, times_hours) -> np.ndarray:

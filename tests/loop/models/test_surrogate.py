@@ -6,6 +6,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from nanoloop.loop.models.ensemble_training import member_weights
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.base import Z90
+from nanoloop.loop.models.blend import BlendedRelease
 from nanoloop.loop.models.ensemble import ReleaseEnsemble, curve_rows
 
 TIMES = np.array([1, 4, 8, 24, 48, 72, 120, 168, 240, 336, 504, 672.0])
@@ -65,10 +66,13 @@ def test_sklearn_contract():
     assert not hasattr(model, "net_")  # nothing fitted in __init__
 
 
-def test_complex_input_is_refused_not_cast():
+@pytest.mark.parametrize("model", [ReleaseEnsemble, BlendedRelease])
+def test_complex_input_is_refused_not_cast(model):
     X = np.ones((4, 3), dtype=complex)
     with pytest.raises(InputError, match="complex"):
-        ReleaseEnsemble(n_members=2, epochs=5).fit(X, np.ones(4))
+        model(n_members=2, epochs=5).fit(X, np.ones(4))
+    with pytest.raises(InputError, match="complex"):
+        model(n_members=2, epochs=5).fit(X.real, np.ones(4) + 1j)
 
 
 _WORDING = "bad input raises InputError (a ValueError) whose one-line message names the expected layout, not scikit-learn's wording"
@@ -91,8 +95,14 @@ SKIPPED_CHECKS = {
 }
 
 
-@parametrize_with_checks([ReleaseEnsemble(n_members=2, epochs=5, hidden=8, device="cpu")],
-                         expected_failed_checks=lambda estimator: SKIPPED_CHECKS, xfail_strict=True)
+#: the blend's checks that do not apply beyond :data:`SKIPPED_CHECKS`, and why
+BLEND_SKIPPED_CHECKS = {**SKIPPED_CHECKS}
+
+
+@parametrize_with_checks([ReleaseEnsemble(n_members=2, epochs=5, hidden=8, device="cpu"),
+                          BlendedRelease(n_members=2, epochs=5, hidden=8, n_jobs=1, device="cpu")],
+                         expected_failed_checks=lambda estimator: BLEND_SKIPPED_CHECKS if isinstance(estimator, BlendedRelease) else SKIPPED_CHECKS,
+                         xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
     """scikit-learn's own estimator checks: cloning, fitted attributes, pickling, idempotent fit, dtypes, NaN refusal ..."""
     check(estimator)
