@@ -41,6 +41,27 @@ from nanoloop.loop.models.ensemble_io import combine_members, load_ensemble, sav
 _LIKELIHOODS = ("beta-nll", "gaussian", "laplace")
 
 
+def training_rows(X, y) -> tuple[np.ndarray, np.ndarray]:
+    """Checked training rows as float64: X (n_rows, n_features + 1) with the time in hours last, y (n_rows,) release fraction.
+
+    A column vector ``y`` is flattened. Raises InputError for complex values, a wrong shape, no rows, or values
+    that are not finite.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if np.iscomplexobj(X) or np.iscomplexobj(y):
+        raise InputError("complex values in X or y; features, times and release must be real numbers")
+    X, y = X.astype(np.float64), y.astype(np.float64).reshape(-1)
+    if X.ndim != 2 or X.shape[1] < 2:
+        raise InputError(f"X must have shape (n_rows, n_features + 1 time column), got {X.shape}")
+    if len(X) != len(y):
+        raise InputError(f"X has {len(X)} rows but y has {len(y)}")
+    if len(X) == 0:
+        raise InputError("X has no rows")
+    if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
+        raise InputError("X and y must be finite (no NaN or inf)")
+    return X, y
+
+
 class ReleaseEnsemble(RegressorMixin, BaseEstimator):
     """Deep ensemble predicting cumulative release (fraction) at any time.
 
@@ -378,27 +399,6 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         median of theirs.
         """
         return combine_members(cls, parts)
-
-
-def training_rows(X, y) -> tuple[np.ndarray, np.ndarray]:
-    """Checked training rows as float64: X (n_rows, n_features + 1) with the time in hours last, y (n_rows,) release fraction.
-
-    A column vector ``y`` is flattened. Raises InputError for complex values, a wrong shape, no rows, or values
-    that are not finite.
-    """
-    X, y = np.asarray(X), np.asarray(y)
-    if np.iscomplexobj(X) or np.iscomplexobj(y):
-        raise InputError("complex values in X or y; features, times and release must be real numbers")
-    X, y = X.astype(np.float64), y.astype(np.float64).reshape(-1)
-    if X.ndim != 2 or X.shape[1] < 2:
-        raise InputError(f"X must have shape (n_rows, n_features + 1 time column), got {X.shape}")
-    if len(X) != len(y):
-        raise InputError(f"X has {len(X)} rows but y has {len(y)}")
-    if len(X) == 0:
-        raise InputError("X has no rows")
-    if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
-        raise InputError("X and y must be finite (no NaN or inf)")
-    return X, y
 
 
 def curve_rows(features: np.ndarray, times_hours) -> np.ndarray:
