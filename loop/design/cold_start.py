@@ -19,10 +19,9 @@ figures behind them, in the proposal's provenance.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
+
+from nanoloop.loop.models.gp import fit_standardised_gp
 
 #: fewer measured formulations of this campaign than this: the prior cannot be judged, it is used jointly
 MIN_TO_JUDGE = 4
@@ -45,26 +44,14 @@ class FlatCurves:
         zeros = np.zeros(len(X))
         return (zeros, zeros) if return_std else zeros
 
+    def predict_noise(self, X) -> np.ndarray:
+        """No noise, shape (n_rows,): the GP on top carries it."""
+        return np.zeros(len(X))
+
 
 def _gp_per_time(X: np.ndarray, Y: np.ndarray, seed: int, kernels=None):
     """One GP per column of Y (standardised); returns [(gp, centre, scale)] with fitted kernels reused when given."""
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-
-    out = []
-    for j in range(Y.shape[1]):
-        y = Y[:, j]
-        centre, scale = float(np.mean(y)), float(np.std(y)) or 1.0
-        if kernels is None:
-            kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(np.full(X.shape[1], 0.5), (1e-2, 1e2), nu=2.5) + WhiteKernel(0.1, (1e-4, 1e1))
-            gp = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=1, random_state=seed)
-        else:
-            gp = GaussianProcessRegressor(kernels[j], normalize_y=False, optimizer=None)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gp.fit(X, (y - centre) / scale)
-        out.append((gp, centre, scale))
-    return out
+    return [fit_standardised_gp(X, Y[:, j], seed, None if kernels is None else kernels[j]) for j in range(Y.shape[1])]
 
 
 def _predict(gps, X: np.ndarray) -> np.ndarray:

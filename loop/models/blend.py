@@ -48,9 +48,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.models.base import Z90
-from nanoloop.loop.models.base import curve_rows
-from nanoloop.loop.models.ensemble import ReleaseEnsemble
+from nanoloop.loop.models.base import Z90, ReleaseModel, curve_rows
+from nanoloop.loop.models.ensemble import ReleaseEnsemble, training_rows
 from nanoloop.loop.models.ensemble_io import write_blob
 
 _FORMAT = 2  # 2: a network weight before and after the split time (1: one weight)
@@ -187,14 +186,6 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
     def _tree_members(boosters, X) -> np.ndarray:
         return np.clip(np.stack([b.predict(X) for b in boosters]), 0.0, 1.0)
 
-    @staticmethod
-    def _network_parts(network: ReleaseEnsemble, X) -> tuple[np.ndarray, np.ndarray]:
-        """The network's members (M, n) and its noise std (n,), uncalibrated."""
-        members = network.predict_members(X)
-        _, std = network.predict(X, return_std=True)
-        noise2 = (std / network.std_scale_) ** 2 - members.var(axis=0)
-        return members, np.sqrt(np.maximum(noise2, 0.0))
-
     # -- fitting ------------------------------------------------------------------------
     def fit(self, X, y, groups=None):
         """Choose the blend (the two network weights and the trees' settings) by group validation, then train on every row.
@@ -209,12 +200,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         started = time.perf_counter()
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        if X.ndim != 2 or X.shape[1] < 2 or len(X) != len(y) or len(X) == 0:
-            raise InputError(f"X must have shape (n_rows, n_features + 1) matching y; got {X.shape} and {y.shape}")
-        if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
-            raise InputError("X and y must be finite (no NaN or inf)")
+        X, y = training_rows(X, y)
         if groups is None:
             _, groups = np.unique(X[:, :-1], axis=0, return_inverse=True)
         groups = np.asarray(groups).reshape(-1)
@@ -246,7 +232,7 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
     def _parallel(self):
         """A thread pool for independent fits; torch on one thread each, the caller's random state left alone."""
         workers = self.n_jobs if self.n_jobs is not None else min(4, os.cpu_count() or 1)
-        if self._network(0)._device().type != "cpu":
+        if self._network(0).torch_device().type != "cpu":
             workers = 1  # one GPU: the fits queue on it anyway
         before = torch.get_num_threads()
         torch.set_num_threads(1)
@@ -272,7 +258,8 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
             train = ~held
             _, inner = np.unique(group_index[train], return_inverse=True)
             network = self._network(seed + 31 * (k + 1)).fit(X[train], y[train], groups=inner)
-            parts = {"net": self._network_parts(network, X[held]), "net_split": network.predict_members(at_split[held])}
+            parts = {"net": (network.predict_members(X[held]), network.predict_noise(X[held])),
+                     "net_split": network.predict_members(at_split[held])}
             for s in self.tree_settings if with_trees else ():
                 boosters = self._fit_trees(X[train], y[train], inner, s, seed + 31 * (k + 1))
                 parts[s] = (self._tree_members(boosters, X[held]), self._tree_members(boosters, at_split[held]))
@@ -310,29 +297,29 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
     # -- prediction -----------------------------------------------------------------------
     def predict_members(self, X) -> np.ndarray:
         """Each member's release fraction, shape (n_members, n_rows)."""
-        return self._members(self._rows(X))[0]
+        X = self._rows(X)
+        net = self.network_.predict_members(X)
+        if not self.trees_:
+            return net
+        at_split = self._at_split(X)
+        return blend_by_time(net, self._tree_part(X), self.network_.predict_members(at_split),
+                             self._tree_part(at_split), X[:, -1] > self.split_hours_,
+                             self.network_weight_early_, self.network_weight_late_)
+
+    def predict_noise(self, X) -> np.ndarray:
+        """Std of the noise the members do not explain (the network's), uncalibrated, shape (n_rows,).
+
+        ``predict(X, return_std=True)``'s std is ``sqrt(predict_members(X).var(axis=0) + predict_noise(X)**2) * std_scale_``.
+        """
+        return self.network_.predict_noise(self._rows(X))
 
     def predict(self, X, return_std: bool = False):
         """Mean release fraction (n_rows,); with ``return_std`` also the calibrated predictive std (members + noise)."""
-        members, noise = self._members(self._rows(X), with_noise=return_std)
+        members = self.predict_members(X)
         mean = members.mean(axis=0)
         if not return_std:
             return mean
-        return mean, np.sqrt(members.var(axis=0) + noise**2) * self.std_scale_
-
-    def _members(self, X: np.ndarray, with_noise: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """Blended members (M, n) and, when asked, the network's noise std (n,)."""
-        if with_noise:
-            net, noise = self._network_parts(self.network_, X)
-        else:
-            net, noise = self.network_.predict_members(X), None
-        if not self.trees_:
-            return net, noise
-        at_split = self._at_split(X)
-        members = blend_by_time(net, self._tree_part(X), self.network_.predict_members(at_split),
-                                self._tree_part(at_split), X[:, -1] > self.split_hours_,
-                                self.network_weight_early_, self.network_weight_late_)
-        return members, noise
+        return mean, np.sqrt(members.var(axis=0) + self.predict_noise(X) ** 2) * self.std_scale_
 
     def _tree_part(self, X: np.ndarray) -> np.ndarray:
         """The trees' members at rows ``X`` (M, n); rows after the split are skipped (zeros) when the trees carry no weight there."""
@@ -428,8 +415,13 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         return model
 
 
-def load_release_model(path, device: str | None = None):
-    """Read a saved :class:`BlendedRelease` or :class:`ReleaseEnsemble`; returns (model, user metadata)."""
+def load_release_model(path, device: str | None = None) -> tuple[ReleaseModel, dict]:
+    """Read a saved :class:`BlendedRelease` or :class:`ReleaseEnsemble` (the saved kind decides); returns (model, user metadata).
+
+    Args:
+        path: file path or binary buffer written by the model's ``save``.
+        device: override the saved device setting of the network ("auto", "cpu", "cuda").
+    """
     raw = path.read() if hasattr(path, "read") else open(path, "rb").read()
     try:
         blob = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
@@ -441,11 +433,22 @@ def load_release_model(path, device: str | None = None):
     return ReleaseEnsemble.load(io.BytesIO(raw), device=device)
 
 
-def build_release_model(settings, random_state: int, n_members: int | None = None):
-    """The campaign's surrogate from its ``[surrogate]`` settings (``model = "blend"`` or ``"ensemble"``)."""
+# ``[surrogate] model`` -> the class it names
+_RELEASE_MODELS = {"blend": BlendedRelease, "ensemble": ReleaseEnsemble}
+
+
+def build_release_model(settings, random_state: int, n_members: int | None = None) -> ReleaseModel:
+    """The campaign's unfitted surrogate from its ``[surrogate]`` settings.
+
+    Args:
+        settings: a :class:`~nanoloop.loop.config.SurrogateConfig` (or a copy); ``settings.model`` names the model,
+            "blend" (the config's default) or "ensemble" (the network alone).
+        random_state: seed.
+        n_members: members, instead of ``settings.members``.
+    """
+    if settings.model not in _RELEASE_MODELS:
+        raise InputError(f"[surrogate] model must be one of {sorted(_RELEASE_MODELS)}, got {settings.model!r}")
     members = settings.members if n_members is None else n_members
-    if getattr(settings, "model", "ensemble") == "blend":
-        return BlendedRelease(head=settings.head, n_members=members, hidden=settings.hidden, epochs=settings.epochs,
-                              learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=random_state)
-    return ReleaseEnsemble(head=settings.head, n_members=members, hidden=settings.hidden, epochs=settings.epochs,
-                           learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=random_state)
+    model = _RELEASE_MODELS[settings.model]
+    return model(head=settings.head, n_members=members, hidden=settings.hidden, epochs=settings.epochs,
+                 learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=random_state)

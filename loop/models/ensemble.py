@@ -41,6 +41,27 @@ from nanoloop.loop.models.ensemble_io import combine_members, load_ensemble, sav
 _LIKELIHOODS = ("beta-nll", "gaussian", "laplace")
 
 
+def training_rows(X, y) -> tuple[np.ndarray, np.ndarray]:
+    """Checked training rows as float64: X (n_rows, n_features + 1) with the time in hours last, y (n_rows,) release fraction.
+
+    A column vector ``y`` is flattened. Raises InputError for complex values, a wrong shape, no rows, or values
+    that are not finite.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if np.iscomplexobj(X) or np.iscomplexobj(y):
+        raise InputError("complex values in X or y; features, times and release must be real numbers")
+    X, y = X.astype(np.float64), y.astype(np.float64).reshape(-1)
+    if X.ndim != 2 or X.shape[1] < 2:
+        raise InputError(f"X must have shape (n_rows, n_features + 1 time column), got {X.shape}")
+    if len(X) != len(y):
+        raise InputError(f"X has {len(X)} rows but y has {len(y)}")
+    if len(X) == 0:
+        raise InputError("X has no rows")
+    if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
+        raise InputError("X and y must be finite (no NaN or inf)")
+    return X, y
+
+
 class ReleaseEnsemble(RegressorMixin, BaseEstimator):
     """Deep ensemble predicting cumulative release (fraction) at any time.
 
@@ -125,26 +146,22 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         if self.device not in ("auto", "cpu", "cuda"):
             raise InputError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
 
-    def _head(self) -> CurveHead:
+    def curve_head(self) -> CurveHead:
+        """The fitted curve head: the release law (or basis) with the time scales of the training rows."""
         return CurveHead(self.head, self.residual, self.time_center_hours_, self.freeform_taus_hours_)
 
     # -- fitting -----------------------------------------------------------------
-    def _device(self) -> torch.device:
+    def torch_device(self) -> torch.device:
+        """The torch device the ``device`` setting names ("auto": CUDA when available); InputError if CUDA is asked for and absent."""
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise InputError("device='cuda' but no CUDA device is available")
         return torch.device(self.device)
 
-    def _split(self, X: np.ndarray, y: np.ndarray):
-        if X.ndim != 2 or X.shape[1] < 2:
-            raise InputError(f"X must have shape (n_rows, n_features + 1 time column), got {X.shape}")
-        if len(X) != len(y):
-            raise InputError(f"X has {len(X)} rows but y has {len(y)}")
-        if len(X) == 0:
-            raise InputError("X has no rows")
-        if not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
-            raise InputError("X and y must be finite (no NaN or inf)")
+    @staticmethod
+    def _split(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Checked rows (:func:`training_rows`) -> features (n_rows, n_features) and times in hours (n_rows,), float32."""
         return X[:, :-1].astype(np.float32), X[:, -1].astype(np.float32)
 
     def _fit_scaling(self, features: np.ndarray, times: np.ndarray) -> None:
@@ -171,17 +188,13 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             self.
         """
         self._check_params()
-        X, y = np.asarray(X), np.asarray(y)
-        if np.iscomplexobj(X) or np.iscomplexobj(y):
-            raise InputError("ReleaseEnsemble.fit: complex values in X or y; features, times and release must be real numbers")
-        X = X.astype(np.float64)
-        y = y.astype(np.float64).reshape(-1)
-        features, times = self._split(X, y)
+        X, y = training_rows(X, y)
+        features, times = self._split(X)
         started = time.perf_counter()
         self.n_features_in_ = X.shape[1]
         self._fit_scaling(features, times)
         train_w, val_w, use_validation = member_weights(self, features, groups, sample_weight)
-        device = self._device()
+        device = self.torch_device()
         with torch.random.fork_rng(devices=[]):  # dropout draws from the global generator: leave the caller's alone
             torch.manual_seed(int(self.random_state))
             generator = torch.Generator().manual_seed(int(self.random_state))
@@ -219,9 +232,8 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             the fine-tuned ensemble (``fine_tuned_`` records what was done).
         """
         check_is_fitted(self, "net_")
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+        X, y = training_rows(X, y)
+        if X.shape[1] != self.n_features_in_:
             raise InputError(f"fine-tuning rows need {self.n_features_in_} columns (features + time), got shape {X.shape}")
         if epochs < 1 or anchor_strength < 0:
             raise InputError("epochs must be at least 1 and anchor_strength not negative")
@@ -229,7 +241,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         model = copy.deepcopy(self)
         if random_state is not None:
             model.random_state = random_state
-        features, times = model._split(X, y)
+        features, times = model._split(X)
         train_w, val_w, use_validation = member_weights(model, features, groups)
         data = training_tensors(model, features, times, y, next(model.net_.parameters()).device)
         anchor = [p.detach().clone() for p in model.net_.parameters()]
@@ -302,20 +314,33 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         with torch.no_grad():
             raw = self._raw(X[:, :-1])
             t = torch.as_tensor(X[:, -1], device=raw.device)
-            return self._head().curve(raw, t).cpu().numpy().astype(np.float64)
+            return self.curve_head().curve(raw, t).cpu().numpy().astype(np.float64)
 
-    def predict(self, X, return_std: bool = False):
-        """Mean release fraction, shape (n_rows,); with ``return_std`` also the predictive std (members + noise, calibrated)."""
+    def _members_and_noise_variance(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Each member's release fraction (n_members, n_rows) and the members' mean noise variance (n_rows,), one pass."""
         X = self._rows(X)
         with torch.no_grad():
             raw = self._raw(X[:, :-1])
             t = torch.as_tensor(X[:, -1], device=raw.device)
-            members = self._head().curve(raw, t).cpu().numpy().astype(np.float64)
+            members = self.curve_head().curve(raw, t).cpu().numpy().astype(np.float64)
             noise = CurveHead.noise_std(raw).cpu().numpy().astype(np.float64)
+        return members, (noise**2).mean(axis=0)
+
+    def predict_noise(self, X) -> np.ndarray:
+        """Std of the noise the members predict (root mean of their noise variances), uncalibrated, shape (n_rows,).
+
+        The spread the members' disagreement does not explain: ``predict(X, return_std=True)``'s std is
+        ``sqrt(predict_members(X).var(axis=0) + predict_noise(X)**2) * std_scale_``.
+        """
+        return np.sqrt(self._members_and_noise_variance(X)[1])
+
+    def predict(self, X, return_std: bool = False):
+        """Mean release fraction, shape (n_rows,); with ``return_std`` also the predictive std (members + noise, calibrated)."""
+        members, noise_variance = self._members_and_noise_variance(X)
         mean = members.mean(axis=0)
         if not return_std:
             return mean
-        std = np.sqrt(members.var(axis=0) + (noise**2).mean(axis=0)) * self.std_scale_
+        std = np.sqrt(members.var(axis=0) + noise_variance) * self.std_scale_
         return mean, std
 
     def predict_curves(self, features, times_hours) -> np.ndarray:
@@ -324,7 +349,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         with torch.no_grad():
             raw = self._raw(features)
             t = torch.as_tensor(times, device=raw.device).expand(raw.shape[1], -1)
-            return self._head().curve(raw, t).cpu().numpy().astype(np.float64)
+            return self.curve_head().curve(raw, t).cpu().numpy().astype(np.float64)
 
     def curve_tensor(self, features: torch.Tensor, times_hours: torch.Tensor) -> torch.Tensor:
         """Differentiable member curves (for attributions): features (n, d) unscaled, times (T,) hours -> (M, n, T).
@@ -337,7 +362,7 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
         scale = torch.as_tensor(self.x_scale_, device=device)
         raw = self.net_(self._clip((features.to(device) - mean) / scale))
         t = times_hours.to(device=device, dtype=raw.dtype).reshape(1, -1).expand(raw.shape[1], -1)
-        return self._head().curve(raw, t)
+        return self.curve_head().curve(raw, t)
 
     def curve_parameters(self, features) -> dict[str, np.ndarray]:
         """Hybrid head only: each member's release-law parameters, arrays of shape (n_members, n)."""
@@ -345,9 +370,9 @@ class ReleaseEnsemble(RegressorMixin, BaseEstimator):
             raise InputError("curve parameters are defined for the hybrid head only")
         with torch.no_grad():
             raw = self._raw(features)
-            params = self._head().law_parameters(raw)
+            params = self.curve_head().law_parameters(raw)
             if self.residual > 0:
-                params["residual_weight"] = self._head().residual_weight(raw)
+                params["residual_weight"] = self.curve_head().residual_weight(raw)
         return {k: v.cpu().numpy().astype(np.float64) for k, v in params.items()}
 
     # -- persistence (loop/models/ensemble_io.py) ------------------------------------------

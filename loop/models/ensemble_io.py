@@ -88,7 +88,7 @@ def load_ensemble(cls, path, device: str | None = None) -> tuple:
     model.freeform_taus_hours_ = blob["freeform_taus_hours"].numpy()
     net = EnsembleMLP(model.n_members, model.n_features_in_ - 1, model.hidden, model.n_layers, n_outputs(model.head, model.residual), model.dropout, torch.Generator())
     net.load_state_dict(blob["state"])
-    model.net_ = net.to(model._device()).eval()
+    model.net_ = net.to(model.torch_device()).eval()
     return model, meta["user"]
 
 
@@ -109,5 +109,5 @@ def combine_members(cls, parts: list):
     with torch.no_grad():
         for name, tensor in net.state_dict().items():
             tensor.copy_(torch.cat([p.net_.state_dict()[name].cpu() for p in parts], dim=0))
-    model.net_ = net.to(model._device()).eval()
+    model.net_ = net.to(model.torch_device()).eval()
     return model

@@ -150,7 +150,7 @@ def _train_loop(model, net, data, train_w, val_w, use_validation, epochs, learni
 
 def member_loss(model, raw: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-point negative log-likelihood of the chosen kind, shape (M, n)."""
-    mean = model._head().curve(raw, t)
+    mean = model.curve_head().curve(raw, t)
     std = CurveHead.noise_std(raw)
     if model.likelihood == "laplace":
         b = std / math.sqrt(2.0)
@@ -163,7 +163,7 @@ def fit_std_scale(model, data, val_mask: np.ndarray) -> float:
     xs, index, ts, ys = data
     with torch.no_grad():
         raw = model.net_(xs)[:, index]
-        mean = model._head().curve(raw, ts).cpu().numpy()
+        mean = model.curve_head().curve(raw, ts).cpu().numpy()
         noise = CurveHead.noise_std(raw).cpu().numpy()
     y = ys.cpu().numpy()
     spread = mean.std(axis=0)

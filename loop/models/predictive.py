@@ -7,8 +7,8 @@ objective must come from that same distribution, not from the members alone
 
     mean + s * (member_m - mean) + s * noise * e,
 
-with ``s`` the calibration factor, ``noise`` the part of the predictive
-variance the members do not explain, and ``e`` one standard normal number per
+with ``s`` the calibration factor, ``noise`` the std of the noise the members
+do not explain (the model's ``predict_noise``), and ``e`` one standard normal number per
 draw shared by every time of the curve (the errors on unseen formulations are
 whole-curve offsets, not independent per time point). Draws come in
 antithetic pairs (+e, -e), so their mean is the model's mean curve. Per time,
@@ -24,12 +24,10 @@ from nanoloop.loop.models.base import curve_rows
 DRAWS_PER_MEMBER = 8
 
 
-def _calibrated_noise(model, features: np.ndarray, times: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, float]:
+def _calibrated_noise(model, features: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, float]:
     """(noise std not explained by the members, (n, T), uncalibrated; the calibration factor)."""
-    _, std = model.predict(curve_rows(features, times), return_std=True)
-    scale = float(getattr(model, "std_scale_", 1.0))
-    std = np.asarray(std, dtype=np.float64).reshape(len(features), len(times))
-    return np.sqrt(np.maximum((std / scale) ** 2 - members.var(axis=0), 0.0)), scale
+    noise = np.asarray(model.predict_noise(curve_rows(features, times)), dtype=np.float64)
+    return noise.reshape(len(features), len(times)), float(model.std_scale_)
 
 
 def _antithetic(n_sets: int, half: int, n: int, seed: int) -> np.ndarray:
@@ -41,8 +39,8 @@ def predictive_draws(model, features, times_hours, draws: int = DRAWS_PER_MEMBER
     """Curves drawn from the calibrated predictive distribution, fractions, shape (n_members * draws, n, T).
 
     Args:
-        model: fitted model with ``predict_curves``, ``predict(rows, return_std=True)`` and ``std_scale_``
-            (:class:`~nanoloop.loop.models.ensemble.ReleaseEnsemble`, :class:`~nanoloop.loop.models.blend.BlendedRelease`).
+        model: fitted model with ``predict_curves``, ``predict_noise`` and ``std_scale_``
+            (a :class:`~nanoloop.loop.models.base.ReleaseModel`).
         features: (n, d) encoded formulations.
         times_hours: (T,) times.
         draws: draws per member (rounded up to even: antithetic pairs).
@@ -51,7 +49,7 @@ def predictive_draws(model, features, times_hours, draws: int = DRAWS_PER_MEMBER
     features = np.asarray(features, dtype=np.float64)
     times = np.asarray(times_hours, dtype=np.float64).reshape(-1)
     members = np.asarray(model.predict_curves(features, times), dtype=np.float64)  # (M, n, T)
-    noise, scale = _calibrated_noise(model, features, times, members)
+    noise, scale = _calibrated_noise(model, features, times)
     mean = members.mean(axis=0)
     e = _antithetic(members.shape[0], max(1, (int(draws) + 1) // 2), len(features), seed)
     out = mean + scale * (members - mean)[:, None] + scale * noise * e
@@ -63,9 +61,8 @@ def residual_draws(corrected, features, times_hours, seed: int = 0) -> np.ndarra
     its curves (members plus GP draws) plus the surrogate's calibrated noise, fractions (S * 2, n, T)."""
     features = np.asarray(features, dtype=np.float64)
     times = np.asarray(times_hours, dtype=np.float64).reshape(-1)
-    base = corrected.curve_model
     curves = np.asarray(corrected.predict_curves(features, times), dtype=np.float64)  # (S, n, T)
-    noise, scale = _calibrated_noise(base, features, times, np.asarray(base.predict_curves(features, times), dtype=np.float64))
+    noise, scale = _calibrated_noise(corrected.curve_model, features, times)
     e = _antithetic(curves.shape[0], 1, len(features), seed)
     return np.clip(curves[:, None] + scale * noise * e, 0.0, 1.0).reshape(-1, len(features), len(times))
 

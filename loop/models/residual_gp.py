@@ -10,11 +10,9 @@ extrapolation far from the data and follows the measurements near them.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
+from nanoloop.loop.models.gp import fit_standardised_gp
 
 
 class ResidualCorrected:
@@ -53,15 +51,7 @@ class ResidualCorrected:
 
     def _gp(self, X: np.ndarray, y: np.ndarray):
         """A GP on y standardised by hand; returns (gp, mean, std, log marginal likelihood of y in its own units)."""
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-
-        centre, scale = float(np.mean(y)), float(np.std(y)) or 1.0
-        kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(np.full(X.shape[1], 0.5), (1e-2, 1e2), nu=2.5) + WhiteKernel(0.1, (1e-4, 1e1))
-        gp = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=1, random_state=self.seed)
-        with warnings.catch_warnings():  # hyperparameters at a bound are expected with few formulations
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gp.fit(X, (y - centre) / scale)
+        gp, centre, scale = fit_standardised_gp(X, y, self.seed)
         return gp, centre, scale, float(gp.log_marginal_likelihood_value_) - len(y) * np.log(scale)
 
     def fit(self, encoded: np.ndarray, measured_pct: np.ndarray) -> "ResidualCorrected":

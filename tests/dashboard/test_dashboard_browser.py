@@ -27,7 +27,6 @@ from nanoloop.adapters.registry import build_instruments
 from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.campaign.evaluation import campaign_status
 from nanoloop.loop.store.ledger import Ledger
-from nanoloop.adapters.registry import build_instruments
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (`make test` installs it: apt-get install chromium)")

@@ -153,6 +153,8 @@ def test_campaign_default_is_the_blend_and_the_network_alone_an_option():
     assert settings.model == "blend" and SurrogateConfig().model == "blend"  # the demo config and a config that does not say
     assert isinstance(build_release_model(settings, 0), BlendedRelease)
     assert isinstance(build_release_model(settings.model_copy(update={"model": "ensemble"}), 0), ReleaseEnsemble)
+    with pytest.raises(InputError, match="model must be one of"):  # no silent fallback to either model
+        build_release_model(settings.model_copy(update={"model": "forest"}), 0)
 
 
 def test_trees_then_network_needs_the_trees_only_up_to_the_split(fitted):

@@ -7,6 +7,7 @@ from nanoloop.loop.models.ensemble_training import member_weights
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.base import Z90
 from nanoloop.loop.models.base import curve_rows
+from nanoloop.loop.models.blend import BlendedRelease
 from nanoloop.loop.models.ensemble import ReleaseEnsemble
 
 TIMES = np.array([1, 4, 8, 24, 48, 72, 120, 168, 240, 336, 504, 672.0])
@@ -66,10 +67,13 @@ def test_sklearn_contract():
     assert not hasattr(model, "net_")  # nothing fitted in __init__
 
 
-def test_complex_input_is_refused_not_cast():
+@pytest.mark.parametrize("model", [ReleaseEnsemble, BlendedRelease])
+def test_complex_input_is_refused_not_cast(model):
     X = np.ones((4, 3), dtype=complex)
     with pytest.raises(InputError, match="complex"):
-        ReleaseEnsemble(n_members=2, epochs=5).fit(X, np.ones(4))
+        model(n_members=2, epochs=5).fit(X, np.ones(4))
+    with pytest.raises(InputError, match="complex"):
+        model(n_members=2, epochs=5).fit(X.real, np.ones(4) + 1j)
 
 
 _WORDING = "bad input raises InputError (a ValueError) whose one-line message names the expected layout, not scikit-learn's wording"
@@ -92,7 +96,10 @@ SKIPPED_CHECKS = {
 }
 
 
-@parametrize_with_checks([ReleaseEnsemble(n_members=2, epochs=5, hidden=8, device="cpu")],
+# The blend fails the same checks for the same reasons (its fit takes no sample_weight, so the sample-weight check is
+# not run on it). The checks' data have more distinct rows than min_groups: its group validation runs and fits trees.
+@parametrize_with_checks([ReleaseEnsemble(n_members=2, epochs=5, hidden=8, device="cpu"),
+                          BlendedRelease(n_members=2, epochs=5, hidden=8, n_jobs=1, device="cpu")],
                          expected_failed_checks=lambda estimator: SKIPPED_CHECKS, xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
     """scikit-learn's own estimator checks: cloning, fitted attributes, pickling, idempotent fit, dtypes, NaN refusal ..."""
