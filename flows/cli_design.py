@@ -90,7 +90,7 @@ def _model_and_config(args, target):
         if n == 0:
             raise InputError(f"store {args.store!r} has no trained model and no measured release curves yet: "
                              "run the campaign until round 0 is measured")
-        from nanoloop.loop.models.blend import build_release_model
+        from nanoloop.loop.models.build import build_release_model
 
         model = build_release_model(config.surrogate, config.seed).fit(X, y, groups=groups)
         source = f"a model trained now (not stored) on the {n} measured formulations of {args.store}"

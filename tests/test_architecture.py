@@ -220,3 +220,14 @@ def test_the_checks_catch_an_upward_import_inside_a_function_a_relative_import_a
 def test_the_private_name_check_catches_one(tmp_path):
     root = _tree(tmp_path, {"flows/cli_x.py": "from nanoloop.flows.cli import _load_config, main\nfrom . import __version__\n"})
     assert private_names(root / "flows/cli_x.py") == ["nanoloop.flows.cli:_load_config"]
+
+
+def test_opening_a_campaign_and_reading_its_status_never_load_torch():
+    """torch (about a second to import) loads with the first model built or read, or the first batch chosen (modAL imports it)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import nanoloop.loop.campaign.campaign, nanoloop.loop.campaign.evaluation, nanoloop.loop.campaign.review, "
+            "nanoloop.loop.store.records; print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))[:3])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -23,6 +23,7 @@ from nanoloop.loop.design.objective import Objective
 from nanoloop.loop.design.recommenders import Proposal, ProposalContext, Recommender, SobolStart
 from nanoloop.loop.design.space import formulation_id, recipe_json
 from nanoloop.loop.models.base import TrainedModel
+from nanoloop.loop.models.build import load_release_model
 from nanoloop.loop.store.measurements import measured_mean_curves
 from nanoloop.loop.store.status import PENDING
 
@@ -113,7 +114,6 @@ def choose_proposer(campaign, context: ProposalContext) -> tuple[str, str, dict]
 
 def _replayed_model(campaign, versions, objective: Objective, before: Measured, round_: int):
     """The model that proposed ``round_`` as it proposed: the stored surrogate, with its residual GPs on what was measured before."""
-    from nanoloop.loop.models.blend import load_release_model  # torch: loaded only when a round is replayed
 
     blob = campaign.ledger.read_blob(f"models/{versions[0]}.pt")
     if blob is None:

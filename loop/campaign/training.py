@@ -17,8 +17,7 @@ from nanoloop.loop.design.measured import Measured
 from nanoloop.loop.design.objective import Objective
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.base import TrainedModel
-from nanoloop.loop.models.blend import build_release_model, load_release_model
-from nanoloop.loop.models.ensemble import ReleaseEnsemble
+from nanoloop.loop.models.build import build_release_model, combine_members, load_release_model
 from nanoloop.loop.store.ledger import Ledger, now_utc
 from nanoloop.loop.store.measurements import measured_mean_curves
 from nanoloop.loop.store.prior import load_prior
@@ -116,7 +115,7 @@ class ModelStore:
             model = self.new_model(settings.members, seed).fit(X, y, groups=groups)
         else:
             singles = [self.new_model(1, seed * 1000 + m) for m in range(settings.members)]
-            model = ReleaseEnsemble.from_members(fit_members(singles, X, y, groups))
+            model = combine_members(fit_members(singles, X, y, groups))
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.pt"
             model.save(path, metadata={"feature_names": self.space.feature_names, "time_unit": "hours", "release_unit": "fraction",

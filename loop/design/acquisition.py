@@ -48,7 +48,6 @@ from sklearn.base import BaseEstimator
 
 from nanoloop.loop.design.candidates import CandidateSet, SearchSettings, refine, sobol_pool, top_starts, unique_mask
 from nanoloop.loop.design.target import TargetProfile
-from nanoloop.loop.design.modal_compat import BayesianOptimizer
 from nanoloop.loop.design.objective import Objective, ObjectiveSamples
 from nanoloop.loop.design.strategies import STRATEGIES, STRATEGY_NAMES, Scored, Strategy
 
@@ -275,6 +274,8 @@ def choose_batch(
         picks, values = pick_batch(settings, scored, optimizer.y_max, X, n_instances, diversity_length=diversity_length,
                                    seed=seed, pending=pending, exclude=exclude)
         return np.asarray(picks, dtype=int), np.asarray(values, dtype=float)
+
+    from nanoloop.loop.design.modal_compat import BayesianOptimizer  # modAL imports torch: loaded when a batch is chosen
 
     optimizer = BayesianOptimizer(estimator=model, query_strategy=query_strategy)
     optimizer.y_max = float(incumbent)  # modAL's incumbent: the best measured objective

@@ -5,7 +5,7 @@ dashboard use of a release model; the deep ensemble
 (:class:`~nanoloop.loop.models.ensemble.ReleaseEnsemble`) and the blend
 (:class:`~nanoloop.loop.models.blend.BlendedRelease`) implement it. A saved
 model of either kind is read back with
-:func:`~nanoloop.loop.models.blend.load_release_model`. :data:`Z90` is the one
+:func:`~nanoloop.loop.models.build.load_release_model`. :data:`Z90` is the one
 place the 90 % interval's half-width in standard deviations is written.
 
 This module imports neither torch nor a model, so code that only names the

@@ -48,7 +48,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.models.base import Z90, ReleaseModel, curve_rows
+from nanoloop.loop.models.base import Z90, curve_rows
 from nanoloop.loop.models.ensemble import ReleaseEnsemble, training_rows
 from nanoloop.loop.models.ensemble_io import write_blob
 
@@ -413,42 +413,3 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         model.std_scale_, model.validation_ = meta["std_scale"], meta["validation"]
         model.n_epochs_, model.fit_seconds_ = meta.get("n_epochs"), meta.get("fit_seconds")
         return model
-
-
-def load_release_model(path, device: str | None = None) -> tuple[ReleaseModel, dict]:
-    """Read a saved :class:`BlendedRelease` or :class:`ReleaseEnsemble` (the saved kind decides); returns (model, user metadata).
-
-    Args:
-        path: file path or binary buffer written by the model's ``save``.
-        device: override the saved device setting of the network ("auto", "cpu", "cuda").
-    """
-    raw = path.read() if hasattr(path, "read") else open(path, "rb").read()
-    try:
-        blob = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
-        meta = json.loads(blob["meta_json"])
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-        raise InputError(f"not a saved release model: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
-    if meta.get("kind") == "blend":
-        return BlendedRelease._from_blob(blob, meta, device), meta.get("user", {})
-    return ReleaseEnsemble.load(io.BytesIO(raw), device=device)
-
-
-# ``[surrogate] model`` -> the class it names
-_RELEASE_MODELS = {"blend": BlendedRelease, "ensemble": ReleaseEnsemble}
-
-
-def build_release_model(settings, random_state: int, n_members: int | None = None) -> ReleaseModel:
-    """The campaign's unfitted surrogate from its ``[surrogate]`` settings.
-
-    Args:
-        settings: a :class:`~nanoloop.loop.config.SurrogateConfig` (or a copy); ``settings.model`` names the model,
-            "blend" (the config's default) or "ensemble" (the network alone).
-        random_state: seed.
-        n_members: members, instead of ``settings.members``.
-    """
-    if settings.model not in _RELEASE_MODELS:
-        raise InputError(f"[surrogate] model must be one of {sorted(_RELEASE_MODELS)}, got {settings.model!r}")
-    members = settings.members if n_members is None else n_members
-    model = _RELEASE_MODELS[settings.model]
-    return model(head=settings.head, n_members=members, hidden=settings.hidden, epochs=settings.epochs,
-                 learning_rate=settings.learning_rate, weight_decay=settings.weight_decay, random_state=random_state)

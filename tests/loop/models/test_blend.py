@@ -5,7 +5,8 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from nanoloop.loop.models.blend import BlendedRelease, blend_by_time, build_release_model, load_release_model
+from nanoloop.loop.models.blend import BlendedRelease, blend_by_time
+from nanoloop.loop.models.build import build_release_model, load_release_model
 from nanoloop.loop.config import SurrogateConfig, default_config
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.models.base import Z90

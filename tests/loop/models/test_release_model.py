@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from nanoloop.loop.models.base import ReleaseModel
-from nanoloop.loop.models.blend import BlendedRelease, load_release_model
+from nanoloop.loop.models.blend import BlendedRelease
+from nanoloop.loop.models.build import load_release_model
 from nanoloop.loop.models.base import curve_rows
 from nanoloop.loop.models.ensemble import ReleaseEnsemble
 
