@@ -231,3 +231,13 @@ def test_opening_a_campaign_and_reading_its_status_never_load_torch():
             "nanoloop.loop.store.records; print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))[:3])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_every_package_is_in_the_install():
+    """A subpackage left out of pyproject.toml's list installs nowhere (the editable install hides it)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(p.parent / "__init__.py") for folder in ("loop", "adapters", "flows", "dashboard", "nanoloop")
+             for p in (ROOT / folder).rglob("__init__.py")}
+    assert found - listed == set()

@@ -7,7 +7,7 @@ from nanoloop.loop.kinetics.curves import CurveFile, ReleaseCurve, tidy_curve, v
 from nanoloop.loop.kinetics.fitting import CurveFit, LawFit, fit_law, fit_laws, fit_statistics
 from nanoloop.loop.kinetics.laws import LAWS, LAWS_BY_NAME, Parameter, ReleaseLaw, get_law
 from nanoloop.loop.kinetics.mechanism import GEOMETRIES, mechanism_reading, release_mechanism
-from nanoloop.loop.kinetics.reading import read_curves, read_table
+from nanoloop.loop.kinetics.reading import read_curves
 from nanoloop.loop.kinetics.measures import (
     burst_release,
     dissolution_efficiency,
@@ -43,7 +43,6 @@ __all__ = [
     "mean_dissolution_time",
     "mechanism_reading",
     "read_curves",
-    "read_table",
     "release_at",
     "release_mechanism",
     "summarize_curve",

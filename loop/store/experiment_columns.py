@@ -18,7 +18,7 @@ import pandas as pd
 
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.lab.instruments import Characterization
-from nanoloop.loop.kinetics.reading import TIME_UNITS_IN_HOURS, _COLUMN_RULES, _UNIT_WORDS, _time_unit, read_table
+from nanoloop.loop.io.sheets import COLUMN_RULES, TIME_UNITS_IN_HOURS, UNIT_WORDS, column_time_unit, find_column, read_table
 from nanoloop.loop.design.space import DesignSpace
 
 _TIME_HEADER = re.compile(
@@ -27,7 +27,8 @@ _TIME_HEADER = re.compile(
 
 
 
-def _norm(text) -> str:
+def header_key(text) -> str:
+    """A header as it is matched: lower case, spaces and underscores as one space."""
     return re.sub(r"[\s_]+", " ", str(text).strip().lower())
 
 
@@ -76,11 +77,13 @@ def _time_header(column: str) -> tuple[float, str | None] | None:
         return None
     prefix = (match["prefix"] or "").lower()
     unit = match["unit"] or (prefix if prefix in ("day", "days", "d", "h", "hour") else None)
-    return float(match["value"].replace(",", ".")), (_UNIT_WORDS.get(unit.lower()) if unit else None)
+    return float(match["value"].replace(",", ".")), (UNIT_WORDS.get(unit.lower()) if unit else None)
 
 
 @dataclass
-class _Columns:
+class SheetColumns:
+    """Which columns of a lab's sheet hold what (from :func:`assign_columns` and :func:`layout_columns`)."""
+
     variables: dict[str, str]  # file column -> space variable
     characterization: dict[str, str]  # file column -> field
     times: dict[str, float]  # wide: file column -> hours
@@ -90,22 +93,22 @@ class _Columns:
     sample: str | None = None
 
 
-def _assign_columns(frame: pd.DataFrame, space: DesignSpace, mapping: dict[str, str], path: Path) -> tuple[dict, dict, list[str]]:
+def assign_columns(frame: pd.DataFrame, space: DesignSpace, mapping: dict[str, str], path: Path) -> tuple[dict, dict, list[str]]:
     """(column -> variable, column -> characterization field, columns left)."""
-    names = {_norm(n): n for n in space.names}
-    fields = {_norm(f): f for f in Characterization.fields()}
-    wanted = {_norm(k): v for k, v in mapping.items()}
+    names = {header_key(n): n for n in space.names}
+    fields = {header_key(f): f for f in Characterization.fields()}
+    wanted = {header_key(k): v for k, v in mapping.items()}
     for header, target in mapping.items():
         if target not in space.names and target not in Characterization.fields():
             raise InputError(f"mapping {header!r} -> {target!r}: {target!r} is neither a variable of the space "
                              f"({', '.join(space.names)}) nor a characterization field ({', '.join(Characterization.fields())})")
-    unmatched = [h for h in mapping if _norm(h) not in {_norm(c) for c in frame.columns}]
+    unmatched = [h for h in mapping if header_key(h) not in {header_key(c) for c in frame.columns}]
     if unmatched:
         raise InputError(f"{path.name}: mapped column {unmatched[0]!r} is not in the file "
                          f"(columns: {', '.join(map(str, frame.columns))})")
     variables, chars, rest = {}, {}, []
     for column in frame.columns:
-        target = wanted.get(_norm(column)) or names.get(_norm(column)) or fields.get(_norm(column))
+        target = wanted.get(header_key(column)) or names.get(header_key(column)) or fields.get(header_key(column))
         if target in space.names:
             if target in variables.values():
                 raise InputError(f"{path.name}: two columns are read as {target!r}; map only one")
@@ -117,9 +120,9 @@ def _assign_columns(frame: pd.DataFrame, space: DesignSpace, mapping: dict[str, 
     return variables, chars, rest
 
 
-def _layout_columns(frame, rest: list[str], layout: str, time_unit: str, path: Path, notes: list[str]) -> _Columns:
+def layout_columns(frame, rest: list[str], layout: str, time_unit: str, path: Path, notes: list[str]) -> SheetColumns:
     """Which of the remaining columns hold times and release, by layout."""
-    find = {role: next((c for c in rest if _COLUMN_RULES[role](str(c).strip().lower())), None) for role in _COLUMN_RULES}
+    find = {role: find_column(rest, role) for role in COLUMN_RULES}
     times = {c: _time_header(c) for c in rest}
     times = {c: t for c, t in times.items() if t is not None}
     if layout == "auto":
@@ -128,11 +131,11 @@ def _layout_columns(frame, rest: list[str], layout: str, time_unit: str, path: P
         if find["time"] is None or find["release"] is None:
             raise InputError(f"{path.name}: a long sheet needs a time and a release column "
                              f"(columns: {', '.join(map(str, frame.columns))})")
-        unit, unit_note = _time_unit(find["time"], time_unit, path)
+        unit, unit_note = column_time_unit(find["time"], time_unit, path)
         notes.append(f"long layout: time {find['time']!r}, release {find['release']!r}"
                      + (f", replicates by {find['replicate']!r}" if find["replicate"] else "")
                      + (f", samples by {find['curve']!r}" if find["curve"] else "") + f"; {unit_note}")
-        return _Columns({}, {}, {}, find["time"], find["release"], find["replicate"], find["curve"])
+        return SheetColumns({}, {}, {}, find["time"], find["release"], find["replicate"], find["curve"])
     if len(times) < 2:
         raise InputError(f"{path.name}: no time columns found: a wide sheet has one release column per time, headed like "
                          f"'1 h', '24 h', '7 d' or 't=1' (columns: {', '.join(map(str, frame.columns))})")
@@ -155,4 +158,4 @@ def _layout_columns(frame, rest: list[str], layout: str, time_unit: str, path: P
             f"time in {default} ({'--time-unit' if time_unit != 'auto' else 'the headers name no unit; --time-unit to change'})")
     notes.append(f"wide layout: {len(hours)} time columns ({', '.join(map(str, hours))}); {said}, converted to h"
                  + (f"; samples by {find['curve']!r}" if find["curve"] else ""))
-    return _Columns({}, {}, hours, sample=find["curve"])
+    return SheetColumns({}, {}, hours, sample=find["curve"])

@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.store.experiment_columns import _assign_columns, _layout_columns, _norm, parse_assignments, read_mapping
+from nanoloop.loop.store.experiment_columns import assign_columns, layout_columns, header_key, parse_assignments, read_mapping
 from nanoloop.loop.kinetics.curves import RELEASE_MIN_PCT
-from nanoloop.loop.kinetics.reading import TIME_UNITS_IN_HOURS, _numbers, _release_scale, _time_unit, read_table
+from nanoloop.loop.io.sheets import TIME_UNITS_IN_HOURS, column_time_unit, numbers, read_table, release_factor
 from nanoloop.loop.lab.plausibility import MAX_PLAUSIBLE_PCT
 from nanoloop.loop.design.space import Categorical, DesignSpace, formulation_id
 
@@ -109,11 +109,11 @@ def _recipe_cell(value, variable, column: str, row: str, name: str, decimal: str
         return None, BadRow(name, row, column, f"missing value of {variable.name}")
     if isinstance(variable, Categorical):
         text = str(value).strip()
-        match = next((c for c in variable.categories if _norm(c) == _norm(text)), None)
+        match = next((c for c in variable.categories if header_key(c) == header_key(text)), None)
         if match is None:
             return None, BadRow(name, row, column, f"unknown {variable.name} {text!r} (known: {', '.join(variable.categories)})")
         return match, None
-    number = _numbers(pd.Series([value], dtype=object), decimal)[0]
+    number = numbers(pd.Series([value], dtype=object), decimal)[0]
     if not np.isfinite(number):
         return None, BadRow(name, row, column, f"{variable.name} {str(value).strip()!r} is not a number")
     return float(number), None
@@ -165,13 +165,13 @@ def read_experiments(path, space: DesignSpace, mapping: dict[str, str] | None = 
     if frame.empty:
         raise InputError(f"{path}: no data rows")
     notes = [f"{path.name}: {described}"]
-    variables, chars, rest = _assign_columns(frame, space, dict(mapping or {}), path)
+    variables, chars, rest = assign_columns(frame, space, dict(mapping or {}), path)
     fixed = _fixed_values(space, fixed or {}, variables)
     missing = [n for n in space.names if n not in variables.values() and n not in fixed]
     if missing:
         raise InputError(f"{path.name}: no column for the space variable(s) {', '.join(missing)}; map a column to each "
                          f"(--map \"Header=variable\") or give the value all rows share (--set variable=value)")
-    cols = _layout_columns(frame, rest, layout, time_unit, path, notes)
+    cols = layout_columns(frame, rest, layout, time_unit, path, notes)
     used = {cols.time, cols.release, cols.replicate, cols.sample, *cols.times}
     ignored = [str(c) for c in rest if c not in used]
     if ignored:
@@ -180,10 +180,10 @@ def read_experiments(path, space: DesignSpace, mapping: dict[str, str] | None = 
         notes.append("set for every row: " + ", ".join(f"{k} = {v}" for k, v in fixed.items()))
     long = cols.time is not None
     release_columns = [cols.release] if long else list(cols.times)
-    release = {c: _numbers(frame[c], decimal) for c in release_columns}
-    factor, _, scale_note = _release_scale(np.concatenate(list(release.values())), RELEASE_UNITS[release_unit])
+    release = {c: numbers(frame[c], decimal) for c in release_columns}
+    factor, _, scale_note = release_factor(np.concatenate(list(release.values())), RELEASE_UNITS[release_unit])
     notes.append(scale_note)
-    times = _numbers(frame[cols.time], decimal) * TIME_UNITS_IN_HOURS[_time_unit(cols.time, time_unit, path)[0]] if long else None
+    times = numbers(frame[cols.time], decimal) * TIME_UNITS_IN_HOURS[column_time_unit(cols.time, time_unit, path)[0]] if long else None
     name, bad = path.name, []
     # one vessel per (recipe, sample, replicate); its points as (row, column, hours, %)
     vessels: dict[tuple, list] = {}
@@ -202,7 +202,7 @@ def read_experiments(path, space: DesignSpace, mapping: dict[str, str] | None = 
         measured = {}
         for column, fld in chars.items():
             value = frame[column].iloc[i]
-            number = _numbers(pd.Series([value], dtype=object), decimal)[0]
+            number = numbers(pd.Series([value], dtype=object), decimal)[0]
             if pd.notna(value) and str(value).strip() and not np.isfinite(number):
                 problems.append(BadRow(name, row, str(column), f"{fld} {str(value).strip()!r} is not a number"))
             measured[fld] = number
