@@ -1,6 +1,9 @@
-"""Release kinetics: mechanistic release laws, curve fitting, and similarity factors.
+"""Release kinetics: mechanistic release laws, curve fitting, similarity factors, and reading curve files.
 
 Time is in hours and release in percent throughout (`times_hours`, `release_pct`).
+Imports only the errors and the sheet reader (:mod:`nanoloop.loop.io`): the same
+laws serve the CLI's ``kinetics`` commands, the ingest of measured curves and the
+surrogate's release-law heads.
 """
 
 from nanoloop.loop.kinetics.curves import CurveFile, ReleaseCurve, tidy_curve, validate_curve
