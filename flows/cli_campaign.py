@@ -46,7 +46,7 @@ def register(subparsers) -> None:
     for name, shown in (("schedule", True), ("serve", False)):  # serve: the old name, for one release
         helps = {"help": "advance a campaign by one round on a cron schedule (no work pool needed)"} if shown else {}
         p = subparsers.add_parser(name, **helps, description="Advance a campaign by one round at each time of a cron schedule, "
-                                  "from this process (no work pool needed); Ctrl-C stops it.")
+                                  "served from this process (no work pool needed).")
         p.add_argument("config", metavar="CONFIG", help="the campaign's TOML config")
         add_optional_store(p, "./<name>-ledger, after the config's name", "nanoloop schedule CONFIG STORE")
         p.add_argument("--cron", required=True, help='when to advance, e.g. "0 8 * * *" for 08:00 every day')
