@@ -25,7 +25,7 @@ def register(subparsers) -> None:
         "design", help="inverse design: the best formulations for a target release profile",
         description="Propose the formulations whose predicted release curve is closest to a target profile "
                     "(f2 by default), with the predicted curve, its 90 % interval and the release law it follows.")
-    add_optional_store(p, "none: the command then says it has no data to learn from", "nanoloop design STORE --target TARGET.csv",
+    add_optional_store(p, "none, and inverse design then has no data to learn from (it says so)", "nanoloop design STORE --target TARGET.csv",
                        help="the ledger of a campaign with measured formulations, whose latest model is used")
     p.add_argument("--target", required=True, metavar="TARGET.csv", help="target profile: columns time (h) and release (%% or fraction)")
     p.add_argument("--config", default=None, metavar="CONFIG", help="campaign TOML: design space, goals and constraints (default: the store's)")
