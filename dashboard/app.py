@@ -203,7 +203,7 @@ def create_app(store: str, poll_seconds: float = 3.0, approve_command: list[str]
         stamp = f"read {pd.Timestamp.now().strftime('%H:%M:%S')}, checked every {poll_seconds:g} s"
         if snap is None:
             banner = [html.Strong("Nothing to show yet. "), html.Span(problem, id="problem-text"),
-                      html.Div(f"Start a campaign with `nanoloop demo --store {store}` or `nanoloop run CONFIG --store {store}`; "
+                      html.Div(f"Start a campaign with `nanoloop demo {store}` or `nanoloop run CONFIG {store}`; "
                                f"this page checks the store every {poll_seconds:g} s and shows it when it appears.", style={"fontSize": "14px", "marginTop": "8px"})]
             empty = figures.message_figure("no campaign")
             return (banner, {**BANNER, "display": "block"}, HIDDEN, "", stamp,

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import socket
 import sys
-from pathlib import Path
 
+from nanoloop.flows.cli_args import add_old_spelling, add_store, port_number, seconds_between
 from nanoloop.loop.errors import InputError
 
 DEFAULT_PORT = 8050
 HOST = "127.0.0.1"  # the default: loopback; any other address needs an approval token (dashboard/auth.py)
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0.2 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be from 0.2 to 3600 seconds, got {value:g}")
-    return value
-
-
-def _check_store(store: str) -> None:
-    if "://" not in store and Path(store).is_file():
-        raise InputError(f"store {store!r} is a file, not a folder")
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -41,7 +21,9 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def cmd_dashboard(args) -> int:
-    _check_store(args.store)
+    from nanoloop.loop.store.ledger import check_location
+
+    check_location(args.store)
     from nanoloop.dashboard.auth import load_tokens, require_token_off_loopback
 
     tokens = load_tokens(args.token_file)
@@ -58,19 +40,19 @@ def cmd_dashboard(args) -> int:
     guard = f"approval token required ({len(tokens)} holder(s))" if tokens else "no token: loopback only"
     print(f"nanoloop dashboard: http://{args.host}:{args.port}/ for {args.store}{note}; {guard}; Ctrl-C stops it", flush=True)
     try:
-        serve(args.store, port=args.port, host=args.host, poll_seconds=args.poll, tokens=tokens)
+        serve(args.store, port=args.port, host=args.host, poll_seconds=args.poll_s, tokens=tokens)
     except KeyboardInterrupt:
         pass
     return 0
 
 
 def cmd_report(args) -> int:
-    _check_store(args.store)
+    from nanoloop.loop.store.ledger import Ledger, check_location
+
+    check_location(args.store)
     from nanoloop.dashboard.report import write_report
 
     out = write_report(args.store, args.out)
-    from nanoloop.loop.store.ledger import Ledger
-
     ledger = Ledger(args.store, create=False, tolerant=True)
     for table in ("formulations", "events", "curves", "kinetics", "characterization", "models", "explanations"):
         ledger.read(table)
@@ -83,15 +65,17 @@ def cmd_report(args) -> int:
 def register(subparsers) -> None:
     """Add the ``dashboard`` and ``report`` commands to the ``nanoloop`` parser's subcommands."""
     p = subparsers.add_parser("dashboard", help="serve the campaign's monitoring web app on 127.0.0.1")
-    p.add_argument("store", help="ledger folder or URI")
-    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    add_store(p)
+    p.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--host", default=HOST, help="address to bind (default 127.0.0.1; any other needs an approval token)")
     p.add_argument("--token-file", default=None, help="file of approval tokens, one label:secret per line "
                    "(or set NANOLOOP_DASHBOARD_TOKEN=label:secret)")
-    p.add_argument("--poll", type=_seconds, default=3.0, help="seconds between checks of the ledger for new results (default 3)")
+    poll = p.add_argument("--poll-s", type=seconds_between(0.2, 3600), default=3.0, metavar="S",
+                          help="seconds between checks of the ledger for new results (default 3)")
+    add_old_spelling(p, "--poll", poll)
     p.set_defaults(handler=cmd_dashboard)
 
     p = subparsers.add_parser("report", help="write a self-contained HTML report of the campaign")
-    p.add_argument("store", help="ledger folder or URI")
+    add_store(p)
     p.add_argument("--out", default="report.html", help="the HTML file to write (default ./report.html)")
     p.set_defaults(handler=cmd_report)

@@ -1,9 +1,9 @@
 """`nanoloop design`: inverse design, the best formulations for a target release profile.
 
-    nanoloop design --target TARGET.csv [--config CONFIG] [--store STORE] [--n 5] [--json] [--plot OUT.png]
+    nanoloop design [STORE] --target TARGET.csv [--config CONFIG] [--n 5] [--pool-size 32768] [--json] [--plot OUT.png]
 
 The target CSV has a time column (hours) and a release column (% or fraction).
-With ``--store`` the campaign's latest trained model is used (or, when the store
+With STORE the campaign's latest trained model is used (or, when the store
 has measurements but no model yet, one is trained in memory, writing nothing);
 the design space, goals and constraints come from ``--config`` when given, else
 from the campaign. Without a store there is no data to learn from: the command
@@ -12,21 +12,11 @@ says so.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from dataclasses import replace
 
-import numpy as np
-
+from nanoloop.flows.cli_args import add_old_spelling, add_optional_store, positive_int
 from nanoloop.loop.errors import InputError
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -35,11 +25,14 @@ def register(subparsers) -> None:
         "design", help="inverse design: the best formulations for a target release profile",
         description="Propose the formulations whose predicted release curve is closest to a target profile "
                     "(f2 by default), with the predicted curve, its 90 % interval and the release law it follows.")
+    add_optional_store(p, "none, and inverse design then has no data to learn from (it says so)", "nanoloop design STORE --target TARGET.csv",
+                       help="the ledger of a campaign with measured formulations, whose latest model is used")
     p.add_argument("--target", required=True, metavar="TARGET.csv", help="target profile: columns time (h) and release (%% or fraction)")
     p.add_argument("--config", default=None, metavar="CONFIG", help="campaign TOML: design space, goals and constraints (default: the store's)")
-    p.add_argument("--store", default=None, metavar="STORE", help="campaign ledger whose latest model is used")
-    p.add_argument("--n", type=_positive, default=5, help="formulations to propose (default 5)")
-    p.add_argument("--pool", type=_positive, default=32768, help="Sobol candidates searched before local refinement (default 32768)")
+    p.add_argument("--n", type=positive_int, default=5, help="formulations to propose (default 5)")
+    pool = p.add_argument("--pool-size", type=positive_int, default=32768, metavar="N",
+                          help="Sobol candidates searched before local refinement (default 32768)")
+    add_old_spelling(p, "--pool", pool)
     p.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="write a PNG of the target and the predicted curves")
@@ -73,11 +66,13 @@ def _model_and_config(args, target):
     if args.store is None:
         what = "--config gives the design space and constraints, but no measurements" if config else "there is no campaign to learn from"
         raise InputError(f"inverse design needs a release model trained on measured curves, and {what}: "
-                         "pass --store STORE, the ledger of a campaign with measured formulations")
+                         "give STORE, the ledger of a campaign with measured formulations (`nanoloop design STORE --target ...`)")
     from pathlib import Path
 
     from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.ledger import check_location
 
+    check_location(args.store)
     if "://" not in args.store and not Path(args.store).exists():
         raise InputError(f"store {args.store!r} does not exist")
     campaign = Campaign.open(args.store)
@@ -102,6 +97,8 @@ def _model_and_config(args, target):
 
 
 def run_design(args) -> int:
+    from dataclasses import replace
+
     from nanoloop.loop.design.inverse import DESIGN_SEARCH, inverse_design
     from nanoloop.loop.design.objective import Objective
     from nanoloop.loop.design.ensemble_recommender import characterization_model
@@ -124,7 +121,7 @@ def run_design(args) -> int:
     curves = measured.by_id  # the campaign's prospective errors widen the f2 interval
     measured_f2 = Objective(campaign.config.target).measured(curves)["f2"] if curves else {}
     widening, _ = prospective_widening(campaign.formulations(), measured_f2)
-    designs = inverse_design(model, space, objective, args.n, replace(DESIGN_SEARCH, pool_size=args.pool, seed=args.seed),
+    designs = inverse_design(model, space, objective, args.n, replace(DESIGN_SEARCH, pool_size=args.pool_size, seed=args.seed),
                              property_model=property_model, measured_encoded=measured.encoded, f2_widening=widening)
     if args.plot:
         plot_designs(target, designs, args.plot)
@@ -138,6 +135,7 @@ def run_design(args) -> int:
 
 
 def _print(designs, target, objective, source, plot_path) -> None:
+    import numpy as np
     from rich.console import Console
     from rich.table import Table
 
@@ -182,6 +180,7 @@ def _num(value) -> str:
 
 def plot_designs(target, designs, path) -> None:
     """PNG: target points and each design's predicted curve with its 90 % band."""
+    import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -2,7 +2,7 @@
 
 The store's own config is used (the one ``nanoloop run`` stored); a store without a
 campaign yet needs ``--config CAMPAIGN.toml`` and is started the way ``nanoloop run``
-starts it, so ``nanoloop run CAMPAIGN.toml --store STORE`` continues it with round 0,
+starts it, so ``nanoloop run CAMPAIGN.toml STORE`` continues it with round 0,
 model-driven because the imported curves train the surrogate.
 
 A bad row refuses the whole file (one line naming file, row, column; exit 2; nothing
@@ -14,22 +14,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nanoloop.flows.cli_args import add_release_unit, add_store, add_time_unit, load_campaign_config
 from nanoloop.loop.errors import InputError
 
 
 def register(subparsers) -> None:
     """Add the ``import`` command to the main CLI's subparsers."""
     p = subparsers.add_parser("import", help="import earlier experiments (CSV or Excel, long or wide) as measured formulations")
-    p.add_argument("store", help="campaign ledger folder or URI")
+    add_store(p)
     p.add_argument("file", help="CSV or .xlsx: recipes (one column per design variable), release per time, optional characterization")
     p.add_argument("--config", default=None, metavar="CAMPAIGN.toml", help="the campaign's config (needed when the store has none yet)")
     p.add_argument("--map", action="append", default=[], metavar="HEADER=VARIABLE", help="read a file column as a design variable "
                    "or characterization field, e.g. --map \"Polymer MW (kDa)=polymer_mw_kda\" (repeatable)")
     p.add_argument("--map-file", default=None, metavar="F", help="mapping file: TOML (\"Header\" = \"variable\") or CSV (header,variable)")
     p.add_argument("--set", action="append", default=[], metavar="VARIABLE=VALUE", help="value of a design variable the file lacks, the same for every row")
-    p.add_argument("--time-unit", choices=["min", "h", "days"], default="auto", help="unit of the times (default: from the headers, else h)")
-    p.add_argument("--release-unit", choices=["pct", "fraction"], default="auto", help="release in %% or as a fraction of the dose (default: detected)")
-    p.add_argument("--layout", choices=["long", "wide"], default="auto", help="one row per formulation and time (long) or one column per time (wide)")
+    add_time_unit(p, help="unit of the times (default: from the headers, else h)")
+    add_release_unit(p, help="release in %% or as a fraction of the dose (default: detected)")
+    p.add_argument("--layout", choices=["auto", "long", "wide"], default="auto", help="one row per formulation and time (long) or one column per time (wide)")
     p.add_argument("--sheet", default=None, help="Excel sheet (default: the first)")
     p.add_argument("--skip-bad", action="store_true", help="import the good rows and report the bad ones (default: refuse the file)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
@@ -38,13 +39,12 @@ def register(subparsers) -> None:
 
 def _campaign_config(args):
     """The config to import under: the store's own, or --config (checked against the store's when both exist)."""
-    from nanoloop.flows.cli import _check_store_path, _load_config
-    from nanoloop.loop.store.ledger import Ledger
+    from nanoloop.loop.store.ledger import Ledger, check_location
     from nanoloop.loop.store.stored_config import CONFIG_BLOB, read_stored_config
 
-    _check_store_path(args.store)
+    check_location(args.store)
     if args.config:
-        return _load_config(args.config)
+        return load_campaign_config(args.config)
     try:
         ledger = Ledger(args.store, create=False)
     except InputError:
@@ -64,8 +64,7 @@ def cmd_import(args) -> int:
     mapping = read_mapping(args.map_file) if args.map_file else {}
     mapping.update(parse_assignments(args.map, "--map"))
     fixed = parse_assignments(args.set, "--set")
-    time_unit = {"days": "d"}.get(args.time_unit, args.time_unit)
-    experiments = read_experiments(args.file, config.design_space(), mapping, fixed, time_unit=time_unit,
+    experiments = read_experiments(args.file, config.design_space(), mapping, fixed, time_unit=args.time_unit,
                                    release_unit=args.release_unit, layout=args.layout, sheet=args.sheet, campaign=config.name)
     if not args.skip_bad:
         refuse_bad_rows(experiments)  # before the store is touched: a bad file writes nothing, not even a new folder
@@ -91,6 +90,6 @@ def cmd_import(args) -> int:
         print(f"bad row left out: {bad}")
     print(report.summary_line())
     if report.new:
-        print(f"next: `nanoloop status {args.store}`, then `nanoloop run {args.config or 'CAMPAIGN.toml'} --store {args.store}` proposes "
+        print(f"next: `nanoloop status {args.store}`, then `nanoloop run {args.config or 'CAMPAIGN.toml'} {args.store}` proposes "
               "the next designed round from a model trained on these curves")
     return 0

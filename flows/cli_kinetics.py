@@ -8,37 +8,22 @@ import sys
 import time
 from pathlib import Path
 
+from nanoloop.flows.cli_args import add_release_unit, add_time_unit, non_negative_int, positive_int
 from nanoloop.loop.errors import InputError
 
-_TIME_UNITS = ("auto", "h", "d", "min")
-_RELEASE_SCALES = ("auto", "percent", "fraction")
 _LAYOUTS = ("auto", "long", "wide", "vessels")
 _GEOMETRIES = ("sphere", "cylinder", "slab")
+#: --release-unit -> read_curves' release_scale
+_RELEASE_SCALE = {"auto": "auto", "pct": "percent", "fraction": "fraction"}
 #: Fits of at least this many curves show progress on stderr.
 PROGRESS_FROM_CURVES = 20
 #: Without a terminal, a progress line every few hundred curves, and at least this often (s).
 PROGRESS_SECONDS = 30.0
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
-
-
 def _curve_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--time-unit", choices=_TIME_UNITS, default="auto",
-                        help="unit of the time column (default: from its header, e.g. 'Time (min)', else h)")
-    parser.add_argument("--release-scale", choices=_RELEASE_SCALES, default="auto",
-                        help="release as percent or fraction of the dose (default: detected)")
+    add_time_unit(parser, help="unit of the time column (default: from its header, e.g. 'Time (min)', else h)")
+    add_release_unit(parser, help="release in %% or as a fraction of the dose (default: detected)", old_option="--release-scale")
     parser.add_argument("--layout", choices=_LAYOUTS, default="auto",
                         help="long (time, release, curve/replicate columns), wide (a column per curve), vessels "
                              "(every column a vessel of one curve); default: detected and said")
@@ -64,7 +49,7 @@ def register(subparsers) -> None:
     _curve_options(fit)
     fit.add_argument("--geometry", choices=_GEOMETRIES, default="sphere",
                      help="geometry for reading the Korsmeyer-Peppas exponent (default: sphere)")
-    fit.add_argument("--top", type=_positive, default=5, help="laws shown per curve in tables (default 5; "
+    fit.add_argument("--top", type=positive_int, default=5, help="laws shown per curve in tables (default 5; "
                                                                 "--json has all)")
     fit.add_argument("--unweighted", action="store_true",
                      help="do not weight points by 1/SD² of the replicates")
@@ -82,7 +67,7 @@ def register(subparsers) -> None:
     compare.add_argument("test", metavar="TEST", nargs="?", help="default: the REF file (with --test-curve)")
     compare.add_argument("--ref-curve", metavar="NAME", help="the reference curve, when REF holds several")
     compare.add_argument("--test-curve", metavar="NAME", help="the test curve, when TEST holds several")
-    compare.add_argument("--bootstrap", metavar="N", type=_count, default=None,
+    compare.add_argument("--bootstrap", metavar="N", type=non_negative_int, default=None,
                          help="bootstrap samples for a 90 %% BCa f2 interval (default: 2000 when a condition "
                               "fails and both have 2+ units; 0 for none)")
     compare.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default: 0)")
@@ -104,7 +89,7 @@ def _num(value, spec: str = ".4g") -> str:
 def _read(path, args):
     from nanoloop.loop.kinetics import read_curves
 
-    return read_curves(path, time_unit=args.time_unit, release_scale=args.release_scale, layout=args.layout,
+    return read_curves(path, time_unit=args.time_unit, release_scale=_RELEASE_SCALE[args.release_unit], layout=args.layout,
                        sheet=args.sheet, strict=args.strict)
 
 

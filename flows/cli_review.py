@@ -6,17 +6,10 @@ import json
 import os
 from pathlib import Path
 
+from nanoloop.flows.cli_args import add_store
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.campaign.review import parse_edits
-from nanoloop.loop.design.space import fixed_text
-from nanoloop.loop.store.status import Status
 
 EXPORT_FORMATS = (".csv", ".xlsx", ".parquet")
-
-
-def _check_store(store: str) -> None:
-    if "://" not in store and Path(store).is_file():
-        raise InputError(f"store {store!r} is a file, not a folder")
 
 
 def _num(value, spec: str = ".1f") -> str:
@@ -25,9 +18,10 @@ def _num(value, spec: str = ".1f") -> str:
 
 def cmd_batch(args) -> int:
     from nanoloop.loop.campaign.campaign import Campaign
-    from nanoloop.loop.campaign.review import batch_review
+    from nanoloop.loop.campaign.review import batch_review, parse_edits
+    from nanoloop.loop.store.ledger import check_location
 
-    _check_store(args.store)
+    check_location(args.store)
     review = batch_review(Campaign.open(args.store), args.round, parse_edits(args.edit))
     if args.json:
         print(json.dumps(review, indent=1))
@@ -41,6 +35,8 @@ def print_review(review: dict) -> None:
     from rich.markup import escape
 
     from nanoloop.flows.progress import console
+    from nanoloop.loop.design.space import fixed_text
+    from nanoloop.loop.store.status import Status
 
     rows, name = review["formulations"], review["objective"]
     target = ", ".join(f"{_time(t)} {v:g} %" for t, v in zip(review["target"]["times_hours"], review["target"]["release_pct"]))
@@ -99,9 +95,10 @@ def cmd_export(args) -> int:
     import pandas as pd
 
     from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.ledger import check_location
     from nanoloop.loop.store.records import CURVE_COLUMNS, column_notes, curves_table, formulation_table
 
-    _check_store(args.store)
+    check_location(args.store)
     campaign = Campaign.open(args.store)
     out = Path(args.out or f"{campaign.config.name}-formulations.xlsx")
     paths = export_paths(out)
@@ -135,13 +132,13 @@ def cmd_export(args) -> int:
 def register(subparsers) -> None:
     """Add the ``batch`` and ``export`` commands."""
     p = subparsers.add_parser("batch", help="review a round's batch: recipes, predictions with intervals, why chosen, failure risk")
-    p.add_argument("store", help="ledger folder or URI")
+    add_store(p)
     p.add_argument("--round", type=int, default=None, help="the round (default: the batch awaiting approval, else the last)")
     p.add_argument("--edit", action="append", metavar="ID:VARIABLE=VALUE", help="preview an edit: validated and re-predicted, nothing is changed")
     p.add_argument("--json", action="store_true", help="print the review as JSON")
     p.set_defaults(handler=cmd_batch)
 
     p = subparsers.add_parser("export", help="write one tidy row per formulation (and the curves in long form) to CSV, Excel or Parquet")
-    p.add_argument("store", help="ledger folder or URI")
+    add_store(p)
     p.add_argument("--out", default=None, help="FILE.csv, FILE.xlsx or FILE.parquet (default ./<campaign>-formulations.xlsx)")
     p.set_defaults(handler=cmd_export)

@@ -8,7 +8,7 @@
   release at that time, "-" slows it). ``--pd VARIABLE [--time-hours T]``
   prints the partial dependence of release at T on that variable with its
   band. ``--compute`` computes (and stores) what is missing.
-- ``nanoloop predict STORE FORMULATIONS.csv [--times H ...] [--json] [--plot OUT.png]``
+- ``nanoloop predict STORE FORMULATIONS.csv [--times-hours H ...] [--json] [--plot OUT.png]``
   predicts release curves with 90 % intervals, from the campaign's latest
   model, for formulations typed into a CSV with one column per design
   variable (and an optional ``label`` column).
@@ -22,9 +22,7 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
+from nanoloop.flows.cli_args import add_old_spelling, add_store
 from nanoloop.loop.errors import InputError
 
 LABEL_COLUMNS = ("label", "name", "id")
@@ -33,7 +31,7 @@ LABEL_COLUMNS = ("label", "name", "id")
 def register(subparsers) -> None:
     """Add the ``explain`` and ``predict`` commands to the main CLI's subparsers."""
     p = subparsers.add_parser("explain", help="which formulation variables drive the surrogate's predictions (per round)")
-    p.add_argument("store", help="campaign ledger folder or URI")
+    add_store(p)
     p.add_argument("--round", type=int, default=None, help="round whose model to explain (default: the latest explained)")
     p.add_argument("--compute", action="store_true", help="compute and store the explanations if they are missing")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -42,9 +40,11 @@ def register(subparsers) -> None:
     p.set_defaults(handler=cmd_explain)
 
     p = subparsers.add_parser("predict", help="predicted release curves with 90%% intervals for formulations in a CSV")
-    p.add_argument("store", help="campaign ledger folder or URI")
+    add_store(p)
     p.add_argument("formulations", help="CSV with one column per design variable (optional 'label' column)")
-    p.add_argument("--times", type=float, nargs="+", default=None, metavar="HOURS", help="times in hours (default: the target profile's times)")
+    times = p.add_argument("--times-hours", type=float, nargs="+", default=None, metavar="H",
+                           help="times in hours (default: the target profile's times)")
+    add_old_spelling(p, "--times", times)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="also draw the curves with their intervals to this image")
     p.set_defaults(handler=cmd_predict)
@@ -52,14 +52,16 @@ def register(subparsers) -> None:
 
 def _open(store: str):
     from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.ledger import check_location
 
-    if "://" not in store and Path(store).is_file():
-        raise InputError(f"store {store!r} is a file, not a folder")
+    check_location(store)
     return Campaign.open(store)
 
 
 # -- explain -------------------------------------------------------------------
 def cmd_explain(args) -> int:
+    import pandas as pd
+
     from nanoloop.loop.explain.importance import explain_round, explanations_json, read_explanations
 
     campaign = _open(args.store)
@@ -114,7 +116,7 @@ def cmd_explain(args) -> int:
     return 0
 
 
-def _signed_table(signed: pd.DataFrame, round_: int, fixed: dict):
+def _signed_table(signed, round_: int, fixed: dict):
     """Variables sorted by size (largest mean |Shapley value| over the times), one column per time in time order."""
     from rich.table import Table
 
@@ -171,12 +173,14 @@ def _method_title(method: str) -> str:
 
 
 # -- predict -------------------------------------------------------------------
-def read_formulations(path: str, space) -> tuple[pd.DataFrame, list[str]]:
-    """Validated formulations from a CSV, and a label per row.
+def read_formulations(path: str, space):
+    """Validated formulations from a CSV (a DataFrame, one column per design variable), and a label per row.
 
     Errors name the file, the data row (1-based; the line is one more, after the
     header) and the column.
     """
+    import pandas as pd
+
     file = Path(path)
     if not file.is_file():
         raise InputError(f"{path}: no such file")
@@ -217,12 +221,14 @@ def read_formulations(path: str, space) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows, columns=space.names), labels
 
 
-def _default_times(campaign) -> np.ndarray:
+def _default_times(campaign):
     """The target profile's times (hours): where the scientist compares curves."""
+    import numpy as np
+
     return np.unique(np.asarray(campaign.config.target.times_hours, float))
 
 
-def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
+def predict_formulations(campaign, frame, times_hours) -> dict:
     """Predicted release (%) with 90 % intervals from the campaign's latest model.
 
     Returns a JSON-ready dict: model_version, times_hours, and per formulation
@@ -231,6 +237,8 @@ def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
     distribution as the bands), and the distance to the nearest measured formulation
     with the out-of-domain flag (:mod:`nanoloop.loop.design.domain`).
     """
+    import numpy as np
+
     from nanoloop.loop.design.domain import OUTSIDE_DISTANCE, distance_to_data, is_outside
     from nanoloop.loop.design.objective import Objective
     from nanoloop.loop.models.base import Z90, curve_rows
@@ -241,7 +249,7 @@ def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
         raise InputError(f"store {campaign.ledger.location!r} holds no trained surrogate yet: run a round with measurements first")
     times = np.asarray(times_hours, float)
     if times.ndim != 1 or len(times) == 0 or not np.all(np.isfinite(times)) or np.any(times < 0):
-        raise InputError(f"--times must be finite hours >= 0, got {times_hours}")
+        raise InputError(f"--times-hours must be finite hours >= 0, got {times_hours}")
     times = np.unique(times)
     features = campaign.space.encode(frame)
     mean, std = trained.model.predict(curve_rows(features, times), return_std=True)
@@ -266,9 +274,11 @@ def predict_formulations(campaign, frame: pd.DataFrame, times_hours) -> dict:
 
 
 def cmd_predict(args) -> int:
+    import numpy as np
+
     campaign = _open(args.store)
     frame, labels = read_formulations(args.formulations, campaign.space)
-    times = _default_times(campaign) if args.times is None else args.times
+    times = _default_times(campaign) if args.times_hours is None else args.times_hours
     if args.plot is not None:
         out = Path(args.plot)
         if out.suffix.lower() not in (".png", ".pdf", ".svg"):
@@ -315,7 +325,6 @@ def _plot(dense: dict, points: dict, labels: list[str], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     import numpy as np
 
     from nanoloop.loop.kinetics.measures import time_scale

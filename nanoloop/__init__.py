@@ -17,12 +17,10 @@ The subpackages are the repository's folders: :mod:`nanoloop.loop` (the
 science and the campaign), :mod:`nanoloop.adapters` (instruments),
 :mod:`nanoloop.flows` (Prefect flows and the CLI) and
 :mod:`nanoloop.dashboard`. Names load on first use, so ``import nanoloop``
-stays fast.
+stays fast; ``dir(nanoloop)`` lists them all (tab completion in a notebook).
 """
 
-from __future__ import annotations
-
-from importlib import import_module
+import importlib as _importlib
 
 from nanoloop.loop import __version__
 
@@ -52,9 +50,14 @@ def __getattr__(name: str):
         module, _, attribute = _EXPORTS[name].partition(":")
     except KeyError:
         raise AttributeError(f"module 'nanoloop' has no attribute {name!r}") from None
-    value = getattr(import_module(module), attribute)
+    value = getattr(_importlib.import_module(module), attribute)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The public API, the names loaded on first use included, and the subpackage loaded with it."""
+    return sorted({*__all__, "loop"})
 
 
 def open_campaign(store: str, instruments: dict | None = None):

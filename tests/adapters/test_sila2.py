@@ -210,7 +210,7 @@ def test_two_round_campaign_through_the_cli_survives_a_killed_server(tmp_path, p
     store = tmp_path / "store"
     cli = Path(sys.executable).with_name("nanoloop")
     command = [str(cli), "run", str(campaign_config(tmp_path, ports["synthesis"], ports["dissolution"])),
-               "--store", str(store), "--rounds", "2", "--auto-approve"]
+               str(store), "--rounds", "2", "--auto-approve"]
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
     try:
         # kill the synthesis server as soon as it has taken the first formulation of round 0

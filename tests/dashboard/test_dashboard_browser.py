@@ -56,7 +56,7 @@ def dashboard(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # no Prefect server: the ledger takes approvals
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     log = open(tmp_path / "dashboard.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, "dashboard", str(store), "--port", str(port), "--poll", "1"],
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, "dashboard", str(store), "--port", str(port), "--poll-s", "1"],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60

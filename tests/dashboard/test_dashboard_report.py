@@ -100,7 +100,7 @@ def test_dashboard_refuses_a_file_store_and_a_busy_port(tmp_path):
             args.handler(args)
 
 
-@pytest.mark.parametrize("argv", [["dashboard", "S", "--port", "0"], ["dashboard", "S", "--port", "70000"], ["dashboard", "S", "--poll", "0"]])
+@pytest.mark.parametrize("argv", [["dashboard", "S", "--port", "0"], ["dashboard", "S", "--port", "70000"], ["dashboard", "S", "--poll-s", "0"]])
 def test_dashboard_bad_options_are_usage_errors(argv):
     with pytest.raises(SystemExit) as exit_:
         parse(argv)

@@ -26,7 +26,7 @@ def write_config(folder: Path, name: str) -> Path:
 
 def start_run(config: Path, store: Path, *extra: str) -> subprocess.Popen:
     cli = Path(sys.executable).with_name("nanoloop")
-    return subprocess.Popen([str(cli), "run", str(config), "--store", str(store), "--rounds", "1", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    return subprocess.Popen([str(cli), "run", str(config), str(store), "--rounds", "1", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
 
 
 def wait_for_pause(store: Path, proc: subprocess.Popen, timeout_s: float = 90) -> None:
@@ -40,7 +40,7 @@ def wait_for_pause(store: Path, proc: subprocess.Popen, timeout_s: float = 90) -
 
 def test_run_without_server_or_auto_approve_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    assert main(["run", str(write_config(tmp_path, "nosrv")), "--store", str(tmp_path / "s")]) == 2
+    assert main(["run", str(write_config(tmp_path, "nosrv")), str(tmp_path / "s")]) == 2
     assert "--auto-approve" in capsys.readouterr().err
 
 
@@ -74,7 +74,7 @@ def test_pause_then_approve_with_a_rejection_and_an_edit(tmp_path, prefect_serve
 def test_pause_timeout_leaves_the_batch_awaiting_then_terminal_approval(tmp_path, prefect_server, capsys):
     store = tmp_path / "store"
     config = write_config(tmp_path, "timeout")
-    proc = start_run(config, store, "--approval-timeout", "2")
+    proc = start_run(config, store, "--approval-timeout-s", "2")
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
     assert "approval timed out" in out

@@ -26,7 +26,7 @@ def test_run_with_a_bad_config_exits_2_and_writes_nothing(tmp_path, capsys, edit
     config = tmp_path / "campaign.toml"
     config.write_text(edit(example_config_text()))
     store = tmp_path / "store"
-    assert main(["run", str(config), "--store", str(store)]) == 2
+    assert main(["run", str(config), str(store)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not store.exists()
@@ -35,7 +35,7 @@ def test_run_with_a_bad_config_exits_2_and_writes_nothing(tmp_path, capsys, edit
 def test_store_that_is_a_file(tmp_path, capsys):
     path = tmp_path / "ledger"
     path.write_text("not a folder")
-    assert main(["demo", "--store", str(path)]) == 2
+    assert main(["demo", str(path)]) == 2
     assert "is a file" in capsys.readouterr().err
     assert main(["status", str(path)]) == 2
     assert path.read_text() == "not a folder"

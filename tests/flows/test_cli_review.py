@@ -204,16 +204,16 @@ def test_a_run_says_what_it_waits_for_before_prefect_starts(tmp_path, capsys, mo
 
     monkeypatch.setattr(rounds, "campaign_flow", lambda *a, **k: [])
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    assert main(["demo", "--store", str(tmp_path / "d"), "--rounds", "1"]) == 0
+    assert main(["demo", str(tmp_path / "d"), "--rounds", "1"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "starting a temporary local Prefect server for this run (10-20 s" in out
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4999/api")
-    assert main(["demo", "--store", str(tmp_path / "e"), "--rounds", "1"]) == 0
+    assert main(["demo", str(tmp_path / "e"), "--rounds", "1"]) == 0
     assert "connecting to the Prefect server at http://127.0.0.1:4999/api" in capsys.readouterr().out
 
 
 def test_the_server_tells_its_ui_to_call_the_api_on_its_port():
-    from nanoloop.flows.cli import server_ui_settings
+    from nanoloop.flows.cli_server import server_ui_settings
 
     settings = server_ui_settings(4311, {"PREFECT_API_URL": "http://127.0.0.1:4200/api"})
     assert settings["PREFECT_UI_API_URL"] == settings["PREFECT_API_URL"] == "http://127.0.0.1:4311/api"
@@ -230,7 +230,7 @@ def test_the_demo_config_has_a_dissolution_method_and_a_bad_one_is_one_line(tmp_
 
     config = tmp_path / "campaign.toml"
     config.write_text(example_config_text().replace('apparatus = "sample-and-separate"', 'apparatus = "USP 9"'))
-    assert main(["run", str(config), "--store", str(tmp_path / "s"), "--auto-approve"]) == 2
+    assert main(["run", str(config), str(tmp_path / "s"), "--auto-approve"]) == 2
     err = capsys.readouterr().err.strip()
     assert "dissolution_method.apparatus" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "s").exists()

@@ -38,7 +38,7 @@ def run(config: Path, store: Path, crash_at: str | None = None) -> subprocess.Co
     if crash_at:
         env["NANOLOOP_CRASH_AT"] = crash_at
     cli = Path(sys.executable).with_name("nanoloop")
-    return subprocess.run([str(cli), "run", str(config), "--store", str(store), "--rounds", "1", "--auto-approve"], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([str(cli), "run", str(config), str(store), "--rounds", "1", "--auto-approve"], capture_output=True, text=True, env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -120,7 +120,7 @@ def test_changing_a_fixed_value_needs_amend_and_the_model_keeps_the_varied_data(
         Campaign(parse_config(data), Ledger(store))
     (tmp_path / "fixed.toml").write_text(example_config_text().replace('name = "demo-sustained-release"', 'name = "amend-fixed"')
                                          .replace("min = -1.0\nmax = 5.0", "min = -1.0\nmax = 5.0\nvalue = 2.1"))
-    assert main(["run", str(tmp_path / "fixed.toml"), "--store", str(store), "--auto-approve"]) == 2
+    assert main(["run", str(tmp_path / "fixed.toml"), str(store), "--auto-approve"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--amend" in err
     assert (store / "blobs" / "campaign.json").read_text() == before
@@ -139,6 +139,6 @@ def test_changing_a_fixed_value_needs_amend_and_the_model_keeps_the_varied_data(
 def test_inverse_design_from_the_command_line_keeps_the_fixed_values(store, tmp_path, capsys):
     target = tmp_path / "target.csv"
     target.write_text("time_hours,release_pct\n24,20\n72,40\n168,65\n336,80\n672,95\n")
-    assert main(["design", "--target", str(target), "--store", str(store), "--n", "3", "--pool", "512", "--json"]) == 0
+    assert main(["design", str(store), "--target", str(target), "--n", "3", "--pool-size", "512", "--json"]) == 0
     designs = json.loads(capsys.readouterr().out)["designs"]
     assert len(designs) == 3 and all(d["formulation"]["drug_logp"] == 2.1 and d["formulation"]["medium_ph"] == 7.4 for d in designs)

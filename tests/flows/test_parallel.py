@@ -52,6 +52,6 @@ def test_run_with_dask_says_where_the_blend_trains(tmp_path, capsys, monkeypatch
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     assert main(["init", str(tmp_path / "c")]) == 0
     config = next((tmp_path / "c").glob("*.toml"))
-    assert main(["run", str(config), "--store", str(tmp_path / "store"), "--auto-approve", "--dask"]) == 0
+    assert main(["run", str(config), str(tmp_path / "store"), "--auto-approve", "--dask"]) == 0
     said = " ".join((capsys.readouterr().out).split())  # the console wraps long lines
     assert 'note: --dask trains the members of model = "ensemble" on the cluster; the blend' in said

@@ -115,7 +115,7 @@ def test_reject_one_in_the_prefect_ui_form_on_a_non_default_port(server, tmp_pat
     log = tmp_path / "run.log"
     env = {**os.environ, "PREFECT_API_URL": api}
     with open(log, "w") as out:
-        run = subprocess.Popen([*NANOLOOP, "run", str(config), "--store", str(store), "--rounds", "1", "--approval-timeout", "900"],
+        run = subprocess.Popen([*NANOLOOP, "run", str(config), str(store), "--rounds", "1", "--approval-timeout-s", "900"],
                                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         record = store / "blobs" / "approval" / "round-0.json"

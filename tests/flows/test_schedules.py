@@ -1,4 +1,4 @@
-"""Scheduled campaigns against the session's Prefect server: `nanoloop serve`, a deployment from
+"""Scheduled campaigns against the session's Prefect server: `nanoloop schedule`, a deployment from
 deployments/prefect.yaml run by a process worker, and two runs at once."""
 
 import os
@@ -30,7 +30,7 @@ def test_two_runs_at_once_never_dispatch_twice(tmp_path, prefect_server):
     lab = tmp_path / "lab"
     lab.mkdir()
     config, store = write_config(tmp_path, lab), tmp_path / "store"
-    command = [str(BIN / "nanoloop"), "run", str(config), "--store", str(store), "--rounds", "1", "--auto-approve"]
+    command = [str(BIN / "nanoloop"), "run", str(config), str(store), "--rounds", "1", "--auto-approve"]
     runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env()) for _ in range(2)]
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     assert all(run.returncode == 0 for run in runs), outputs
@@ -54,21 +54,21 @@ def _wait_for_deployment(name: str, proc: subprocess.Popen, timeout_s: float = 1
                 time.sleep(1)
 
 
-def test_serve_runs_a_round_on_demand(tmp_path, prefect_server):
+def test_schedule_runs_a_round_on_demand(tmp_path, prefect_server):
     from prefect.deployments import run_deployment
 
     lab = tmp_path / "lab"
     lab.mkdir()
     config, store = write_config(tmp_path, lab), tmp_path / "store"
-    serve = subprocess.Popen([str(BIN / "nanoloop"), "serve", str(config), "--cron", "0 8 * * *", "--store", str(store), "--auto-approve"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
+    schedule = subprocess.Popen([str(BIN / "nanoloop"), "schedule", str(config), str(store), "--cron", "0 8 * * *", "--auto-approve"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
     try:
-        deployment = _wait_for_deployment("nanoloop-round/demo-sustained-release-rounds", serve)
+        deployment = _wait_for_deployment("nanoloop-round/demo-sustained-release-rounds", schedule)
         assert deployment.schedules and deployment.schedules[0].schedule.cron == "0 8 * * *"
         run = run_deployment("nanoloop-round/demo-sustained-release-rounds", timeout=240)
         assert run.state.is_completed(), run.state
     finally:
-        serve.terminate()
-        serve.wait(timeout=30)
+        schedule.terminate()
+        schedule.wait(timeout=30)
     assert _settled(store) <= {"measured", "failed"}
 
 

@@ -54,7 +54,7 @@ def test_approval_records_who_approved(proposed, capsys):
 def test_rejecting_the_whole_batch_does_not_block_the_campaign(proposed, prefect_server):
     config, store, campaign, ids = proposed
     assert main(["approve", str(store), "--reject", *ids, "--reason", "none"]) == 0
-    result = run_cli("run", config, "--store", store, "--rounds", "2", "--auto-approve", timeout=400)
+    result = run_cli("run", config, store, "--rounds", "2", "--auto-approve", timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
     forms = Campaign.open(str(store)).formulations()
     assert set(forms.loc[forms["round"] == 0, "status"]) == {"rejected"}

@@ -68,7 +68,7 @@ def test_bad_config_is_one_line_and_nothing_runs_or_is_stored(case, tmp_path):
         config.write_bytes(content)
     store = tmp_path / "store"
     env = {**env, "PYTHONPATH": str(tmp_path), "PWNED_PATH": str(tmp_path / "PWNED")}
-    result = run_cli("run", config, "--store", store, "--auto-approve", "--rounds", "1", env=env, cwd=tmp_path, timeout=120)
+    result = run_cli("run", config, store, "--auto-approve", "--rounds", "1", env=env, cwd=tmp_path, timeout=120)
     assert_one_line_error(result, *words)
     assert not (tmp_path / "PWNED").exists(), "the config ran code"
     assert not store.exists(), "something was stored"
@@ -77,7 +77,7 @@ def test_bad_config_is_one_line_and_nothing_runs_or_is_stored(case, tmp_path):
 def test_serve_with_a_bad_cron_writes_nothing(tmp_path):
     config = tmp_path / "campaign.toml"
     config.write_text(config_text())
-    result = run_cli("serve", config, "--store", tmp_path / "store", "--cron", "not a cron", timeout=120)
+    result = run_cli("schedule", config, tmp_path / "store", "--cron", "not a cron", timeout=120)
     assert_one_line_error(result, "not a cron")
     assert not (tmp_path / "store").exists()
 
@@ -87,7 +87,7 @@ def test_dask_address_nobody_answers(tmp_path):
 
     config = tmp_path / "campaign.toml"
     config.write_text(config_text())
-    result = run_cli("run", config, "--store", tmp_path / "store", "--auto-approve", "--dask", f"tcp://127.0.0.1:{free_port()}", timeout=120)
+    result = run_cli("run", config, tmp_path / "store", "--auto-approve", "--dask", f"tcp://127.0.0.1:{free_port()}", timeout=120)
     assert_one_line_error(result, "no Dask scheduler answers")
     assert not (tmp_path / "store").exists()
 

@@ -40,13 +40,13 @@ def _env_without_server() -> dict:
 def test_crash_during_the_ledger_write_then_rerun_finishes(tmp_path, prefect_server):
     store = tmp_path / "S"
     env = {**os.environ, "NANOLOOP_CRASH_AT": "ledger-write:curves"}
-    crashed = subprocess.run([CLI, "demo", "--store", str(store), "--rounds", "1", "--batch", "2"], capture_output=True, text=True, env=env, timeout=300)
+    crashed = subprocess.run([CLI, "demo", str(store), "--rounds", "1", "--batch-size", "2"], capture_output=True, text=True, env=env, timeout=300)
     assert crashed.returncode == -9, crashed.stderr
     leftovers = list(store.rglob(".*.tmp"))
     assert leftovers  # the crash left its temporary part
     for path in leftovers:
         os.utime(path, (time.time() - 3600, time.time() - 3600))
-    rerun = run_cli("demo", "--store", store, "--rounds", "1", "--batch", "2", timeout=300)
+    rerun = run_cli("demo", store, "--rounds", "1", "--batch-size", "2", timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert set(Campaign.open(str(store)).formulations()["status"]) <= {"measured", "failed"}
     assert not list(store.rglob(".*.tmp")), "the rerun left the crash's temporary files"
@@ -59,14 +59,14 @@ def test_an_instrument_that_never_finishes_ends_with_a_message(tmp_path, prefect
     config = tmp_path / "campaign.toml"
     config.write_text(text)
     started = time.monotonic()
-    result = run_cli("run", config, "--store", tmp_path / "store", "--rounds", "2", "--auto-approve", env={"PYTHONPATH": str(tmp_path)}, timeout=300)
+    result = run_cli("run", config, tmp_path / "store", "--rounds", "2", "--auto-approve", env={"PYTHONPATH": str(tmp_path)}, timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "no result came in 2 s" in result.stderr and "Traceback" not in result.stderr
     assert time.monotonic() - started < 240
 
 
 def test_sigkill_of_a_run_leaves_no_prefect_server(tmp_path):
-    proc = subprocess.Popen([CLI, "demo", "--store", str(tmp_path / "S"), "--rounds", "1", "--batch", "2"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([CLI, "demo", str(tmp_path / "S"), "--rounds", "1", "--batch-size", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=_env_without_server())
     port = None
     deadline = time.monotonic() + 180
@@ -104,7 +104,7 @@ def test_paused_run_refuses_a_bad_edit_then_sigterm_ends_it(tmp_path, prefect_se
     config = tmp_path / "campaign.toml"
     config.write_text(config_text("paused", batch=2))
     store = tmp_path / "store"
-    proc = subprocess.Popen([CLI, "run", str(config), "--store", str(store), "--rounds", "1"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([CLI, "run", str(config), str(store), "--rounds", "1"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
     deadline = time.monotonic() + 120
     while not (store / "blobs" / "approval" / "round-0.json").exists():

@@ -93,7 +93,7 @@ def test_unwritable_store_is_one_line_naming_the_path(code, words, tmp_path, cap
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(ledger_module, "open", failing_open, raising=False)
-    assert main(["demo", "--store", str(tmp_path / "store"), "--rounds", "1"]) == 2
+    assert main(["demo", str(tmp_path / "store"), "--rounds", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err and str(tmp_path / "store") in err, err
     assert not list((tmp_path / "store").rglob("*.json")) and not list((tmp_path / "store").rglob("*.parquet"))
@@ -129,7 +129,7 @@ def test_changed_space_from_the_command_line_is_refused(tmp_path, capsys):
 
     Campaign(load_config(first), Ledger(store))
     before = (store / "blobs" / "campaign.json").read_text()
-    assert main(["run", str(second), "--store", str(store), "--auto-approve"]) == 2
+    assert main(["run", str(second), str(store), "--auto-approve"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--amend" in err and len(err.splitlines()) == 1
     assert (store / "blobs" / "campaign.json").read_text() == before

@@ -92,7 +92,7 @@ def test_a_bad_fixed_value_in_a_toml_file_is_exit_2_naming_file_and_key(tmp_path
     text = (example_config_text().replace('name = "demo-sustained-release"', 'name = "bad-fixed"')
             .replace("[space.medium_ph]            # release medium\nmin = 5.0\nmax = 7.4", "[space.medium_ph]\nmin = 5.0\nmax = 7.4\nvalue = 8.0"))
     (tmp_path / "c.toml").write_text(text)
-    assert main(["run", str(tmp_path / "c.toml"), "--store", str(tmp_path / "s"), "--auto-approve"]) == 2
+    assert main(["run", str(tmp_path / "c.toml"), str(tmp_path / "s"), "--auto-approve"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "c.toml" in err and "space.medium_ph: value 8 is outside" in err
     assert not (tmp_path / "s").exists()

@@ -107,19 +107,19 @@ def _write_target(path, rows):
 
 def test_design_without_a_store_says_what_is_missing(tmp_path):
     target = _write_target(tmp_path / "t.csv", [(24, 20), (72, 40), (168, 65), (336, 80)])
-    with pytest.raises(InputError, match="needs a release model trained on measured curves.*pass --store"):
+    with pytest.raises(InputError, match="needs a release model trained on measured curves.*give STORE"):
         _run(["design", "--target", str(target)])
     with pytest.raises(InputError, match="does not exist"):
-        _run(["design", "--target", str(target), "--store", str(tmp_path / "nowhere")])
+        _run(["design", str(tmp_path / "nowhere"), "--target", str(target)])
 
 
 def test_design_rejects_a_bad_target(tmp_path):
     bad = _write_target(tmp_path / "bad.csv", [(24, 20), (72, 10), (168, 65)])
     with pytest.raises(InputError, match="bad.csv: not a usable target profile: release_pct must not decrease"):
-        _run(["design", "--target", str(bad), "--store", str(tmp_path)])
+        _run(["design", str(tmp_path), "--target", str(bad)])
     short = _write_target(tmp_path / "short.csv", [(0, 0), (24, 20), (72, 30)])
     with pytest.raises(InputError, match="short.csv: not a usable target profile"):
-        _run(["design", "--target", str(short), "--store", str(tmp_path)])
+        _run(["design", str(tmp_path), "--target", str(short)])
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_design_from_a_store_prints_json_and_a_plot(measured_store, tmp_path, ca
 
     target = _write_target(tmp_path / "t.csv", [(0, 0), (24, 20), (72, 40), (168, 65), (336, 80), (672, 95)])
     png = tmp_path / "designs.png"
-    code = _run(["design", "--target", str(target), "--store", str(measured_store), "--n", "2", "--pool", "512", "--json", "--plot", str(png)])
+    code = _run(["design", str(measured_store), "--target", str(target), "--n", "2", "--pool-size", "512", "--json", "--plot", str(png)])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["designs"]) == 2 and out["target"]["times_hours"] == [24, 72, 168, 336, 672]
@@ -157,7 +157,7 @@ def test_design_from_a_store_prints_json_and_a_plot(measured_store, tmp_path, ca
 
 def test_design_tables(measured_store, tmp_path, capsys):
     target = _write_target(tmp_path / "t.csv", [(24, 20), (72, 40), (168, 65), (336, 80), (672, 95)])
-    assert _run(["design", "--target", str(target), "--store", str(measured_store), "--n", "1", "--pool", "256"]) == 0
+    assert _run(["design", str(measured_store), "--target", str(target), "--n", "1", "--pool-size", "256"]) == 0
     text = capsys.readouterr().out
     assert "best formulations (predicted)" in text and "release law" in text and "90 % interval" in text
     assert "distance to data" in text

@@ -144,7 +144,7 @@ HEADER = "label,polymer,polymer_mw_kda,drug_logp,drug_loading_pct,particle_size_
 def test_predict_command(store, tmp_path, capsys):
     csv = _csv(tmp_path, HEADER + "slow,PLA,110,2,5,200,0.1,0.1,7.4\nfast,PLGA 50:50,12,2,5,200,0.1,0.1,7.4\n")
     plot = tmp_path / "curves.png"
-    assert _run(["predict", store, csv, "--times", "24", "168", "672", "--json", "--plot", str(plot)]) == 0
+    assert _run(["predict", store, csv, "--times-hours", "24", "168", "672", "--json", "--plot", str(plot)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["times_hours"] == [24.0, 168.0, 672.0]
     slow, fast = data["formulations"]
@@ -198,8 +198,8 @@ def test_predict_rejects_bad_rows(store, tmp_path, text, message):
 
 def test_predict_bad_times_and_missing_store(store, tmp_path):
     csv = _csv(tmp_path, HEADER + "a,PLA,50,2,5,200,0.1,0.1,7.4\n")
-    with pytest.raises(InputError, match="--times"):
-        _run(["predict", store, csv, "--times", "-5"])
+    with pytest.raises(InputError, match="--times-hours"):
+        _run(["predict", store, csv, "--times-hours", "-5"])
     with pytest.raises(InputError):
         _run(["predict", str(tmp_path / "nowhere"), csv])
     with pytest.raises(InputError, match="no such file"):

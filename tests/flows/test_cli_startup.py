@@ -1,0 +1,48 @@
+"""`nanoloop --help` and `nanoloop status STORE` start without importing torch (a command imports what it needs)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+PROBE = ("import json, sys\n"
+         "from nanoloop.flows.cli import main\n"
+         "try:\n"
+         "    rc = main(sys.argv[1:])\n"
+         "except SystemExit as done:\n"
+         "    rc = done.code\n"
+         "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules, 'prefect': 'prefect' in sys.modules}), file=sys.stderr)\n")
+
+
+def _imports(*argv) -> dict:
+    done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=300)
+    return json.loads(done.stderr.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    """Round 0 of a 2-formulation campaign, proposed by Sobol and measured in the simulated lab: no model trained."""
+    from nanoloop.adapters.registry import build_instruments
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.config import default_config
+    from nanoloop.loop.design.recommenders import SobolStart
+    from nanoloop.loop.store.ledger import Ledger
+
+    store = tmp_path_factory.mktemp("small-store")
+    campaign = Campaign(default_config().model_copy(update={"name": "startup", "batch_size": 2}), Ledger(store), build_instruments)
+    campaign.run_round(0, SobolStart())
+    return store
+
+
+def test_help_imports_neither_torch_nor_prefect():
+    assert _imports("--help") == {"rc": 0, "torch": False, "prefect": False}
+    assert _imports("kinetics", "fit", "--help") == {"rc": 0, "torch": False, "prefect": False}
+
+
+def test_status_runs_from_the_probe(small_store):
+    assert _imports("status", str(small_store))["rc"] == 0
+
+
+def test_status_does_not_import_torch(small_store):
+    assert _imports("status", str(small_store)) == {"rc": 0, "torch": False, "prefect": False}
