@@ -36,7 +36,7 @@ import sys
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable, Mapping
 
-from nanoloop.loop.lab.instruments import KINDS, Instrument, check_instrument, check_methods
+from nanoloop.loop.lab.instruments import ENTRY_POINT_GROUP, KINDS, Instrument, check_instrument, check_methods  # installed plug-ins are trusted
 from nanoloop.loop.errors import InputError
 
 BUILTINS: dict[str, str] = {
@@ -51,8 +51,6 @@ BUILTINS: dict[str, str] = {
 #: built-in instruments that take the campaign's seed by default
 SIMULATED = ("simulated-synthesis", "simulated-dissolution")
 
-#: entry-point group of installed instrument plug-ins (trusted: the user installed them)
-ENTRY_POINT_GROUP = "nanoloop.instruments"
 #: environment variable naming the plug-in packages a config may import (comma-separated, or "*")
 TRUST_ENV = "NANOLOOP_TRUSTED_PLUGINS"
 

@@ -30,7 +30,7 @@ FORBIDDEN = {
 OLD_NAMES = {"loop", "adapters", "flows", "dashboard"}  # only as nanoloop.<name> after install
 #: the layers of loop/ (part after ``nanoloop.loop.``; "" is the package root): a module imports only its own or lower ranks
 LAYERS = {"": 0, "errors": 0, "faults": 0, "io": 1, "kinetics": 2, "lab": 2, "models": 3, "design": 4, "explain": 5,
-          "config": 6, "store": 7, "campaign": 8}
+          "config": 6, "store": 7, "campaign": 8, "instruments": 9}  # instruments: the port's old path, deprecated, imported by no one
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:

@@ -15,6 +15,7 @@ concern: this one (opening, state, proposing, a whole round),
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -146,6 +147,17 @@ class Campaign(ApprovalSteps, LabSteps):
         """The measured formulations (imported ones included) with their mean curves."""
         return Measured.of(self.ledger.read("formulations"), measured_mean_curves(self.ledger), self.space)
 
+    # -- deprecated since 0.2.0 (removed in 0.3.0): the models are ``campaign.models`` ----------
+    def train(self, round_: int, fit_members=None):
+        """Deprecated: :meth:`campaign.models.train <nanoloop.loop.campaign.training.ModelStore.train>`."""
+        _deprecated("campaign.train(...)", "campaign.models.train(...)")
+        return self.models.train(round_, fit_members)
+
+    def training_data(self):
+        """Deprecated: :meth:`campaign.models.training_data <nanoloop.loop.campaign.training.ModelStore.training_data>`."""
+        _deprecated("campaign.training_data()", "campaign.models.training_data()")
+        return self.models.training_data()
+
     # -- proposing ----------------------------------------------------------------
     def prediction_times_hours(self) -> np.ndarray:
         """Times at which proposals store their predicted curve: the target's and the instrument's."""
@@ -204,3 +216,7 @@ class Campaign(ApprovalSteps, LabSteps):
         self.dispatch_dissolution(round_)
         self.collect_dissolution(round_)
         return ids
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated and goes in nanoloop 0.3.0: use {new}", DeprecationWarning, stacklevel=3)

@@ -20,8 +20,9 @@ Results convert to plain JSON-able dicts with ``to_dict`` / ``from_dict``.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 import inspect
+import warnings
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from nanoloop.loop.errors import InputError
@@ -77,15 +78,46 @@ class WorkItem:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Characterization:
-    """What the synthesis instrument measures on a made batch of particles."""
+    """What the synthesis instrument measures on a made batch of particles.
+
+    Attributes:
+        size_nm: hydrodynamic diameter, nm.
+        pdi: polydispersity index, 0-1.
+        zeta_mv: zeta potential, mV.
+        encapsulation_efficiency_pct: drug encapsulated, % of the drug used.
+        actual_drug_loading_pct: measured drug loading, % w/w (not the recipe's nominal ``drug_loading_pct``).
+
+    The measured loading's old argument name ``drug_loading_pct`` (nanoloop before 0.2.0)
+    is accepted until 0.3.0, with a DeprecationWarning.
+    """
 
     size_nm: float
     pdi: float
     zeta_mv: float
     encapsulation_efficiency_pct: float
-    actual_drug_loading_pct: float  # measured, not the recipe's nominal drug_loading_pct
+    actual_drug_loading_pct: float
+
+    def __init__(self, size_nm: float, pdi: float, zeta_mv: float, encapsulation_efficiency_pct: float,
+                 actual_drug_loading_pct: float | None = None, **renamed: float):
+        unknown = sorted(set(renamed) - set(RENAMED_FIELDS))
+        if unknown:
+            raise TypeError(f"Characterization() got unexpected keyword argument(s) {unknown}")
+        values = {"size_nm": size_nm, "pdi": pdi, "zeta_mv": zeta_mv, "encapsulation_efficiency_pct": encapsulation_efficiency_pct,
+                  "actual_drug_loading_pct": actual_drug_loading_pct}
+        for old, value in renamed.items():
+            new = RENAMED_FIELDS[old]
+            if values[new] is not None:
+                raise TypeError(f"Characterization(): give {new} or its old name {old}, not both")
+            warnings.warn(f"Characterization({old}=...) is deprecated and goes in nanoloop 0.3.0: the argument is {new}",
+                          DeprecationWarning, stacklevel=2)
+            values[new] = value
+        missing = [name for name, value in values.items() if value is None]
+        if missing:
+            raise TypeError(f"Characterization() missing required argument(s) {missing}")
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def fields(cls) -> tuple[str, ...]:
@@ -213,6 +245,8 @@ class Instrument(Protocol):
 
 
 KINDS = ("synthesis", "dissolution")
+#: the entry-point group an installed instrument plug-in registers under (its name is then a config's ``kind``)
+ENTRY_POINT_GROUP = "nanoloop.instruments"
 #: the protocol's methods; every one but ``describe`` takes ``timeout_s``
 METHODS = ("describe", "submit", "status", "collect", "cancel")
 
