@@ -99,7 +99,7 @@ def batch_figure(review: dict) -> go.Figure:
         sd = np.array([x["sd_pct"] for x in r["predicted_release"]])
         t = list(times / scale)
         fig.add_trace(go.Scatter(x=t + t[::-1], y=list(np.clip(mean + Z90 * sd, 0, 100)) + list(np.clip(mean - Z90 * sd, 0, 100))[::-1], fill="toself", mode="lines",
-                                 fillcolor=figures._rgba(color, 0.10), line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=r["formulation_id"]))
+                                 fillcolor=figures.rgba(color, 0.10), line={"width": 0}, hoverinfo="skip", showlegend=False, legendgroup=r["formulation_id"]))
         fig.add_trace(go.Scatter(x=t, y=mean, mode="lines+markers", name=r["formulation_id"], legendgroup=r["formulation_id"],
                                  line={"color": color, "dash": "dash" if r["edited_from"] else "solid"},
                                  hovertemplate=r["formulation_id"] + "<br>%{x:.3g} " + unit + ": %{y:.1f} %<extra></extra>"))

@@ -34,7 +34,8 @@ def message_figure(text: str, height: int = 260) -> go.Figure:
     return fig
 
 
-def _rgba(hex_color: str, alpha: float) -> str:
+def rgba(hex_color: str, alpha: float) -> str:
+    """``#rrggbb`` with an opacity as a CSS ``rgba(...)`` colour (bands behind curves)."""
     h = hex_color.lstrip("#")
     return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
 
@@ -120,7 +121,7 @@ def _curve_traces(fig: go.Figure, item: dict, color: str, legend: set, row=None,
     if predicted is not None:
         t = list(np.asarray(predicted["times_hours"], float) / scale)
         fig.add_trace(go.Scatter(x=t + t[::-1], y=list(predicted["high_pct"]) + list(predicted["low_pct"])[::-1], fill="toself", mode="lines",
-                                 fillcolor=_rgba(color, 0.18), line={"width": 0}, hoverinfo="skip", legendgroup="band",
+                                 fillcolor=rgba(color, 0.18), line={"width": 0}, hoverinfo="skip", legendgroup="band",
                                  name="predicted 90 % band", showlegend=_first(legend, "band")), **kw)
         fig.add_trace(go.Scatter(x=t, y=predicted["mean_pct"], mode="lines", line={"color": color, "dash": "dash"}, legendgroup="pred",
                                  name="predicted", showlegend=_first(legend, "predicted"),

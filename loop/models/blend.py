@@ -390,7 +390,8 @@ class BlendedRelease(RegressorMixin, BaseEstimator):
         write_blob(blob, path)
 
     @classmethod
-    def _from_blob(cls, blob: dict, meta: dict, device: str | None) -> "BlendedRelease":
+    def from_saved(cls, blob: dict, meta: dict, device: str | None) -> "BlendedRelease":
+        """The model a saved file holds (``blob``: its tensors and trees, ``meta``: its settings); see :func:`~nanoloop.loop.models.build.load_release_model`."""
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()}
         if meta.get("format", 1) == 1:  # one candidate grid for every time
             grid = params.pop("network_weights", None)

@@ -32,7 +32,7 @@ def load_release_model(path, device: str | None = None) -> tuple[ReleaseModel, d
     except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
         raise InputError(f"not a saved release model: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     if meta.get("kind") == "blend":
-        return BlendedRelease._from_blob(blob, meta, device), meta.get("user", {})
+        return BlendedRelease.from_saved(blob, meta, device), meta.get("user", {})
     return ReleaseEnsemble.load(io.BytesIO(raw), device=device)
 
 
