@@ -6,6 +6,7 @@ packaged as a lab would: installed, found through the entry-point group ``nanolo
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -22,8 +23,9 @@ CLI = [sys.executable, "-m", "nanoloop.flows.cli"]
 
 @pytest.mark.slow
 def test_an_installed_plugin_of_an_earlier_release_runs_a_round_through_the_cli(tmp_path, prefect_server):
-    site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(PLUGIN)],
+    site, source = tmp_path / "site", tmp_path / "legacy_robot"
+    shutil.copytree(PLUGIN, source)  # pip builds in the source folder: never in the repository
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(source)],
                    check=True, capture_output=True, timeout=300)
     config = tmp_path / "campaign.toml"
     subprocess.run([*CLI, "init", str(tmp_path)], check=True, capture_output=True)
