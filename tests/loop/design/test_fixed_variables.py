@@ -23,31 +23,7 @@ def _fixed(**values) -> DesignSpace:
     return DesignSpace(tuple(replace(v, value=values[v.name]) if v.name in values else v for v in DEMO.variables), DEMO.constraints)
 
 
-SIZE_COL = DEMO.feature_names.index("particle_size_nm")
-PLA_COL = DEMO.feature_names.index("polymer=PLA")
-
-
-class SizeModel:
-    """Two members: first-order release, time constant set by particle size (slower for PLA)."""
-
-    std_scale_ = 1.0
-
-    def _tau(self, features):
-        f = np.asarray(features, float)
-        return 10 ** (0.5 + 2.5 * f[:, SIZE_COL]) * (1 + f[:, PLA_COL])
-
-    def predict_curves(self, features, times_hours):
-        t = np.asarray(times_hours, float)
-        return np.stack([1 - np.exp(-t[None, :] / (self._tau(features)[:, None] * k)) for k in (0.95, 1.05)])
-
-    def predict(self, rows, return_std=False):
-        rows = np.asarray(rows, float)
-        members = np.stack([1 - np.exp(-rows[:, -1] / (self._tau(rows[:, :-1]) * k)) for k in (0.95, 1.05)])
-        mean, std = members.mean(0), np.sqrt(members.var(0) + self.predict_noise(rows) ** 2)
-        return (mean, std) if return_std else mean
-
-    def predict_noise(self, rows):
-        return np.full(len(rows), 0.01)
+from size_model import PLA_COL, SIZE_COL, SizeModel  # noqa: E402,F401  (tests/loop/design/size_model.py)
 
 
 def _target(size_unit: float) -> TargetProfile:

@@ -17,32 +17,7 @@ def _search(**changes):
     """The inverse-design defaults with a smaller search."""
     return replace(DESIGN_SEARCH, **changes)
 
-SIZE_COL = SPACE.feature_names.index("particle_size_nm")
-PLA_COL = SPACE.feature_names.index("polymer=PLA")
-
-
-class SizeModel:
-    """Two-member ensemble: first-order release, time constant set by particle size (slower for PLA)."""
-
-    std_scale_ = 1.0
-
-    def _tau(self, features):
-        f = np.asarray(features, float)
-        return 10 ** (0.5 + 2.5 * f[:, SIZE_COL]) * (1 + f[:, PLA_COL])
-
-    def predict_curves(self, features, times_hours):
-        t = np.asarray(times_hours, float)
-        tau = self._tau(features)
-        return np.stack([1 - np.exp(-t[None, :] / (tau[:, None] * k)) for k in (0.95, 1.05)])
-
-    def predict(self, rows, return_std=False):
-        rows = np.asarray(rows, float)
-        members = np.stack([1 - np.exp(-rows[:, -1] / (self._tau(rows[:, :-1]) * k)) for k in (0.95, 1.05)])
-        mean, std = members.mean(0), np.sqrt(members.var(0) + self.predict_noise(rows) ** 2)
-        return (mean, std) if return_std else mean
-
-    def predict_noise(self, rows):
-        return np.full(len(rows), 0.01)
+from size_model import PLA_COL, SIZE_COL, SizeModel  # noqa: E402,F401  (tests/loop/design/size_model.py)
 
 
 def _target_for(size_unit: float, pla: bool = False) -> TargetProfile:
