@@ -23,7 +23,7 @@ def _fixed(**values) -> DesignSpace:
     return DesignSpace(tuple(replace(v, value=values[v.name]) if v.name in values else v for v in DEMO.variables), DEMO.constraints)
 
 
-from size_model import PLA_COL, SIZE_COL, SizeModel  # noqa: E402,F401  (tests/loop/design/size_model.py)
+from size_model import SizeModel  # noqa: E402  (tests/loop/design/size_model.py)
 
 
 def _target(size_unit: float) -> TargetProfile:

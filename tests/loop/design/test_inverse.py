@@ -17,7 +17,7 @@ def _search(**changes):
     """The inverse-design defaults with a smaller search."""
     return replace(DESIGN_SEARCH, **changes)
 
-from size_model import PLA_COL, SIZE_COL, SizeModel  # noqa: E402,F401  (tests/loop/design/size_model.py)
+from size_model import SizeModel  # noqa: E402  (tests/loop/design/size_model.py)
 
 
 def _target_for(size_unit: float, pla: bool = False) -> TargetProfile:
