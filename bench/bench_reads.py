@@ -15,16 +15,18 @@ Prints the median over ``--repeats`` of, in milliseconds: an events read with a
 new Ledger (cold) and again with the same one (warm); ``campaign_status`` with a
 new Ledger (what ``nanoloop status`` computes); the dashboard's ``load_snapshot``;
 and the wall time of the command ``nanoloop status STORE`` as a subprocess,
-run in turns with a process that only imports what that command imports (the
-median of the paired differences is the command's own work). The figures are
-measured in a child process per code tree; ``--against REV`` measures the same
-stores with the package as it is at git revision REV too, and prints REV / this
-tree.
+run in turns with a process that only imports what that command imports; and
+the command's work once imported (``flows.cli.main(["status", STORE])`` in the
+measuring process). The figures are measured in a child process per code tree;
+``--against REV`` measures the same stores with the package as it is at git
+revision REV too, and prints REV / this tree.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -48,7 +50,7 @@ FIGURES = {
     "snapshot_ms": "load_snapshot (dashboard, in-process)",
     "command_ms": "`nanoloop status STORE` (whole command)",
     "imports_ms": "  start-up and imports alone",
-    "work_ms": "  the command's own work (paired difference)",
+    "command_work_ms": "  the command once imported (in-process)",
 }
 
 
@@ -161,23 +163,31 @@ def measure(store: str, repeats: int) -> dict[str, float]:
         "events_warm_ms": _median_ms(lambda: warm.read("events"), repeats),
         "status_ms": _median_ms(lambda: campaign_status(Ledger(store, create=False), config.target, config.name), repeats),
         "snapshot_ms": _median_ms(lambda: load_snapshot(store), repeats),
+        "command_work_ms": _median_ms(lambda: _status_in_process(store), repeats),
         **_command_ms(store, repeats),
     }
 
 
 def _command_ms(store: str, repeats: int) -> dict[str, float]:
-    """``nanoloop status STORE`` and a process that only imports what it imports, run in turns (so under the same load)."""
+    """``nanoloop status STORE`` as a process, and a process that only imports what it imports, run in turns."""
     command = [str(Path(sys.executable).with_name("nanoloop")), "status", store]
     imports = [sys.executable, "-c", "import " + ", ".join(STATUS_IMPORTS)]
-    runs = {"command_ms": [], "imports_ms": []}
+    wall = {"command_ms": [], "imports_ms": []}
     for turn in range(repeats + 1):  # the first turn is not timed (the disk cache)
         for key, argv in (("command_ms", command), ("imports_ms", imports)):
             start = time.perf_counter()
             subprocess.run(argv, check=True, capture_output=True)
             if turn:
-                runs[key].append(1e3 * (time.perf_counter() - start))
-    work = [c - i for c, i in zip(runs["command_ms"], runs["imports_ms"])]
-    return {**{key: statistics.median(times) for key, times in runs.items()}, "work_ms": statistics.median(work)}
+                wall[key].append(1e3 * (time.perf_counter() - start))
+    return {key: statistics.median(times) for key, times in wall.items()}
+
+
+def _status_in_process(store: str) -> None:
+    """What ``nanoloop status STORE`` does once its modules are imported (its table printed to nowhere)."""
+    from nanoloop.flows.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        main(["status", store])
 
 
 def _measure_in_child(stores: list[str], repeats: int, package: Path | None) -> list[dict[str, float]]:
