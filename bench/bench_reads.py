@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, nargs="+", default=[2, 23], help="rounds of each store built (default 2 23: 23 and 296 parts)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each figure; the median is printed")
-    parser.add_argument("--against", metavar="REV", help="also measure the package at git revision REV (e.g. main) on the same stores")
+    parser.add_argument("--against", metavar="REV", help="also measure the package at git revision REV (e.g. main; printed as its commit) on the same stores")
     parser.add_argument("--measure", nargs="+", metavar="STORE", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args(argv)
     if args.measure:
@@ -248,9 +248,11 @@ def main(argv: list[str] | None = None) -> None:
             store = folder / f"store-{rounds}-rounds"
             sizes.append((rounds, build_store(store, rounds)))
             stores.append(str(store))
+        revision = args.against and subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.against],
+                                                   check=True, capture_output=True, text=True).stdout.strip()
         here = _measure_in_child(stores, args.repeats, None)
-        old = _measure_in_child(stores, args.repeats, _package_at(args.against, folder)) if args.against else None
-        for line in report(sizes, here, old, args.against, args.repeats):
+        old = _measure_in_child(stores, args.repeats, _package_at(revision, folder)) if revision else None
+        for line in report(sizes, here, old, revision, args.repeats):
             print(line)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
