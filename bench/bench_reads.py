@@ -17,9 +17,10 @@ new Ledger (what ``nanoloop status`` computes); the dashboard's ``load_snapshot`
 and the wall time of the command ``nanoloop status STORE`` as a subprocess,
 run in turns with a process that only imports what that command imports; and
 the command's work once imported (``flows.cli.main(["status", STORE])`` in the
-measuring process). The figures are measured in a child process per code tree;
-``--against REV`` measures the same stores with the package as it is at git
-revision REV too, and prints REV / this tree.
+measuring process). Each figure is measured in a fresh child process per code
+tree and repeat; ``--against REV`` measures the same stores with the package as
+it is at git revision REV too, the two trees taking turns, and prints REV / this
+tree.
 """
 
 from __future__ import annotations
@@ -203,6 +204,11 @@ def _measure_in_child(stores: list[str], repeats: int, package: Path | None) -> 
     return figures
 
 
+def _medians(turns: list[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Per store, the median of each figure over the turns (each turn: one child's figures for every store)."""
+    return [{key: statistics.median(turn[k][key] for turn in turns) for key in FIGURES} for k in range(len(turns[0]))]
+
+
 def _package_at(revision: str, folder: Path) -> Path:
     """The ``nanoloop`` package as it is at ``revision``, laid out under ``folder`` for PYTHONPATH."""
     source = folder / "source"
@@ -250,9 +256,13 @@ def main(argv: list[str] | None = None) -> None:
             stores.append(str(store))
         revision = args.against and subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.against],
                                                    check=True, capture_output=True, text=True).stdout.strip()
-        here = _measure_in_child(stores, args.repeats, None)
-        old = _measure_in_child(stores, args.repeats, _package_at(revision, folder)) if revision else None
-        for line in report(sizes, here, old, revision, args.repeats):
+        trees = {"here": None, **({"old": _package_at(revision, folder)} if revision else {})}
+        runs = {tree: [] for tree in trees}
+        for _ in range(args.repeats):  # the trees take turns, so a change in the machine's load hits both alike
+            for tree, package in trees.items():
+                runs[tree].append(_measure_in_child(stores, 1, package))
+        medians = {tree: _medians(turns) for tree, turns in runs.items()}
+        for line in report(sizes, medians["here"], medians.get("old"), revision, args.repeats):
             print(line)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
