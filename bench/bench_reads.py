@@ -147,17 +147,16 @@ def _median_ms(call, repeats: int) -> float:
 
 
 def measure(store: str, repeats: int) -> dict[str, float]:
-    """The medians of :data:`FIGURES` on ``store``, with the ``nanoloop`` package importable in this process."""
+    """The medians of :data:`FIGURES` on ``store`` with the ``nanoloop`` this process imports (and where its ledger module is)."""
     from nanoloop.dashboard.data import load_snapshot
     from nanoloop.loop.campaign.evaluation import campaign_status
+    from nanoloop.loop.store import ledger
     from nanoloop.loop.store.ledger import Ledger
     from nanoloop.loop.store.stored_config import read_stored_config
 
     config = read_stored_config(Ledger(store, create=False))
     warm = Ledger(store, create=False)
     warm.read("events")
-    from nanoloop.loop.store import ledger
-
     return {
         "ledger_module": ledger.__file__,
         "events_cold_ms": _median_ms(lambda: Ledger(store, create=False).read("events"), repeats),
@@ -192,6 +191,7 @@ def _status_in_process(store: str) -> None:
 
 
 def _measure_in_child(stores: list[str], repeats: int, package: Path | None) -> list[dict[str, float]]:
+    """:func:`measure` of each store in a new process; ``package``: a folder put first on its PYTHONPATH (None: this tree)."""
     env = dict(os.environ)
     if package is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(package), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
