@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow.fs as pafs
 
 from nanoloop.loop.config import CampaignConfig
 from nanoloop.loop.design.space import recipes_table
@@ -29,7 +28,7 @@ from nanoloop.loop.campaign.evaluation import campaign_status, failure_reasons, 
 from nanoloop.loop.store.measurements import measured_mean_curves, measured_objective
 from nanoloop.loop.explain.effects import SHAPLEY
 from nanoloop.loop.explain.importance import PERMUTATION
-from nanoloop.loop.store.ledger import SCHEMAS, Ledger, latest_status
+from nanoloop.loop.store.ledger import Ledger, latest_status
 from nanoloop.loop.store.stored_config import CONFIG_BLOB, read_stored_config
 from nanoloop.loop.store.records import formulation_table, law_parameter_units
 from nanoloop.loop.store.status import Status
@@ -45,27 +44,15 @@ def fingerprint(store: str | os.PathLike) -> tuple:
     """A cheap summary of the store's files: (table, part count, latest mtime) per table, and the config.
 
     Equal fingerprints mean nothing was appended (parts are never rewritten,
-    only added). Costs one directory listing per table.
+    only added). Costs one directory listing per table
+    (:meth:`~nanoloop.loop.store.ledger.Ledger.parts_summary`); creates nothing.
     """
-    text = os.fspath(store)
     try:
-        fs, root = (pafs.FileSystem.from_uri(text) if "://" in text else (pafs.LocalFileSystem(), os.path.abspath(text)))
-        root = root.rstrip("/") or "/"
-        top = fs.get_file_info(root)
-    except (OSError, ValueError) as err:
-        return ("error", str(err))
-    if top.type != pafs.FileType.Directory:
-        return ("missing", top.type.name)
-    parts = []
-    for table in SCHEMAS:
-        infos = [
-            i for i in fs.get_file_info(pafs.FileSelector(f"{root}/{table}", allow_not_found=True))
-            if i.type == pafs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))
-        ]
-        parts.append((table, len(infos), max((i.mtime_ns or 0 for i in infos), default=0)))
-    config = fs.get_file_info(f"{root}/blobs/{CONFIG_BLOB}")
-    parts.append(("config", config.type.name, config.mtime_ns or 0))
-    return tuple(parts)
+        ledger = Ledger(store, create=False)
+    except (InputError, OSError) as err:
+        return ("missing", str(err))
+    config = ledger.blob_info(CONFIG_BLOB)
+    return (*ledger.parts_summary(), ("config", config.type.name, config.mtime_ns or 0))
 
 
 @dataclass

@@ -19,7 +19,7 @@ from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.campaign.evaluation import campaign_status, prospective_errors
 from nanoloop.loop.store.measurements import measured_objective
 from nanoloop.loop.models.base import Z90
-from nanoloop.loop.store.ledger import Ledger
+from nanoloop.loop.store.ledger import SCHEMAS, Ledger
 from nanoloop.adapters.registry import build_instruments
 
 
@@ -201,7 +201,52 @@ def test_fingerprint_changes_only_when_the_ledger_does(campaign_store, tmp_path)
     assert data.fingerprint(store) != before
     again, _ = view.get()
     assert again is not first and data.key_numbers(again)["awaiting_approval"] == 0
-    assert data.fingerprint(tmp_path / "missing")[0] == "missing"
+    assert data.fingerprint(tmp_path / "missing")[0] == "missing" and not (tmp_path / "missing").exists()
+
+
+def _count_part_reads(monkeypatch) -> list[str]:
+    """Record the path of every ledger part read from storage (by any Ledger)."""
+    reads: list[str] = []
+    original = Ledger.read_part
+
+    def counting(self, path, table):
+        reads.append(path)
+        return original(self, path, table)
+
+    monkeypatch.setattr(Ledger, "read_part", counting)
+    return reads
+
+
+def _all_parts(store) -> list[str]:
+    ledger = Ledger(store, create=False)
+    return sorted(path for table in SCHEMAS for path in ledger.part_paths(table))
+
+
+def test_campaign_status_reads_each_part_once_and_sees_a_later_append(campaign_store, tmp_path, monkeypatch):
+    store, config = tmp_path / "ledger", campaign_store[1]
+    shutil.copytree(campaign_store[0], store)
+    parts = _all_parts(store)
+    reads = _count_part_reads(monkeypatch)
+    ledger = Ledger(store, create=False)
+    before = campaign_status(ledger, config.target, config.name)
+    assert len(reads) == len(set(reads)) and set(reads) <= set(parts) and len(reads) >= 10  # three rounds, each part once
+    Campaign(config, Ledger(store), build_instruments).approve(2)
+    reads.clear()
+    after = campaign_status(ledger, config.target, config.name)  # the same Ledger: reads only what was appended
+    assert before["awaiting_approval"] and not after["awaiting_approval"]
+    assert reads and not set(reads) & set(parts) and len(reads) == len(set(reads))
+
+
+def test_a_snapshot_reads_each_part_once(campaign_store, tmp_path, monkeypatch):
+    store = tmp_path / "ledger"
+    shutil.copytree(campaign_store[0], store)
+    reads = _count_part_reads(monkeypatch)
+    data.load_snapshot(store)
+    assert sorted(reads) == _all_parts(store)
+    Campaign(campaign_store[1], Ledger(store), build_instruments).approve(2)
+    reads.clear()
+    assert data.key_numbers(data.load_snapshot(store))["awaiting_approval"] == 0
+    assert sorted(reads) == _all_parts(store)
 
 
 def test_approve_runs_the_command_line_and_shows_its_line(tmp_path):

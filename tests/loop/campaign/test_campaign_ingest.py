@@ -29,7 +29,7 @@ def test_a_batch_is_written_as_one_part_per_table(ingested):
     campaign, dissolving, result = ingested
     assert len(result["measured"]) >= 15 and sorted(result["measured"] + result["failed"]) == sorted(dissolving)
     for table in ("curves", "kinetics"):
-        assert len(campaign.ledger._part_paths(table)) == 1, table
+        assert len(campaign.ledger.part_paths(table)) == 1, table
     statuses = campaign.formulations().set_index("formulation_id")["status"]
     assert (statuses[result["measured"]] == "measured").all()
 

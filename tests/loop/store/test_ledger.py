@@ -110,3 +110,78 @@ def test_a_schema_1_ledger_reads_with_the_measured_loading_renamed(tmp_path):
     assert read["status"].tolist() == ["measured"] and read["measured_objective"].isna().all()
     ledger.append("characterization", [{**chars.iloc[0].to_dict(), "formulation_id": "F2"}])
     assert sorted(ledger.read("characterization")["formulation_id"]) == ["F1", "F2"]
+
+
+def _count_part_reads(monkeypatch) -> list[str]:
+    """Record the path of every part the ledger reads from storage."""
+    reads: list[str] = []
+    original = Ledger.read_part
+
+    def counting(self, path, table):
+        reads.append(path)
+        return original(self, path, table)
+
+    monkeypatch.setattr(Ledger, "read_part", counting)
+    return reads
+
+
+def test_a_ledger_reads_each_part_once_and_sees_what_is_appended_later(tmp_path, monkeypatch):
+    writer = Ledger(tmp_path)
+    for fid in ("F1", "F2", "F3"):
+        writer.append("curves", _curve_rows(fid))
+    writer.read("curves")  # the writer has read every part, so its next append reads none
+    reads = _count_part_reads(monkeypatch)
+    reader = Ledger(tmp_path, create=False)
+    assert len(reader.read("curves")) == 9 and len(reads) == 3
+    assert len(reader.read("curves")) == 9 and len(reads) == 3  # nothing new: no part read again
+    writer.append("curves", _curve_rows("F4"))  # another process's append
+    assert sorted(set(reader.read("curves")["formulation_id"])) == ["F1", "F2", "F3", "F4"]
+    assert len(reads) == 4 and reads[-1] not in reads[:3]  # only the new part was read
+
+
+def test_changing_a_read_frame_changes_no_later_read(tmp_path):
+    ledger = Ledger(tmp_path)
+    ledger.append("curves", _curve_rows("F1"))
+    first = ledger.read("curves")
+    first.loc[0, "release_pct"] = -1.0
+    first["formulation_id"] = "changed"
+    first["extra"] = 1
+    again = ledger.read("curves")
+    assert again["release_pct"].tolist() == [10.0, 20.0, 30.0] and set(again["formulation_id"]) == {"F1"}
+    assert "extra" not in again.columns
+
+
+def test_a_removed_part_drops_out_of_the_next_read(tmp_path):
+    ledger = Ledger(tmp_path)
+    ledger.append("curves", _curve_rows("F1"))
+    ledger.append("curves", _curve_rows("F2"))
+    assert len(ledger.read("curves")) == 6
+    os.remove(ledger.part_paths("curves")[0])  # as `nanoloop doctor --repair` moves a part to quarantine
+    assert set(ledger.read("curves")["formulation_id"]) == {"F2"}
+
+
+def test_a_damaged_part_is_skipped_by_a_view_and_read_once_restored(tmp_path):
+    ledger = Ledger(tmp_path)
+    ledger.append("curves", _curve_rows("F1"))
+    ledger.append("curves", _curve_rows("F2"))
+    damaged = ledger.part_paths("curves")[1]
+    good = open(damaged, "rb").read()
+    open(damaged, "wb").write(b"not parquet")
+    viewer = Ledger(tmp_path, tolerant=True)
+    assert set(viewer.read("curves")["formulation_id"]) == {"F1"} and damaged in viewer.unreadable
+    with pytest.raises(InputError, match="unreadable ledger part.*nanoloop doctor"):
+        Ledger(tmp_path).read("curves")
+    open(damaged, "wb").write(good)  # restored (e.g. from a backup): read, not remembered as unreadable
+    assert set(viewer.read("curves")["formulation_id"]) == {"F1", "F2"}
+
+
+def test_parts_summary_changes_with_an_append_and_reads_no_part(tmp_path, monkeypatch):
+    ledger = Ledger(tmp_path)
+    ledger.append("curves", _curve_rows("F1"))
+    reads = _count_part_reads(monkeypatch)
+    before = ledger.parts_summary()
+    assert dict((t, n) for t, n, _ in before) == {**{t: 0 for t, _, _ in before}, "curves": 1}
+    assert ledger.parts_summary() == before
+    ledger.append("curves", _curve_rows("F2"))
+    assert ledger.parts_summary() != before
+    assert reads == [ledger.part_paths("curves")[0]]  # only append's duplicate check read a part, not the summaries
