@@ -195,14 +195,15 @@ def cmd_schedule(args) -> int:
 
 
 def _print_status(store: str, as_json: bool) -> int:
-    from nanoloop.loop.campaign.campaign import Campaign
     from nanoloop.loop.campaign.evaluation import campaign_status
-    from nanoloop.loop.store.ledger import check_location
+    from nanoloop.loop.store.ledger import Ledger, check_location
+    from nanoloop.loop.store.stored_config import read_stored_config
 
     check_location(store)
-    campaign = Campaign.open(store, tolerant=True)
-    status = campaign_status(campaign.ledger, campaign.config.target, campaign.config.name)
-    for path, reason in campaign.ledger.unreadable.items():
+    ledger = Ledger(store, create=False, tolerant=True)  # only reads: the stored config is not written back
+    config = read_stored_config(ledger)
+    status = campaign_status(ledger, config.target, config.name)
+    for path, reason in ledger.unreadable.items():
         print(f"nanoloop: warning: skipped {reason}; run `nanoloop doctor {store} --repair`", file=sys.stderr)
     if as_json:
         print(json.dumps(status, indent=1))

@@ -32,7 +32,7 @@ from scipy.special import ndtr
 from nanoloop.loop.design.target import TargetProfile
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.lab.instruments import Characterization
-from nanoloop.loop.kinetics import f2
+from nanoloop.loop.kinetics.similarity import f2
 from nanoloop.loop.models.property_model import PropertyModel
 
 GOAL_KINDS = ("f2", "rmse")

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import qmc
 
 from nanoloop.loop.errors import InputError
 
@@ -240,6 +239,8 @@ class DesignSpace:
         fixed variables take their value.
         """
         designed = [j for j, v in enumerate(self.variables) if v.value is None]
+        from scipy.stats import qmc  # scipy.stats takes half a second to import: only when a design is sampled
+
         sobol = qmc.Sobol(d=len(designed), scramble=scramble, seed=seed)
         kept: list[pd.DataFrame] = []
         have = 0

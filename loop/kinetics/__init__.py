@@ -6,20 +6,33 @@ laws serve the CLI's ``kinetics`` commands, the ingest of measured curves and th
 surrogate's release-law heads.
 """
 
-from nanoloop.loop.kinetics.curves import CurveFile, ReleaseCurve, tidy_curve, validate_curve
-from nanoloop.loop.kinetics.fitting import CurveFit, LawFit, fit_law, fit_laws, fit_statistics
-from nanoloop.loop.kinetics.laws import LAWS, LAWS_BY_NAME, Parameter, ReleaseLaw, get_law
-from nanoloop.loop.kinetics.mechanism import GEOMETRIES, mechanism_reading, release_mechanism
-from nanoloop.loop.kinetics.reading import read_curves
-from nanoloop.loop.kinetics.measures import (
-    burst_release,
-    dissolution_efficiency,
-    mean_dissolution_time,
-    release_at,
-    time_to_release,
-)
-from nanoloop.loop.kinetics.similarity import BootstrapF2, Comparison, bootstrap_f2, compare_curves, f1, f2
-from nanoloop.loop.kinetics.summary import summarize_curve
+from importlib import import_module
+
+#: public name -> the module of this package it is loaded from on first use (fitting loads scipy.optimize:
+#: code that only computes f2 or reads a curve file should not pay for it)
+_EXPORTS = {
+    **dict.fromkeys(("CurveFile", "ReleaseCurve", "tidy_curve", "validate_curve"), "curves"),
+    **dict.fromkeys(("CurveFit", "LawFit", "fit_law", "fit_laws", "fit_statistics"), "fitting"),
+    **dict.fromkeys(("LAWS", "LAWS_BY_NAME", "Parameter", "ReleaseLaw", "get_law"), "laws"),
+    **dict.fromkeys(("GEOMETRIES", "mechanism_reading", "release_mechanism"), "mechanism"),
+    "read_curves": "reading",
+    **dict.fromkeys(("burst_release", "dissolution_efficiency", "mean_dissolution_time", "release_at", "time_to_release"), "measures"),
+    **dict.fromkeys(("BootstrapF2", "Comparison", "bootstrap_f2", "compare_curves", "f1", "f2"), "similarity"),
+    "summarize_curve": "summary",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "GEOMETRIES",

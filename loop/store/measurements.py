@@ -12,7 +12,6 @@ import pandas as pd
 
 from nanoloop.loop.design.objective import Objective, measured_f2
 from nanoloop.loop.design.target import TargetProfile
-from nanoloop.loop.kinetics import summarize_curve
 from nanoloop.loop.store.ledger import Ledger
 from nanoloop.loop.store.status import Status
 
@@ -40,6 +39,8 @@ def measured_objective(ledger: Ledger, target: TargetProfile) -> pd.Series:
 
 def kinetics_row(fid: str, curve_rows: list[dict]) -> dict:
     """The kinetic summary (best law, t50, t80, burst, MDT) of the mean of a formulation's replicates."""
+    from nanoloop.loop.kinetics.summary import summarize_curve  # fitting loads scipy.optimize: only when curves are ingested
+
     mean = mean_curves(pd.DataFrame(curve_rows))[fid]
     summary = summarize_curve(mean.index.to_numpy(float), mean.to_numpy(float))
     return {

@@ -46,3 +46,22 @@ def test_status_runs_from_the_probe(small_store):
 
 def test_status_does_not_import_torch(small_store):
     assert _imports("status", str(small_store)) == {"rc": 0, "torch": False, "prefect": False}
+
+
+def test_status_leaves_the_store_byte_identical_even_with_a_reindented_config(small_store, tmp_path):
+    """Looking never writes: status reads the stored config, it does not store it again."""
+    import shutil
+    from pathlib import Path
+
+    store = tmp_path / "store"
+    shutil.copytree(small_store, store)
+    config = store / "blobs" / "campaign.json"
+    config.write_text(json.dumps(json.loads(config.read_text()), indent=4))  # the same config, other bytes
+
+    def files(root: Path) -> dict:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+    before = files(store)
+    assert _imports("status", str(store))["rc"] == 0
+    assert _imports("status", str(store), "--json")["rc"] == 0
+    assert files(store) == before
