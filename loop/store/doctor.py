@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.store.ledger import SCHEMAS, Ledger, LedgerBusy
+from nanoloop.loop.store.ledger import Ledger, LedgerBusy
+from nanoloop.loop.store.schemas import SCHEMAS
 from nanoloop.loop.store.stored_config import CONFIG_BLOB, read_stored_config
 from nanoloop.loop.store.status import CAMPAIGN_EVENTS, Status
 

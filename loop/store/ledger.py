@@ -10,10 +10,10 @@ no-op, so ingesting the same result twice changes nothing.
 Each table reads with ``pandas.read_parquet(STORE / table)``. The store is a
 folder path or a pyarrow filesystem URI (``file:///...``, ``s3://bucket/x``).
 
-At about 540 lines this module is above the project's 400: the table schemas
-(a third of it) sit beside the one writer and reader that enforce them, so a
-schema change and the reading of older parts stay in one place. The schemas are
-the first thing to move out when it grows.
+The tables' schemas, keys and the renames of older parts are in
+:mod:`nanoloop.loop.store.schemas`; this module is the one writer and reader
+that enforce them. Each :class:`Ledger` reads a part once (parts are never
+rewritten) and lists the folder on every read, so reads grow with the parts added.
 """
 
 from __future__ import annotations
@@ -35,14 +35,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from nanoloop.loop.errors import InputError
-from nanoloop.loop.lab.instruments import RENAMED_FIELDS, Characterization
 from nanoloop.loop.faults import fault_point
+from nanoloop.loop.store.schemas import KEYS, OPTIONAL, RENAMED, SCHEMA_VERSION, SCHEMAS
 from nanoloop.loop.store.status import ORDER
-
-#: version 2: characterization's measured ``drug_loading_pct`` is ``actual_drug_loading_pct``; events carry the
-#: measured objective; curves carry the dissolution method. Parts written under version 1 are read as version 2.
-SCHEMA_VERSION = "2"
-
 
 def now_utc() -> pd.Timestamp:
     """The time stamp ledger rows carry (UTC)."""
@@ -51,150 +46,6 @@ def now_utc() -> pd.Timestamp:
 
 class LedgerBusy(RuntimeError):
     """Another process holds the campaign's lock."""
-
-_LIST_F64 = pa.list_(pa.float64())
-
-SCHEMAS: dict[str, pa.Schema] = {
-    # One row per proposed (or edited) formulation, with its prediction and provenance.
-    "formulations": pa.schema(
-        [
-            ("formulation_id", pa.string()),
-            ("campaign", pa.string()),
-            ("round", pa.int32()),
-            ("parameters_json", pa.string()),
-            ("origin", pa.string()),  # initial-design, acquisition, edit-of:<id>
-            ("predicted_times_hours", _LIST_F64),
-            ("predicted_release_pct", _LIST_F64),
-            ("predicted_std_pct", _LIST_F64),
-            ("predicted_objective", pa.float64()),
-            ("objective_std", pa.float64()),
-            ("acquisition_value", pa.float64()),
-            ("acquisition", pa.string()),
-            ("acquisition_params_json", pa.string()),
-            ("model_version", pa.string()),
-            ("seed", pa.int64()),
-            ("nanoloop_version", pa.string()),
-            ("created_at", pa.timestamp("us", tz="UTC")),
-        ]
-    ),
-    # Status changes; the latest event of a formulation is its state.
-    "events": pa.schema(
-        [
-            ("event_id", pa.string()),
-            ("formulation_id", pa.string()),
-            ("campaign", pa.string()),
-            ("round", pa.int32()),
-            ("status", pa.string()),
-            ("reason", pa.string()),
-            ("time", pa.timestamp("us", tz="UTC")),
-            # on ``measured`` events: the campaign's objective and f2 to the target of the mean measured curve
-            ("measured_objective", pa.float64()),
-            ("measured_f2", pa.float64()),
-        ]
-    ),
-    "characterization": pa.schema(
-        [
-            ("formulation_id", pa.string()),
-            *((name, pa.float64()) for name in Characterization.fields()),
-            ("instrument", pa.string()),
-            ("raw_checksum", pa.string()),
-        ]
-    ),
-    # Measured release, long format: one row per (formulation, replicate, time).
-    "curves": pa.schema(
-        [
-            ("formulation_id", pa.string()),
-            ("replicate", pa.int32()),
-            ("time_hours", pa.float64()),
-            ("release_pct", pa.float64()),
-            ("instrument", pa.string()),
-            ("raw_checksum", pa.string()),
-            # the dissolution method the curve was measured by (the campaign's ``dissolution_method``)
-            ("apparatus", pa.string()),
-            ("medium", pa.string()),
-            ("volume_ml", pa.float64()),
-            ("temperature_c", pa.float64()),
-        ]
-    ),
-    # Kinetic summary of each measured (mean) curve.
-    "kinetics": pa.schema(
-        [
-            ("formulation_id", pa.string()),
-            ("best_model", pa.string()),
-            ("params_json", pa.string()),
-            ("r2", pa.float64()),
-            ("t50_hours", pa.float64()),
-            ("t80_hours", pa.float64()),
-            ("burst_24h_pct", pa.float64()),
-            ("mdt_hours", pa.float64()),
-        ]
-    ),
-    # One row per trained surrogate.
-    "models": pa.schema(
-        [
-            ("model_version", pa.string()),
-            ("campaign", pa.string()),
-            ("round", pa.int32()),
-            ("n_formulations", pa.int32()),
-            ("n_points", pa.int32()),
-            ("head", pa.string()),
-            ("members", pa.int32()),
-            ("seed", pa.int64()),
-            ("train_seconds", pa.float64()),
-            ("metrics_json", pa.string()),
-            ("trained_at", pa.timestamp("us", tz="UTC")),
-        ]
-    ),
-    # Per-round feature importance of the surrogate.
-    "explanations": pa.schema(
-        [
-            ("model_version", pa.string()),
-            ("round", pa.int32()),
-            ("feature", pa.string()),
-            ("importance", pa.float64()),
-            ("method", pa.string()),
-            # signed effects (loop/explain/effects.py): the time explained, signed change over the variable's range, per-category values
-            ("time_hours", pa.float64()),
-            ("effect_pct", pa.float64()),
-            ("effect_detail", pa.string()),
-        ]
-    ),
-    # Partial dependence of predicted release on each continuous variable, with the ensemble members' 5-95 % band.
-    "partial_dependence": pa.schema(
-        [
-            ("model_version", pa.string()),
-            ("round", pa.int32()),
-            ("variable", pa.string()),
-            ("time_hours", pa.float64()),
-            ("value", pa.float64()),
-            ("release_pct", pa.float64()),
-            ("low_pct", pa.float64()),
-            ("high_pct", pa.float64()),
-        ]
-    ),
-}
-
-#: columns added after schema version 1: rows may leave them out (stored as missing), old parts lack them
-OPTIONAL: dict[str, tuple[str, ...]] = {
-    "events": ("measured_objective", "measured_f2"),
-    "curves": ("apparatus", "medium", "volume_ml", "temperature_c"),
-    "explanations": ("time_hours", "effect_pct", "effect_detail"),
-}
-
-#: table -> {old column name: new column name}, applied when reading parts of an older schema
-RENAMED: dict[str, dict[str, str]] = {"characterization": dict(RENAMED_FIELDS)}
-
-KEYS: dict[str, tuple[str, ...]] = {
-    "formulations": ("formulation_id",),
-    "events": ("event_id",),
-    "characterization": ("formulation_id",),
-    "curves": ("formulation_id", "replicate", "time_hours"),
-    "kinetics": ("formulation_id",),
-    "models": ("model_version",),
-    "explanations": ("model_version", "feature", "method"),
-    "partial_dependence": ("model_version", "variable", "time_hours", "value"),
-}
-
 
 def _resolve(location: str | os.PathLike) -> tuple[pafs.FileSystem, str, bool]:
     text = os.fspath(location)

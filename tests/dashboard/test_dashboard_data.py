@@ -19,7 +19,8 @@ from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.campaign.evaluation import campaign_status, prospective_errors
 from nanoloop.loop.store.measurements import measured_objective
 from nanoloop.loop.models.base import Z90
-from nanoloop.loop.store.ledger import SCHEMAS, Ledger
+from nanoloop.loop.store.ledger import Ledger
+from nanoloop.loop.store.schemas import SCHEMAS
 from nanoloop.adapters.registry import build_instruments
 
 
