@@ -19,12 +19,10 @@ from nanoloop.loop.errors import InputError
 from nanoloop.loop.store.ledger import Ledger
 
 
-@pytest.fixture(scope="module")
-def measured_store(tmp_path_factory):
-    store = tmp_path_factory.mktemp("measured") / "store"
-    campaign = Campaign(default_config().model_copy(update={"name": "damaged", "batch_size": 3}), Ledger(store), build_instruments)
-    campaign.run_round(0)
-    return store
+@pytest.fixture
+def measured_store(campaign_store):
+    """The session's small campaign (tests/conftest.py); the tests damage copies of it."""
+    return campaign_store[0]
 
 
 def _damage(path, how: str) -> None:
