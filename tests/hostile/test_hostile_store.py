@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nanoloop.adapters.registry import build_instruments
 from nanoloop.flows.cli import main
 from nanoloop.loop.store import ledger as ledger_module
 from nanoloop.loop.campaign.campaign import Campaign
