@@ -73,14 +73,14 @@ def prefect_server():
 
 
 def small_campaign_config():
-    """4 formulations a batch, a shrunk surrogate and candidate pool: the tests read what a campaign stores, not how good it is."""
+    """4 formulations a batch, a shrunk surrogate, candidate search and GP fit: the tests read what a campaign stores, not how good it is."""
     from nanoloop.loop.config import default_config
 
     config = default_config()
     return config.model_copy(update={
         "name": "dash", "batch_size": 4,
         "surrogate": config.surrogate.model_copy(update={"members": 3, "epochs": 60, "hidden": 32}),
-        "acquisition": config.acquisition.model_copy(update={"pool_size": 256}),
+        "acquisition": config.acquisition.model_copy(update={"pool_size": 256, "refine_starts": 2, "refine_steps": 2, "gp_restarts": 0}),
     })
 
 

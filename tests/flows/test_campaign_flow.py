@@ -17,7 +17,7 @@ def small_config(name="e2e"):
     return config.model_copy(update={
         "name": name, "batch_size": 4, "rounds": 2,
         "surrogate": config.surrogate.model_copy(update={"members": 3, "epochs": 80, "hidden": 32}),
-        "acquisition": config.acquisition.model_copy(update={"pool_size": 256}),
+        "acquisition": config.acquisition.model_copy(update={"pool_size": 256, "refine_starts": 2, "refine_steps": 2, "gp_restarts": 0}),
     })
 
 
