@@ -11,6 +11,8 @@ from nanoloop.loop.config import default_config
 from nanoloop.loop.store.ledger import Ledger
 from nanoloop.adapters.registry import build_instruments
 
+pytestmark = pytest.mark.slow  # Prefect flows against the session's server
+
 
 def small_config(name="e2e"):
     config = default_config()

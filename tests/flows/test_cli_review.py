@@ -189,9 +189,12 @@ def test_export_with_a_bad_name_writes_nothing(store, tmp_path, capsys):
 
 
 def test_a_run_says_what_it_waits_for_before_prefect_starts(tmp_path, capsys, monkeypatch):
+    """The words only: no flow runs and no server starts (a real temporary server: tests/hostile/test_hostile_processes.py)."""
+    import nanoloop.flows.lifecycle as lifecycle
     import nanoloop.flows.rounds as rounds
 
     monkeypatch.setattr(rounds, "campaign_flow", lambda *a, **k: [])
+    monkeypatch.setattr(lifecycle, "start_temporary_server", lambda *a, **k: "http://127.0.0.1:4998/api")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     assert main(["demo", str(tmp_path / "d"), "--rounds", "1"]) == 0
     out = " ".join(capsys.readouterr().out.split())
