@@ -3,7 +3,7 @@
 Points: ``after-proposal``, ``after-dispatch``, ``during-ingest``, ``during-import``
 (an import's formulations stored, its curves not yet), and
 ``ledger-write:<table>`` (a part file written but not yet moved into place).
-Unarmed, a fault point costs one dictionary look-up.
+Unarmed, a fault point costs two dictionary look-ups.
 
 Two ways to crash at a point:
 
