@@ -31,7 +31,7 @@ from nanoloop.loop.explain.importance import PERMUTATION
 from nanoloop.loop.store.ledger import Ledger, latest_status
 from nanoloop.loop.store.stored_config import CONFIG_BLOB, read_stored_config
 from nanoloop.loop.store.records import formulation_table, law_parameter_units
-from nanoloop.loop.store.status import Status
+from nanoloop.loop.store.status import Status, status_of
 
 
 
@@ -131,7 +131,7 @@ def load_snapshot(store: str | os.PathLike) -> Snapshot:
     status = campaign_status(ledger, config.target, config.name)
     status["unreadable_parts"] = ledger.unreadable  # filled as tables are read below
     states = latest_status(ledger)
-    forms["status"] = forms["formulation_id"].map(states).fillna(Status.PROPOSED)
+    forms["status"] = status_of(forms["formulation_id"], states)
     forms["measured_f2"] = forms["formulation_id"].map(measured_objective(ledger, config.target))
     forms = forms.set_index("formulation_id", drop=False)
     names = config.design_space().names

@@ -1,5 +1,6 @@
-"""Test-session setup: Prefect offline and quiet under a temporary home, and one
-Prefect server for the whole session (started on a free loopback port, stopped by PID)."""
+"""Test-session setup: Prefect offline and quiet under a temporary home, one
+Prefect server for the whole session (started on a free loopback port, stopped by PID),
+and the small campaign that the dashboard and review tests read (made once per session)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,35 @@ def prefect_server():
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+def small_campaign_config():
+    """4 formulations a batch, a shrunk surrogate, candidate search and GP fit: the tests read what a campaign stores, not how good it is."""
+    from nanoloop.loop.config import default_config
+
+    config = default_config()
+    return config.model_copy(update={
+        "name": "dash", "batch_size": 4,
+        "surrogate": config.surrogate.model_copy(update={"members": 3, "epochs": 60, "hidden": 32}),
+        "acquisition": config.acquisition.model_copy(update={"pool_size": 256, "refine_starts": 2, "refine_steps": 2, "gp_restarts": 0}),
+    })
+
+
+@pytest.fixture(scope="session")
+def campaign_store(tmp_path_factory):
+    """(path, config) of a small campaign's ledger, made without Prefect: two measured rounds of 4 (with failed
+    syntheses) and a third batch awaiting approval. Read it only: copy it (shutil.copytree) to change it."""
+    from nanoloop.adapters.registry import build_instruments
+    from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.store.ledger import Ledger
+
+    store = tmp_path_factory.mktemp("small-campaign") / "ledger"
+    config = small_campaign_config()
+    campaign = Campaign(config, Ledger(store), build_instruments)
+    for r in range(2):
+        campaign.run_round(r)
+    campaign.propose(2)  # leaves a batch awaiting approval
+    return store, config
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -34,7 +34,7 @@ from nanoloop.loop.faults import fault_point
 from nanoloop.loop.store.events import record_events
 from nanoloop.loop.store.ledger import Ledger, latest_status, now_utc
 from nanoloop.loop.store.measurements import measured_mean_curves, measured_objective
-from nanoloop.loop.store.status import TERMINAL, Status
+from nanoloop.loop.store.status import Status, TERMINAL, status_of
 from nanoloop.loop.store.stored_config import config_changes, read_stored_config, store_config
 
 
@@ -98,7 +98,7 @@ class Campaign(ApprovalSteps, LabSteps):
         """Stored formulations with their latest status (column ``status``)."""
         frame = self.ledger.read("formulations")
         states = self.states()
-        frame["status"] = frame["formulation_id"].map(states).fillna(Status.PROPOSED)
+        frame["status"] = status_of(frame["formulation_id"], states)
         return frame
 
     def states(self) -> pd.Series:

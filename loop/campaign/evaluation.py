@@ -19,7 +19,7 @@ from nanoloop.loop.design.target import TargetProfile
 from nanoloop.loop.store.ledger import Ledger, latest_status
 from nanoloop.loop.store.measurements import measured_mean_curves, measured_objective
 from nanoloop.loop.models.base import Z90
-from nanoloop.loop.store.status import ACCEPTED, IN_FLIGHT, Status
+from nanoloop.loop.store.status import ACCEPTED, IN_FLIGHT, Status, status_of
 
 def failure_reasons(ledger: Ledger) -> pd.DataFrame:
     """Failed formulations with their reason: formulation_id, round, stage (synthesis, dissolution, ...), reason.
@@ -65,7 +65,7 @@ def campaign_status(ledger: Ledger, target: TargetProfile, campaign: str) -> dic
     """One JSON-ready object: campaign, rounds (counts, best f2 so far, prospective error), best, awaiting approval."""
     forms = ledger.read("formulations")
     status = latest_status(ledger)
-    forms["status"] = forms["formulation_id"].map(status).fillna(Status.PROPOSED)
+    forms["status"] = status_of(forms["formulation_id"], status)
     scores = measured_objective(ledger, target)
     errors = prospective_errors(ledger)
     rounds, best_so_far = [], None

@@ -102,7 +102,7 @@ def choose_proposer(campaign, context: ProposalContext) -> tuple[str, str, dict]
         versions = made["model_version"].replace("", np.nan).dropna().unique()
         rounds.append({"before": (Xb, Yb), "after": (after.encoded, after.release_at(times)),
                        "ensemble": _replayed_model(campaign, versions, objective, before, round_) if len(versions) else None})
-    errors = replay_errors(rounds, times, seed=context.seed)
+    errors = replay_errors(rounds, times, seed=context.seed, restarts=acq.gp_restarts)
     replayed = sum(1 for r in rounds if r["ensemble"] is not None and len(r["before"][0]) >= 2 and len(r["after"][0]))
     figures = {"prospective_mae_pct": errors, "replayed_rounds": replayed}
     if "ensemble" not in errors or "curve-gp" not in errors:
@@ -123,7 +123,8 @@ def _replayed_model(campaign, versions, objective: Objective, before: Measured, 
     if not acq.residual_gp or not len(before):
         return stored
     corrected, _ = corrected_by_measurements(stored, objective, before, draws=acq.residual_draws, seed=campaign.config.seed + round_,
-                                             max_formulations=acq.residual_gp_max, select_mean=acq.residual_gp_select_mean)
+                                             max_formulations=acq.residual_gp_max, select_mean=acq.residual_gp_select_mean,
+                                             gp_restarts=acq.gp_restarts)
     return corrected
 
 

@@ -54,7 +54,8 @@ class ModelStore:
             return {"use": self.config.prior.use, "reason": "set by [prior] use", **said}
         times = Objective.from_config(self.config).curve_times_hours
         measured = Measured.of(self.ledger.read("formulations"), measured_mean_curves(self.ledger), self.space)
-        use, errors, reason = choose_prior_use(measured.encoded, measured.release_at(times), prior.encoded, prior.at_times(times), seed=seed)
+        use, errors, reason = choose_prior_use(measured.encoded, measured.release_at(times), prior.encoded, prior.at_times(times), seed=seed,
+                                               restarts=self.config.acquisition.gp_restarts)
         return {"use": use, "reason": reason, "held_out_mae_pct": errors, **said}
 
     def training_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:

@@ -49,9 +49,9 @@ class FlatCurves:
         return np.zeros(len(X))
 
 
-def _gp_per_time(X: np.ndarray, Y: np.ndarray, seed: int, kernels=None):
+def _gp_per_time(X: np.ndarray, Y: np.ndarray, seed: int, kernels=None, restarts: int = 1):
     """One GP per column of Y (standardised); returns [(gp, centre, scale)] with fitted kernels reused when given."""
-    return [fit_standardised_gp(X, Y[:, j], seed, None if kernels is None else kernels[j]) for j in range(Y.shape[1])]
+    return [fit_standardised_gp(X, Y[:, j], seed, None if kernels is None else kernels[j], restarts) for j in range(Y.shape[1])]
 
 
 def _predict(gps, X: np.ndarray) -> np.ndarray:
@@ -64,7 +64,7 @@ def _folds(n: int, k: int, seed: int) -> list[np.ndarray]:
 
 
 def choose_prior_use(own_encoded: np.ndarray, own_pct: np.ndarray, prior_encoded: np.ndarray, prior_pct: np.ndarray,
-                     seed: int = 0, folds: int = 5, max_formulations: int = 100) -> tuple[str, dict, str]:
+                     seed: int = 0, folds: int = 5, max_formulations: int = 100, restarts: int = 1) -> tuple[str, dict, str]:
     """How the prior should train this round's model, by grouped cross-validation on this campaign's formulations.
 
     Args:
@@ -76,6 +76,7 @@ def choose_prior_use(own_encoded: np.ndarray, own_pct: np.ndarray, prior_encoded
         folds: at most this many folds (one formulation per fold below that).
         max_formulations: at most this many of this campaign's and as many of the prior's
             formulations (a seeded random draw) enter the GPs, which cost n^3.
+        restarts: optimiser restarts of each GP fitted on all data (``[acquisition] gp_restarts``).
 
     Returns:
         (use, held-out mean absolute error in %-points per use, the reason in words).
@@ -92,11 +93,11 @@ def choose_prior_use(own_encoded: np.ndarray, own_pct: np.ndarray, prior_encoded
         keep = np.sort(rng.choice(len(P), max_formulations, replace=False))
         P, PY = P[keep], PY[keep]
     # kernels fitted once per use on all data, then reused for every fold (no optimiser inside the folds)
-    kernels = {"none": [g.kernel_ for g, _, _ in _gp_per_time(X, Y, seed)],
-               "joint": [g.kernel_ for g, _, _ in _gp_per_time(np.vstack([X, P]), np.vstack([Y, PY]), seed)]}
-    prior_gps = _gp_per_time(P, PY, seed)
+    kernels = {"none": [g.kernel_ for g, _, _ in _gp_per_time(X, Y, seed, restarts=restarts)],
+               "joint": [g.kernel_ for g, _, _ in _gp_per_time(np.vstack([X, P]), np.vstack([Y, PY]), seed, restarts=restarts)]}
+    prior_gps = _gp_per_time(P, PY, seed, restarts=restarts)
     prior_mean = _predict(prior_gps, X)
-    kernels["fine-tune"] = [g.kernel_ for g, _, _ in _gp_per_time(X, Y - prior_mean, seed)]
+    kernels["fine-tune"] = [g.kernel_ for g, _, _ in _gp_per_time(X, Y - prior_mean, seed, restarts=restarts)]
     errors = {use: [] for use in PRIOR_USES}
     for held in _folds(n, min(folds, n), seed):
         train = np.setdiff1d(np.arange(n), held)
@@ -113,7 +114,7 @@ def choose_prior_use(own_encoded: np.ndarray, own_pct: np.ndarray, prior_encoded
     return use, mae, f"{min(folds, n)}-fold cross-validation on {n} measured formulations, held-out error (%-points): {shown}"
 
 
-def replay_errors(rounds: list[dict], times_hours, seed: int = 0) -> dict[str, float]:
+def replay_errors(rounds: list[dict], times_hours, seed: int = 0, restarts: int = 1) -> dict[str, float]:
     """Mean prospective error (%-points at the objective's times) of each proposer over past rounds.
 
     Args:
@@ -123,6 +124,7 @@ def replay_errors(rounds: list[dict], times_hours, seed: int = 0) -> dict[str, f
             (a round without a model, e.g. the Sobol start, is not replayed).
         times_hours: the objective's times.
         seed: seed of the GP fits.
+        restarts: optimiser restarts of each curve GP (``[acquisition] gp_restarts``).
 
     Returns:
         name -> mean absolute error; a proposer without any replayable round is absent.
@@ -132,7 +134,7 @@ def replay_errors(rounds: list[dict], times_hours, seed: int = 0) -> dict[str, f
         (Xb, Yb), (Xa, Ya) = r["before"], r["after"]
         if len(Xb) < 2 or len(Xa) == 0 or r.get("ensemble") is None:  # compared on the same rounds only
             continue
-        gp = _gp_per_time(np.asarray(Xb, np.float64), np.asarray(Yb, np.float64), seed)
+        gp = _gp_per_time(np.asarray(Xb, np.float64), np.asarray(Yb, np.float64), seed, restarts=restarts)
         errors["curve-gp"].append(np.abs(_predict(gp, np.asarray(Xa, np.float64)) - Ya))
         predicted = 100.0 * np.asarray(r["ensemble"].predict_curves(np.asarray(Xa, np.float32), times_hours)).mean(axis=0)
         errors["ensemble"].append(np.abs(predicted - Ya))

@@ -121,13 +121,13 @@ def curve_model(context: ProposalContext, objective: Objective, curves_from: str
     if curves_from == "curve-gp":
         model, notes["curve_gp_on"] = corrected_by_measurements(
             FlatCurves(), objective, context.measured, draws=acq.residual_draws, seed=seed, max_formulations=acq.residual_gp_max,
-            select_mean=False, min_formulations=2, extra=_joint_prior(context, objective))
+            select_mean=False, min_formulations=2, extra=_joint_prior(context, objective), gp_restarts=acq.gp_restarts)
         return model
     if not acq.residual_gp:
         return trained.model
     model, notes["residual_gp_on"] = corrected_by_measurements(
         trained.model, objective, context.measured, draws=acq.residual_draws, seed=seed, max_formulations=acq.residual_gp_max,
-        select_mean=acq.residual_gp_select_mean)
+        select_mean=acq.residual_gp_select_mean, gp_restarts=acq.gp_restarts)
     notes["ensemble_as_gp_mean"] = list(getattr(model, "uses_ensemble_", []))
     return model
 
@@ -142,7 +142,7 @@ def _joint_prior(context: ProposalContext, objective: Objective) -> tuple[np.nda
 
 def corrected_by_measurements(curve_model, objective: Objective, measured: Measured, *, draws: int = 4, seed: int = 0,
                               min_formulations: int = 4, max_formulations: int = 150, select_mean: bool = True,
-                              extra: tuple[np.ndarray, np.ndarray] | None = None):
+                              extra: tuple[np.ndarray, np.ndarray] | None = None, gp_restarts: int = 1):
     """The curve model corrected by :class:`~nanoloop.loop.models.residual_gp.ResidualCorrected` on measured formulations.
 
     Args:
@@ -157,6 +157,7 @@ def corrected_by_measurements(curve_model, objective: Objective, measured: Measu
         select_mean: see :class:`~nanoloop.loop.models.residual_gp.ResidualCorrected`.
         extra: more formulations to fit on (encoded (m, d), release % at the objective's times (m, T)),
             e.g. a prior's; they count towards ``max_formulations`` after the measured ones.
+        gp_restarts: optimiser restarts of each GP fit (``[acquisition] gp_restarts``).
 
     Returns:
         (model, number of formulations the GPs were fitted on).
@@ -180,7 +181,7 @@ def corrected_by_measurements(curve_model, objective: Objective, measured: Measu
         X, y = np.vstack([X, extra[0][keep]]), np.vstack([y, extra[1][keep]])
     if len(X) < min_formulations:
         return curve_model, 0
-    corrected = ResidualCorrected(curve_model, times, draws, seed=seed, select_mean=select_mean).fit(X, y)
+    corrected = ResidualCorrected(curve_model, times, draws, seed=seed, select_mean=select_mean, restarts=gp_restarts).fit(X, y)
     return corrected, len(X)
 
 

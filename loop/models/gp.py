@@ -2,7 +2,8 @@
 
 A Matérn 5/2 kernel with one length scale per feature, times a signal
 variance, plus a white-noise term, fitted on the target standardised by hand
-(mean 0, std 1) with one optimiser restart. Bounds are often hit with few
+(mean 0, std 1): the optimiser starts from that kernel and, by default, once more
+from a random one (``[acquisition] gp_restarts``). Bounds are often hit with few
 formulations, so scikit-learn's ConvergenceWarning is silenced.
 """
 
@@ -13,15 +14,16 @@ import warnings
 import numpy as np
 
 
-def fit_standardised_gp(X: np.ndarray, y: np.ndarray, seed: int, kernel=None):
+def fit_standardised_gp(X: np.ndarray, y: np.ndarray, seed: int, kernel=None, restarts: int = 1):
     """A GP fitted on ``y`` standardised by hand.
 
     Args:
         X: (n, n_features) encoded formulations.
         y: (n,) target in any unit (e.g. release in %).
-        seed: seed of the optimiser's restart.
+        seed: seed of the optimiser's restarts.
         kernel: a kernel fitted before (e.g. another GP's ``kernel_``), used as it is, without the optimiser;
-            None: the Matérn kernel above, optimised with one restart.
+            None: the Matérn kernel above, optimised.
+        restarts: optimisations from random kernels after the one from the initial kernel (0: that one only).
 
     Returns:
         (gp, centre, scale): the fitted ``GaussianProcessRegressor`` predicts ``(y - centre) / scale``, so in
@@ -35,7 +37,7 @@ def fit_standardised_gp(X: np.ndarray, y: np.ndarray, seed: int, kernel=None):
     centre, scale = float(np.mean(y)), float(np.std(y)) or 1.0
     if kernel is None:
         kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(np.full(X.shape[1], 0.5), (1e-2, 1e2), nu=2.5) + WhiteKernel(0.1, (1e-4, 1e1))
-        gp = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=1, random_state=seed)
+        gp = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=restarts, random_state=seed)
     else:
         gp = GaussianProcessRegressor(kernel, normalize_y=False, optimizer=None)
     with warnings.catch_warnings():  # hyperparameters at a bound are expected with few formulations

@@ -40,18 +40,20 @@ class ResidualCorrected:
         draws: GP draws per member.
         seed: seed of the GP optimiser restarts and of the draws.
         select_mean: choose per time between the ensemble and a constant as the GP's mean.
+        restarts: optimiser restarts of each GP fit (:func:`~nanoloop.loop.models.gp.fit_standardised_gp`).
     """
 
-    def __init__(self, curve_model, times_hours, draws: int = 4, seed: int = 0, select_mean: bool = True):
+    def __init__(self, curve_model, times_hours, draws: int = 4, seed: int = 0, select_mean: bool = True, restarts: int = 1):
         self.curve_model = curve_model
         self.times_hours = np.asarray(times_hours, dtype=float)
         self.draws = int(draws)
         self.seed = seed
         self.select_mean = select_mean
+        self.restarts = restarts
 
     def _gp(self, X: np.ndarray, y: np.ndarray):
         """A GP on y standardised by hand; returns (gp, mean, std, log marginal likelihood of y in its own units)."""
-        gp, centre, scale = fit_standardised_gp(X, y, self.seed)
+        gp, centre, scale = fit_standardised_gp(X, y, self.seed, restarts=self.restarts)
         return gp, centre, scale, float(gp.log_marginal_likelihood_value_) - len(y) * np.log(scale)
 
     def fit(self, encoded: np.ndarray, measured_pct: np.ndarray) -> "ResidualCorrected":

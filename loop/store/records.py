@@ -18,7 +18,7 @@ from nanoloop.loop.design.objective import Objective
 from nanoloop.loop.design.space import recipes_table
 from nanoloop.loop.store.ledger import Ledger, latest_status
 from nanoloop.loop.store.measurements import measured_objectives_from
-from nanoloop.loop.store.status import Status
+from nanoloop.loop.store.status import Status, status_of
 
 #: most parameters of any release law (param1 .. param3 columns)
 MAX_LAW_PARAMETERS = max(len(law.parameters) for law in LAWS_BY_NAME.values())
@@ -89,7 +89,7 @@ def formulation_table(ledger: Ledger, config) -> pd.DataFrame:
     ids = forms["formulation_id"]
     events = ledger.read("events").sort_values("time")
     states = latest_status(ledger)
-    status = ids.map(states).fillna(Status.PROPOSED)
+    status = status_of(ids, states)
     latest_reason = events.assign(_s=events["formulation_id"].map(states)).query("status == _s").groupby("formulation_id")["reason"].last()
     reason = ids.map(latest_reason).fillna("")
     recipe = recipes_table(forms).reindex(columns=names)

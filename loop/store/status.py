@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import pandas as pd
+
 
 class Status(StrEnum):
     """Where a formulation is in its campaign (a ``str``: ``Status.MEASURED == "measured"``).
@@ -56,3 +58,13 @@ CAMPAIGN_EVENTS = ("config-changed", "config-amended")
 
 #: the order in which events stamped with the same time are read (the lifecycle's)
 ORDER = {status: i for i, status in enumerate(Status)}
+
+
+def status_of(ids: pd.Series, latest: pd.Series) -> pd.Series:
+    """Each formulation's status: its latest event (``latest``, indexed by id), ``proposed`` before it has one.
+
+    Args:
+        ids: formulation ids, any index (the result keeps it).
+        latest: :func:`~nanoloop.loop.store.ledger.latest_status` of the ledger.
+    """
+    return ids.map(latest).astype(object).fillna(Status.PROPOSED)

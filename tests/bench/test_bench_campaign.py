@@ -41,6 +41,7 @@ def test_targets_are_valid_profiles():
         assert len(target.times_hours) >= 5
 
 
+@pytest.mark.slow  # whole campaigns at the benchmark's (default) settings
 def test_one_short_run_of_every_strategy(tmp_path, capsys):
     code = bench.main(["--targets", "fast_burst", "--seeds", "1", "--first-seed", "900", "--rounds", "2",
                        "--timing-n", "0", "--plot", str(tmp_path / "p.png"), "--json"])
@@ -66,6 +67,7 @@ def test_paired_counts_compare_the_same_target_and_seed():
     json.dumps(stats.summarise({**ours, **base}, ["curve_gp", "ours"], ["slow"], batch=8, rounds=3))  # --json-out writes it
 
 
+@pytest.mark.slow  # whole campaigns at the benchmark's (default) settings
 def test_the_prior_mode_runs_both_warm_strategies(capsys):
     code = bench.main(["--targets", "slow", "--seeds", "1", "--first-seed", "901", "--rounds", "2", "--strategies", "ours",
                        "--prior", "--timing-n", "0", "--plot", "", "--json"])

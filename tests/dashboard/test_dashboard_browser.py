@@ -29,7 +29,8 @@ from nanoloop.loop.campaign.evaluation import campaign_status
 from nanoloop.loop.store.ledger import Ledger
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (`make test` installs it: apt-get install chromium)")
+pytestmark = [pytest.mark.slow,  # a dashboard process and a browser
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (`make test` installs it: apt-get install chromium)")]
 
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SERVE = """

@@ -12,7 +12,7 @@ from nanoloop.loop.explain.importance import explain_round, read_explanations
 from nanoloop.loop.store.ledger import Ledger
 from test_dashboard_browser import CHROMIUM, _shot, dashboard, page  # noqa: F401  (fixtures: the served store, the page)
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
 
 
 def _ticks(page, graph: str, axis: str) -> list[tuple[float, str]]:

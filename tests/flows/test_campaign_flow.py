@@ -11,13 +11,15 @@ from nanoloop.loop.config import default_config
 from nanoloop.loop.store.ledger import Ledger
 from nanoloop.adapters.registry import build_instruments
 
+pytestmark = pytest.mark.slow  # Prefect flows against the session's server
+
 
 def small_config(name="e2e"):
     config = default_config()
     return config.model_copy(update={
         "name": name, "batch_size": 4, "rounds": 2,
         "surrogate": config.surrogate.model_copy(update={"members": 3, "epochs": 80, "hidden": 32}),
-        "acquisition": config.acquisition.model_copy(update={"pool_size": 256}),
+        "acquisition": config.acquisition.model_copy(update={"pool_size": 256, "refine_starts": 2, "refine_steps": 2, "gp_restarts": 0}),
     })
 
 

@@ -1,7 +1,7 @@
 """``nanoloop batch`` (review before approving), ``nanoloop export`` and the failure reasons of ``status``.
 
-One small campaign (two measured rounds of 4, two failed syntheses, a third batch
-awaiting approval) is made without Prefect once for the module (~25 s).
+They read the session's small campaign (tests/conftest.py: two measured rounds of 4, failed
+syntheses among them, a third batch awaiting approval), or a copy of it.
 """
 
 import json
@@ -15,7 +15,6 @@ import nanoloop
 from nanoloop.adapters.registry import build_instruments
 from nanoloop.flows.cli import main
 from nanoloop.loop.campaign.campaign import Campaign
-from nanoloop.loop.config import default_config
 from nanoloop.loop.store.ledger import Ledger
 
 
@@ -23,20 +22,10 @@ def _files(store):
     return sorted(str(p.relative_to(store)) for p in store.rglob("*") if p.is_file() and p.name != ".lock")
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    config = default_config()
-    config = config.model_copy(update={
-        "name": "dash", "batch_size": 4,
-        "surrogate": config.surrogate.model_copy(update={"members": 3, "epochs": 60, "hidden": 32}),
-        "acquisition": config.acquisition.model_copy(update={"pool_size": 256}),
-    })
-    path = tmp_path_factory.mktemp("review") / "ledger"
-    campaign = Campaign(config, Ledger(path), build_instruments)
-    for r in range(2):
-        campaign.run_round(r)
-    campaign.propose(2)
-    return path
+@pytest.fixture
+def store(campaign_store):
+    """The session's small campaign (tests/conftest.py); read only."""
+    return campaign_store[0]
 
 
 @pytest.fixture
@@ -200,9 +189,12 @@ def test_export_with_a_bad_name_writes_nothing(store, tmp_path, capsys):
 
 
 def test_a_run_says_what_it_waits_for_before_prefect_starts(tmp_path, capsys, monkeypatch):
+    """The words only: no flow runs and no server starts (a real temporary server: tests/hostile/test_hostile_processes.py)."""
+    import nanoloop.flows.lifecycle as lifecycle
     import nanoloop.flows.rounds as rounds
 
     monkeypatch.setattr(rounds, "campaign_flow", lambda *a, **k: [])
+    monkeypatch.setattr(lifecycle, "start_temporary_server", lambda *a, **k: "http://127.0.0.1:4998/api")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     assert main(["demo", str(tmp_path / "d"), "--rounds", "1"]) == 0
     out = " ".join(capsys.readouterr().out.split())

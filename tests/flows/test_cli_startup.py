@@ -20,19 +20,10 @@ def _imports(*argv) -> dict:
     return json.loads(done.stderr.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="module")
-def small_store(tmp_path_factory):
-    """Round 0 of a 2-formulation campaign, proposed by Sobol and measured in the simulated lab: no model trained."""
-    from nanoloop.adapters.registry import build_instruments
-    from nanoloop.loop.campaign.campaign import Campaign
-    from nanoloop.loop.config import default_config
-    from nanoloop.loop.design.recommenders import SobolStart
-    from nanoloop.loop.store.ledger import Ledger
-
-    store = tmp_path_factory.mktemp("small-store")
-    campaign = Campaign(default_config().model_copy(update={"name": "startup", "batch_size": 2}), Ledger(store), build_instruments)
-    campaign.run_round(0, SobolStart())
-    return store
+@pytest.fixture
+def small_store(campaign_store):
+    """The session's small campaign (tests/conftest.py): measured rounds, trained models, a batch awaiting approval."""
+    return campaign_store[0]
 
 
 def test_help_imports_neither_torch_nor_prefect():

@@ -1,22 +1,31 @@
-"""Crash-safe resume: SIGKILL a real `nanoloop run` at named fault points, run again, and check
-that the campaign carries on, nothing measured is lost and nothing is dispatched twice."""
+"""Crash-safe resume: a round crashed at a named fault point carries on when run again; nothing measured
+is lost, nothing is dispatched twice, and every table still reads whole.
+
+One real crash: a `nanoloop run` that SIGKILLs itself while writing its curves, then run again (slow: two
+processes and Prefect). Every fault point also crashes in this process (``crash_at`` of loop/faults.py leaves
+the store as a killed process leaves it) and resumes as a fresh process would: the campaign reopened, the
+round run again.
+"""
 
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from nanoloop.adapters.registry import build_instruments
 from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.config import example_config_text, load_config
+from nanoloop.loop.faults import crash_at
+from nanoloop.loop.store.doctor import check_store
 from nanoloop.loop.store.ledger import Ledger
-from nanoloop.adapters.registry import build_instruments
 
-pytestmark = pytest.mark.slow
 PLUGINS = Path(__file__).parent / "plugins"
+POINTS = ["after-proposal", "ledger-write:events", "after-dispatch", "during-ingest", "ledger-write:curves"]
 
 
 def write_config(folder: Path, lab: Path) -> Path:
@@ -59,16 +68,7 @@ def _sorted_curves(ledger: Ledger) -> pd.DataFrame:
     return curves.sort_values(["formulation_id", "replicate", "time_hours"]).reset_index(drop=True)
 
 
-@pytest.mark.parametrize("point", ["after-proposal", "ledger-write:events", "after-dispatch", "during-ingest", "ledger-write:curves"])
-def test_killed_run_resumes_without_loss_or_double_dispatch(point, tmp_path, prefect_server, reference):
-    lab, store = tmp_path / "lab", tmp_path / "store"
-    lab.mkdir()
-    config = write_config(tmp_path, lab)
-    crashed = run(config, store, crash_at=point)
-    assert crashed.returncode == -9, crashed.stdout + crashed.stderr  # SIGKILL
-
-    resumed = run(config, store)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+def assert_resumed_like_the_reference(store: Path, lab: Path, reference: Campaign) -> None:
     campaign = Campaign.open(str(store))
     forms = campaign.formulations()
     assert len(forms) == 4 and set(forms["status"]) <= {"measured", "failed"}
@@ -85,3 +85,41 @@ def test_killed_run_resumes_without_loss_or_double_dispatch(point, tmp_path, pre
     # no half-written part is visible: every table still reads whole
     for table in ("formulations", "events", "curves", "characterization"):
         pd.read_parquet(store / table)
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_a_round_crashed_in_process_resumes_without_loss_or_double_dispatch(point, tmp_path, reference, monkeypatch):
+    monkeypatch.syspath_prepend(str(PLUGINS))
+    lab, store = tmp_path / "lab", tmp_path / "store"
+    lab.mkdir()
+    campaign = Campaign(load_config(write_config(tmp_path, lab)), Ledger(store), build_instruments)
+    with crash_at(point, store, lab):
+        campaign.run_round(0)
+    crashed = check_store(str(store))
+    assert bool(crashed.temporaries) == point.startswith("ledger-write:")  # a half-written part is left under a hidden name
+
+    Campaign.open(str(store), build_instruments).run_round(0)  # what a new process does
+    assert_resumed_like_the_reference(store, lab, reference)
+    found = check_store(str(store), repair=True)  # the event log is consistent; `doctor --repair` removes the leftover
+    assert not found.unreadable and not found.inconsistencies and found.removed == crashed.temporaries
+    assert check_store(str(store)).healthy
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_without_loss_or_double_dispatch(tmp_path, prefect_server, reference):
+    """`nanoloop run` SIGKILLed between writing its curves' part and moving it into place, then run again."""
+    lab, store = tmp_path / "lab", tmp_path / "store"
+    lab.mkdir()
+    config = write_config(tmp_path, lab)
+    crashed = run(config, store, crash_at="ledger-write:curves")
+    assert crashed.returncode == -9, crashed.stdout + crashed.stderr  # SIGKILL
+    leftovers = list(store.rglob(".*.tmp"))
+    assert leftovers  # the crash left its temporary part
+    for path in leftovers:  # a run removes temporaries old enough not to be another run's write in progress
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+
+    resumed = run(config, store)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "left by a crashed write" in resumed.stdout + resumed.stderr
+    assert not list(store.rglob(".*.tmp")), "the rerun left the crash's temporary files"
+    assert_resumed_like_the_reference(store, lab, reference)

@@ -23,7 +23,7 @@ FIXED = {"drug_logp": 2.1, "medium_ph": 7.4}
 def _small(data: dict, name: str) -> dict:
     data["name"], data["batch_size"] = name, 4
     data["surrogate"].update(epochs=30, members=3, hidden=16)
-    data["acquisition"].update(pool_size=256, refine_starts=2, refine_steps=2)
+    data["acquisition"].update(pool_size=256, refine_starts=2, refine_steps=2, gp_restarts=0)
     return data
 
 

@@ -103,6 +103,7 @@ def test_drift_is_measured_as_it_comes(tmp_path, clean):
     assert len(late) > 50 and ratio.median() == pytest.approx(1 + 0.3 / 100 * 504 / 24, abs=0.03)
 
 
+@pytest.mark.slow  # the Prefect flow, on the session's server
 def test_failure_budget_stops_the_campaign(tmp_path, prefect_server):
     from nanoloop.flows.rounds import campaign_flow
 

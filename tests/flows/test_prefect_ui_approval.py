@@ -27,7 +27,7 @@ from nanoloop.loop.config import example_config_text
 from nanoloop.loop.store.ledger import Ledger, latest_status
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 NANOLOOP = [sys.executable, "-m", "nanoloop.flows.cli"]
 

@@ -58,6 +58,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.slow  # the real command line, a process per probe
 def test_bad_config_is_one_line_and_nothing_runs_or_is_stored(case, tmp_path):
     content, env, words = CASES[case]
     (tmp_path / "broken_lab.py").write_text(BROKEN_LAB)
@@ -74,6 +75,7 @@ def test_bad_config_is_one_line_and_nothing_runs_or_is_stored(case, tmp_path):
     assert not store.exists(), "something was stored"
 
 
+@pytest.mark.slow  # the real command line, a process per probe
 def test_serve_with_a_bad_cron_writes_nothing(tmp_path):
     config = tmp_path / "campaign.toml"
     config.write_text(config_text())
@@ -82,6 +84,7 @@ def test_serve_with_a_bad_cron_writes_nothing(tmp_path):
     assert not (tmp_path / "store").exists()
 
 
+@pytest.mark.slow  # the real command line, a process per probe
 def test_dask_address_nobody_answers(tmp_path):
     from hostile_helpers import free_port
 

@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nanoloop.adapters.registry import build_instruments
 from nanoloop.flows.cli import main
 from nanoloop.loop.store import ledger as ledger_module
 from nanoloop.loop.campaign.campaign import Campaign
@@ -19,12 +18,10 @@ from nanoloop.loop.errors import InputError
 from nanoloop.loop.store.ledger import Ledger
 
 
-@pytest.fixture(scope="module")
-def measured_store(tmp_path_factory):
-    store = tmp_path_factory.mktemp("measured") / "store"
-    campaign = Campaign(default_config().model_copy(update={"name": "damaged", "batch_size": 3}), Ledger(store), build_instruments)
-    campaign.run_round(0)
-    return store
+@pytest.fixture
+def measured_store(campaign_store):
+    """The session's small campaign (tests/conftest.py); the tests damage copies of it."""
+    return campaign_store[0]
 
 
 def _damage(path, how: str) -> None:

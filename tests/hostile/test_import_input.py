@@ -109,20 +109,21 @@ def test_a_missing_variable_column_names_it(tmp_path, store, capsys):
     assert "no column for the space variable(s) polymer_mw_kda, drug_logp" in err and "--set" in err
 
 
-def test_a_crash_half_way_is_completed_by_importing_again(tmp_path):
-    """Killed after the formulations were stored and before their curves: no designed round -1, a rerun completes it."""
+def test_a_crash_half_way_is_completed_by_importing_again(tmp_path, capsys):
+    """Crashed after the formulations were stored and before their curves: no designed round -1, a rerun completes it."""
     from nanoloop.loop.campaign.campaign import Campaign
+    from nanoloop.loop.faults import crash_at
 
     config = tmp_path / "c.toml"
     config.write_text(config_text("crash-import"))
     sheet = _wide(tmp_path / "ok.csv")
     store = tmp_path / "store"
-    crashed = run_cli("import", store, sheet, "--config", config, env={"NANOLOOP_CRASH_AT": "during-import"})
-    assert crashed.returncode == -9
+    with crash_at("during-import", store):  # left as a process killed there leaves it
+        main(["import", str(store), str(sheet), "--config", str(config)])
     campaign = Campaign.open(str(store))
     assert len(campaign.formulations()) == 3 and campaign.ledger.read("curves").empty
     assert campaign.current_round() == 0  # the half-imported rows are never taken for a round awaiting its lab
-    again = run_cli("import", store, sheet, "--json")
-    assert again.returncode == 0, again.stderr
-    assert len(json.loads(again.stdout)["already_imported"]) == 3
+    capsys.readouterr()
+    assert main(["import", str(store), str(sheet), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["already_imported"]) == 3
     assert len(campaign.ledger.read("curves")) == 12 and set(campaign.formulations()["status"]) == {"measured"}

@@ -29,6 +29,7 @@ def test_example_config_is_valid_and_commented(data):
         (lambda d: d["target"].update(times_hours=[24, 12, 168, 336, 672]), "times_hours must be positive and strictly increasing"),
         (lambda d: d.update(batch_size=0), "batch_size"),
         (lambda d: d["acquisition"].update(strategy="magic"), "acquisition.strategy"),
+        (lambda d: d["acquisition"].update(gp_restarts=-1), "acquisition.gp_restarts"),
         (lambda d: d["constraints"][0]["coefficients"].update(pegg=1.0), "unknown variable 'pegg'"),
     ],
 )

@@ -189,7 +189,7 @@ def test_campaign_proposes_with_constraints_residual_gp_and_calibrated_spread(tm
 
     data = default_config().model_dump(mode="json")
     data["surrogate"].update(epochs=30, members=3)
-    data["acquisition"].update(pool_size=256, refine_starts=4, refine_steps=3)
+    data["acquisition"].update(pool_size=256, refine_starts=4, refine_steps=3, gp_restarts=0)
     data["objective"] = {"constraints": [{"property": "size_nm", "min": 80, "max": 200},
                                          {"property": "encapsulation_efficiency_pct", "min": 60},
                                          {"property": "burst_pct", "max": 25}]}

@@ -70,11 +70,29 @@ def _campaign(store, *, prior=None, rounds=2, seed=3, **acquisition):
     data = default_config().model_dump(mode="json")
     data.update(name=f"cold-{seed}", seed=seed, rounds=rounds)
     data["surrogate"].update(epochs=30, members=3)
-    data["acquisition"].update(pool_size=256, refine_starts=2, refine_steps=2, **acquisition)
+    data["acquisition"].update(pool_size=256, refine_starts=2, refine_steps=2, gp_restarts=0, **acquisition)
     if prior is not None:
         data["prior"] = prior
     return Campaign(parse_config(data), Ledger(store),
                     {"synthesis": SimulatedSynthesis(seed=seed), "dissolution": SimulatedDissolution(seed=seed)})
+
+
+@pytest.fixture
+def gp_restarts_used(monkeypatch):
+    """The optimiser restarts of every GP fitted with the optimiser (the residual and curve GPs, the prior's cross-validation)."""
+    from nanoloop.loop.design import cold_start
+    from nanoloop.loop.models import gp, residual_gp
+
+    used = []
+
+    def spy(X, y, seed, kernel=None, restarts=1):
+        if kernel is None:
+            used.append(restarts)
+        return gp.fit_standardised_gp(X, y, seed, kernel, restarts)
+
+    monkeypatch.setattr(residual_gp, "fit_standardised_gp", spy)
+    monkeypatch.setattr(cold_start, "fit_standardised_gp", spy)
+    return used
 
 
 def _provenance(campaign, round_):
@@ -92,7 +110,7 @@ def earlier_store(tmp_path_factory):
     return store
 
 
-def test_a_prior_store_makes_round_0_model_driven(tmp_path, earlier_store):
+def test_a_prior_store_makes_round_0_model_driven(tmp_path, earlier_store, gp_restarts_used):
     campaign = _campaign(tmp_path / "store", prior={"stores": [str(earlier_store)]})
     ids = campaign.run_round(0)
     provenance = _provenance(campaign, 0)
@@ -126,6 +144,7 @@ def test_a_prior_store_makes_round_0_model_driven(tmp_path, earlier_store):
     words = " ".join(text.split())
     assert f"1 ensemble, prior {prior['use']} ({prior['prior_formulations']})" in words and "a [prior] trained" in words
     assert "round" in text and "…" not in text
+    assert gp_restarts_used and set(gp_restarts_used) == {0}  # the config's [acquisition] gp_restarts, everywhere
 
 
 def test_a_prior_lacking_a_variable_needs_a_fill_value(tmp_path, earlier_store):
@@ -158,7 +177,7 @@ def test_the_curve_gp_proposes_when_configured(tmp_path):
     assert frame["predicted_objective"].notna().all()
 
 
-def test_the_cold_start_choice_is_recorded_each_round(tmp_path):
+def test_the_cold_start_choice_is_recorded_each_round(tmp_path, gp_restarts_used):
     campaign = _campaign(tmp_path / "store", cold_start="auto")
     for round_ in range(3):
         campaign.run_round(round_)
@@ -168,6 +187,7 @@ def test_the_cold_start_choice_is_recorded_each_round(tmp_path):
     assert set(errors) == {"curve-gp", "ensemble"} and second["cold_start"]["replayed_rounds"] == 1
     better = min(errors, key=errors.get)
     assert second["recommender"] == ("curve-gp-acquisition" if better == "curve-gp" else "ensemble-acquisition")
+    assert gp_restarts_used and set(gp_restarts_used) == {0}  # the config's [acquisition] gp_restarts, everywhere
 
 
 def test_a_prior_file_is_read_as_import_reads_it(tmp_path):

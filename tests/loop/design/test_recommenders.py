@@ -32,7 +32,7 @@ def _campaign(tmp_path, **config_changes):
 
     data = default_config().model_dump(mode="json")
     data["surrogate"].update(epochs=30, members=3)
-    data["acquisition"].update(pool_size=256, refine_starts=2, refine_steps=2)
+    data["acquisition"].update(pool_size=256, refine_starts=2, refine_steps=2, gp_restarts=0)
     data.update(config_changes)
     return Campaign(parse_config(data), Ledger(tmp_path / "store"),
                     {"synthesis": SimulatedSynthesis(seed=3), "dissolution": SimulatedDissolution(seed=3)})

@@ -12,7 +12,7 @@ from nanoloop.loop.campaign.campaign import Campaign
 from nanoloop.loop.explain.effects import direction, partial_dependence, shapley_values, summarize_effects
 from nanoloop.loop.errors import InputError
 from nanoloop.loop.explain.importance import explain_round, read_explanations, read_partial_dependence, variable_columns
-from test_explain import _run, store  # noqa: F401  (the trained campaign: molecular weight slows release, loading speeds it)
+from test_explain import _run
 
 TIMES = np.array([24.0, 168.0, 672.0])
 

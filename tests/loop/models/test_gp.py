@@ -36,3 +36,15 @@ def test_reproducible_under_a_seed_and_a_constant_target_is_not_scaled():
     gp, centre, scale = fit_standardised_gp(X, np.full(15, 42.0), seed=0)
     assert (centre, scale) == (42.0, 1.0)
     np.testing.assert_allclose(centre + scale * gp.predict(X), 42.0, atol=1e-6)
+
+
+def test_restarts_zero_optimises_once_from_the_initial_kernel():
+    """``[acquisition] gp_restarts = 0``: one optimisation from the initial kernel, so the seed plays no part; the
+    default (1) adds one from a random kernel and keeps the better, never a worse fit than that one optimisation."""
+    X, y = _release_pct(20, 5)
+    once = [fit_standardised_gp(X, y, seed=s, restarts=0)[0] for s in (0, 1)]
+    assert once[0].n_restarts_optimizer == 0
+    np.testing.assert_array_equal(once[0].kernel_.theta, once[1].kernel_.theta)
+    default = fit_standardised_gp(X, y, seed=0)[0]
+    assert default.n_restarts_optimizer == 1
+    assert default.log_marginal_likelihood_value_ >= once[0].log_marginal_likelihood_value_ - 1e-9

@@ -25,7 +25,7 @@ def _campaign(tmp_path, name="store", **space_changes):
     """The demo campaign with a fast surrogate and search (the settings tests use), on the simulated lab."""
     data = load_config(os.path.join(EXAMPLES, "demo.toml")).model_dump(mode="json")
     data["surrogate"].update(epochs=30, members=3)
-    data["acquisition"].update(pool_size=256, refine_starts=2, refine_steps=2)
+    data["acquisition"].update(pool_size=256, refine_starts=2, refine_steps=2, gp_restarts=0)
     data["space"].update(space_changes)
     return Campaign(parse_config(data), Ledger(tmp_path / name),
                     {"synthesis": SimulatedSynthesis(seed=3), "dissolution": SimulatedDissolution(seed=3)})
