@@ -65,11 +65,9 @@ def build_store(path: Path, rounds: int, seed: int = 0) -> int:
     from nanoloop.loop.design.space import Continuous, formulation_id, recipe_json
     from nanoloop.loop.lab.instruments import Characterization
     from nanoloop.loop.store.ledger import Ledger, now_utc
-    from nanoloop.loop.store.stored_config import store_config
-
     config = default_config()
     ledger = Ledger(path)
-    store_config(ledger, config, None, 0)
+    ledger.write_blob("campaign.json", json.dumps(config.model_dump(mode="json"), indent=1).encode())  # as a campaign stores it
     rng = np.random.default_rng(seed)
     space = config.design_space()
     grid_hours = np.array([1.0, 4, 8, 24, 48, 72, 168, 336, 504, 672])
@@ -132,7 +130,7 @@ def build_store(path: Path, rounds: int, seed: int = 0) -> int:
             "model_version": version, "round": round_, "variable": name, "time_hours": float(t), "value": float(value),
             "release_pct": 50.0, "low_pct": 40.0, "high_pct": 60.0,
         } for name in continuous for t in (24.0, 168.0, 672.0) for value in np.linspace(0, 1, 10)])
-    return sum(count for _, count, _ in ledger.parts_summary())
+    return sum(1 for part in Path(path).glob("*/part-*.parquet"))  # every table's parts (older revisions list them alike)
 
 
 # -- measuring (in a child process, so each code tree starts alike) ---------------------------
@@ -207,6 +205,15 @@ def _measure_in_child(stores: list[str], repeats: int, package: Path | None) -> 
     return figures
 
 
+def _build_in_child(store: Path, rounds: int, package: Path | None) -> int:
+    """:func:`build_store` in a new process with ``package`` first on its PYTHONPATH (None: this tree); returns the parts."""
+    env = dict(os.environ)
+    if package is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(package), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    out = subprocess.run([sys.executable, __file__, "--build", str(store), str(rounds)], env=env, check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[-1])
+
+
 def _medians(turns: list[list[dict[str, float]]]) -> list[dict[str, float]]:
     """Per store, the median of each figure over the turns (each turn: one child's figures for every store)."""
     return [{key: statistics.median(turn[k][key] for turn in turns) for key in FIGURES} for k in range(len(turns[0]))]
@@ -246,20 +253,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs of each figure; the median is printed")
     parser.add_argument("--against", metavar="REV", help="also measure the package at git revision REV (e.g. main; printed as its commit) on the same stores")
     parser.add_argument("--measure", nargs="+", metavar="STORE", help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--build", nargs=2, metavar=("STORE", "ROUNDS"), help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args(argv)
     if args.measure:
         print(json.dumps([measure(store, args.repeats) for store in args.measure]))
         return
+    if args.build:
+        print(build_store(Path(args.build[0]), int(args.build[1])))
+        return
     folder = Path(tempfile.mkdtemp(prefix="nanoloop-bench-reads-"))
     try:
-        stores, sizes = [], []
-        for rounds in args.rounds:
-            store = folder / f"store-{rounds}-rounds"
-            sizes.append((rounds, build_store(store, rounds)))
-            stores.append(str(store))
         revision = args.against and subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.against],
                                                    check=True, capture_output=True, text=True).stdout.strip()
         trees = {"here": None, **({"old": _package_at(revision, folder)} if revision else {})}
+        stores, sizes = [], []
+        for rounds in args.rounds:  # with --against, built by REV's package: a later config key would not read at REV
+            store = folder / f"store-{rounds}-rounds"
+            sizes.append((rounds, _build_in_child(store, rounds, trees.get("old"))))
+            stores.append(str(store))
         runs = {tree: [] for tree in trees}
         for _ in range(args.repeats):  # the trees take turns, so a change in the machine's load hits both alike
             for tree, package in trees.items():
